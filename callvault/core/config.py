@@ -1,0 +1,133 @@
+"""The one configuration object.
+
+Values come from ``CALLVAULT_*`` environment variables, then an optional TOML file named by
+``CALLVAULT_CONFIG`` (or ``$CALLVAULT_HOME/callvault.toml``), then defaults. Secrets are
+``SecretStr`` so they never print.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = ["Settings", "get_settings", "reset_settings"]
+
+
+def _toml_path() -> Path:
+    explicit = os.environ.get("CALLVAULT_CONFIG")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("CALLVAULT_HOME", "./var")) / "callvault.toml"
+
+
+class Settings(BaseSettings):
+    """Everything CallVault can be configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="CALLVAULT_", extra="ignore")
+
+    home: Path = Field(default=Path("./var"), description="Data directory (embedded default).")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL the application connects with; default SQLite in home.",
+    )
+    migration_database_url: str | None = Field(
+        default=None,
+        description="URL of the schema owner, used for migrations; default database_url.",
+    )
+    db_app_role: str | None = Field(
+        default=None,
+        description="PostgreSQL role the app connects as; migrations grant it and RLS binds it.",
+    )
+    blob_dir: Path | None = Field(default=None, description="Local blob folder; default home/blobs.")
+
+    keyring: Literal["local", "pkcs11"] = "local"
+    keyring_path: Path | None = Field(default=None, description="Local key file; default home/keyring.json")
+    master_key: SecretStr | None = Field(
+        default=None, description="Passphrase sealing the local key file (scrypt)."
+    )
+    pkcs11_module: str = "/usr/lib/softhsm/libsofthsm2.so"
+    pkcs11_token_label: str = "callvault"
+    pkcs11_pin: SecretStr | None = None
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    import_batch_size: int = Field(default=2000, ge=1, le=100_000)
+    max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=_toml_path()),
+        )
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'callvault.db').resolve()}"
+
+    @property
+    def resolved_migration_url(self) -> str:
+        return self.migration_database_url or self.resolved_database_url
+
+    @property
+    def resolved_blob_dir(self) -> Path:
+        return self.blob_dir or self.home / "blobs"
+
+    @property
+    def resolved_keyring_path(self) -> Path:
+        return self.keyring_path or self.home / "keyring.json"
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings as plain values, secrets and URL passwords hidden."""
+        out: dict[str, Any] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                out[name] = "**********" if value.get_secret_value() else ""
+            elif isinstance(value, str) and "://" in value and "@" in value:
+                out[name] = _hide_url_password(value)
+            elif isinstance(value, Path):
+                out[name] = str(value)
+            else:
+                out[name] = value
+        out["database_url"] = _hide_url_password(self.resolved_database_url)
+        return out
+
+
+def _hide_url_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown without its credentials
+        return url.split("@")[-1]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (after the environment changed, e.g. in tests)."""
+    get_settings.cache_clear()

@@ -1,0 +1,83 @@
+"""AES-256-GCM field format.
+
+A sealed field is ``version (1) | key id (16) | nonce (12) | ciphertext | tag (16)``.
+The header is authenticated together with the field context (tenant, table, column,
+record id), so a ciphertext copied to another row, column or tenant fails to open, and so
+does one whose header was edited.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from callvault.core.errors import DecryptionFailed
+
+__all__ = ["FIELD_FORMAT_VERSION", "FieldContext", "field_key_id", "open_field", "seal_field"]
+
+FIELD_FORMAT_VERSION = 1
+_HEADER_LEN = 1 + 16
+_NONCE_LEN = 12
+_TAG_LEN = 16
+
+
+@dataclass(frozen=True, slots=True)
+class FieldContext:
+    """Where a value lives; bound into the ciphertext as associated data."""
+
+    tenant_id: str
+    table: str
+    column: str
+    record_id: str
+
+
+def _encode_parts(*parts: str) -> bytes:
+    out = bytearray()
+    for part in parts:
+        raw = part.encode()
+        out += len(raw).to_bytes(2, "big")
+        out += raw
+    return bytes(out)
+
+
+@lru_cache(maxsize=4096)
+def _aad_prefix(tenant_id: str, table: str, column: str) -> bytes:
+    return b"callvault/field/v1" + _encode_parts(tenant_id, table, column)
+
+
+def _aad(header: bytes, context: FieldContext) -> bytes:
+    return (
+        _aad_prefix(context.tenant_id, context.table, context.column)
+        + _encode_parts(context.record_id)
+        + header
+    )
+
+
+def seal_field(cipher: AESGCM, key_id: uuid.UUID, value: str, context: FieldContext) -> bytes:
+    header = bytes((FIELD_FORMAT_VERSION,)) + key_id.bytes
+    nonce = os.urandom(_NONCE_LEN)
+    return header + nonce + cipher.encrypt(nonce, value.encode(), _aad(header, context))
+
+
+def field_key_id(sealed: bytes) -> uuid.UUID:
+    """Key id named in a sealed field's header (raises DecryptionFailed if malformed)."""
+    if len(sealed) < _HEADER_LEN + _NONCE_LEN + _TAG_LEN or sealed[0] != FIELD_FORMAT_VERSION:
+        raise DecryptionFailed()
+    return uuid.UUID(bytes=bytes(sealed[1:_HEADER_LEN]))
+
+
+def open_field(cipher: AESGCM, key_id: uuid.UUID, sealed: bytes, context: FieldContext) -> str:
+    if field_key_id(sealed) != key_id:
+        raise DecryptionFailed()
+    header = bytes(sealed[:_HEADER_LEN])
+    nonce = bytes(sealed[_HEADER_LEN : _HEADER_LEN + _NONCE_LEN])
+    try:
+        plain = cipher.decrypt(nonce, bytes(sealed[_HEADER_LEN + _NONCE_LEN :]), _aad(header, context))
+        return plain.decode()
+    except (InvalidTag, UnicodeDecodeError):
+        raise DecryptionFailed() from None
