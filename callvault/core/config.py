@@ -91,6 +91,14 @@ class Settings(BaseSettings):
         return self.migration_database_url or self.resolved_database_url
 
     @property
+    def resolved_master_key(self) -> str | None:
+        """The env/TOML master key, else the one ``callvault init`` wrote for the embedded default."""
+        if self.master_key is not None:
+            return self.master_key.get_secret_value()
+        path = self.home / "master.key"
+        return path.read_text().strip() if path.exists() else None
+
+    @property
     def resolved_blob_dir(self) -> Path:
         return self.blob_dir or self.home / "blobs"
 

@@ -163,6 +163,9 @@ class LocalKeyring:
         return sorted(int(v) for v in self._kek(kek_ref)["versions"])
 
     def wrap(self, kek_ref: str, key: bytes, aad: bytes) -> bytes:
+        # Another process may have rotated: never seal under a version it is retiring.
+        if self._path.exists():
+            self._load()
         version = int(self._kek(kek_ref)["current"])
         nonce = os.urandom(12)
         body = self._cipher(kek_ref, version).encrypt(nonce, key, aad)

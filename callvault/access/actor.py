@@ -1,0 +1,39 @@
+"""Who is acting: the one identity type every service receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["Actor", "ActorKind", "SCOPES"]
+
+ActorKind = Literal["service_account", "user", "operator"]
+
+SCOPES = frozenset(
+    {
+        "customers:read",
+        "customers:write",
+        "customers:import",
+        "customers:reveal",
+        "pii:scan",
+        "audit:read",
+    }
+)
+"""Scopes a service account can hold; ``customers:reveal`` is never granted by default."""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    tenant_id: str
+    actor_id: str
+    kind: ActorKind
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    role: str | None = None
+    session_id: str | None = None
+    request_id: str | None = None
+    client_ip: str | None = None
+
+    @classmethod
+    def operator(cls, tenant_id: str, name: str = "cli") -> Actor:
+        """The local operator: holds the keyring, so holds every scope of the tenant."""
+        return cls(tenant_id=tenant_id, actor_id=f"operator:{name}", kind="operator", scopes=SCOPES, role="operator")

@@ -1,0 +1,59 @@
+"""``create_app``: the FastAPI application, every router mounted here."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+import structlog
+from fastapi import Depends, FastAPI, Request, Response
+from sqlalchemy.exc import IntegrityError
+
+from callvault import __version__
+from callvault.api.deps import get_actor
+from callvault.api.problem import install_problem_handlers, problem_response
+from callvault.api.routers import customers, tenant
+from callvault.core.runtime import Runtime
+
+__all__ = ["create_app"]
+
+_REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="CallVault",
+        version=__version__,
+        description="Data-security and privacy layer for cloud call centers. "
+        "Authenticate with a service-account key: `Authorization: Bearer cvk_...`.",
+    )
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> Response:
+        return problem_response(
+            request, status=409, code="conflict", title="Conflict", detail="The change conflicts with stored data"
+        )
+
+    @app.middleware("http")
+    async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        given = request.headers.get("x-request-id", "")
+        request_id = given if 0 < len(given) <= 64 and set(given) <= _REQUEST_ID_OK else uuid.uuid4().hex
+        request.state.request_id = request_id
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            response = await call_next(request)
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id")
+        response.headers["x-request-id"] = request_id
+        return response
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    authenticated = [Depends(get_actor)]
+    app.include_router(tenant.router, dependencies=authenticated)
+    app.include_router(customers.router, dependencies=authenticated)
+    return app

@@ -1,0 +1,117 @@
+"""Database engine, sessions and the tenant scope.
+
+The same code runs on SQLite (embedded default, WAL mode) and PostgreSQL. On PostgreSQL the
+application connects as a non-owner role and every transaction that touches tenant data
+sets ``callvault.tenant_id``; row-level security policies then hide other tenants' rows,
+a second wall behind the ``tenant_id`` filter every query carries anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "Base",
+    "UtcDateTime",
+    "create_db_engine",
+    "is_postgres",
+    "session_factory",
+    "set_tenant",
+    "tenant_session",
+]
+
+_NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=_NAMING)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both SQLite (which stores naive) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            from datetime import UTC
+
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def is_postgres(engine_or_session: Engine | Session) -> bool:
+    bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
+    return bind.dialect.name == "postgresql"
+
+
+def create_db_engine(url: str, *, app_role: str | None = None, echo: bool = False) -> Engine:
+    """Engine with the pragmas / role CallVault relies on.
+
+    ``app_role``: on PostgreSQL, ``SET ROLE`` on every new connection, so a deployment (or
+    the test suite) that logs in as the owner still runs queries as the non-owner role that
+    row-level security binds.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    engine = create_engine(url, echo=echo, pool_pre_ping=True)
+    if app_role:
+
+        @event.listens_for(engine, "connect")
+        def _set_role(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute(f'SET ROLE "{app_role}"')
+            cursor.close()
+            dbapi_conn.commit()
+
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def set_tenant(session: Session, tenant_id: str) -> None:
+    """Bind the current transaction to ``tenant_id`` for row-level security (PostgreSQL)."""
+    if is_postgres(session):
+        session.execute(text("SELECT set_config('callvault.tenant_id', :t, true)"), {"t": tenant_id})
+
+
+@contextmanager
+def tenant_session(factory: sessionmaker[Session], tenant_id: str) -> Iterator[Session]:
+    """A session in one transaction scoped to ``tenant_id``; commits on success."""
+    with factory() as session, session.begin():
+        set_tenant(session, tenant_id)
+        yield session

@@ -1,0 +1,49 @@
+"""The one door to cryptography.
+
+Callers get handles (``DataKey``, ``BlindIndexer``) and verbs; raw key bytes never leave
+this package, and no other package imports ``cryptography``. Any failure to open raises
+``DecryptionFailed`` without saying which check failed.
+"""
+
+from callvault.crypto.aead import FieldContext
+from callvault.crypto.blind_index import (
+    FULL_DIGEST_BYTES,
+    SUFFIX_DIGEST_BYTES,
+    BlindIndexer,
+    new_index_root,
+    open_index_root,
+    rewrap_index_root,
+)
+from callvault.crypto.envelope import (
+    DataKey,
+    WrappedKey,
+    new_data_key,
+    open_data_key,
+    rewrap_data_key,
+)
+from callvault.crypto.keyrings import Keyring, UnknownKey, open_keyring, wrapped_kek_version
+from callvault.crypto.secrets import new_api_key, parse_api_key, secret_matches
+from callvault.crypto.signing import verify_signature
+
+__all__ = [
+    "FULL_DIGEST_BYTES",
+    "SUFFIX_DIGEST_BYTES",
+    "BlindIndexer",
+    "DataKey",
+    "FieldContext",
+    "Keyring",
+    "UnknownKey",
+    "WrappedKey",
+    "new_api_key",
+    "new_data_key",
+    "new_index_root",
+    "open_data_key",
+    "open_index_root",
+    "open_keyring",
+    "parse_api_key",
+    "rewrap_data_key",
+    "rewrap_index_root",
+    "secret_matches",
+    "verify_signature",
+    "wrapped_kek_version",
+]

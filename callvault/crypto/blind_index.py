@@ -1,0 +1,72 @@
+"""Blind indexes: keyed, truncated HMAC-SHA256 of normalised values.
+
+Each tenant has one random index root key (wrapped by its KEK, like a DEK). Per field,
+HKDF-SHA256 derives a separate HMAC key, so equal values in two fields or two tenants give
+unrelated digests and the index leaks only equality within one field of one tenant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from callvault.crypto.keyrings.base import Keyring, wrapped_kek_version
+
+__all__ = ["FULL_DIGEST_BYTES", "SUFFIX_DIGEST_BYTES", "BlindIndexer", "new_index_root",
+           "open_index_root", "rewrap_index_root"]
+
+FULL_DIGEST_BYTES = 16
+"""128 bits: collisions are negligible for any tenant size."""
+SUFFIX_DIGEST_BYTES = 8
+"""Suffix indexes (phone last 4) have tiny domains; truncation is for size, not secrecy."""
+
+
+def _wrap_aad(tenant_id: str) -> bytes:
+    return b"callvault/index-root/v1|" + tenant_id.encode()
+
+
+def new_index_root(keyring: Keyring, kek_ref: str, tenant_id: str) -> tuple[int, bytes]:
+    """A new random root key, wrapped: ``(kek_version, blob)``."""
+    blob = keyring.wrap(kek_ref, os.urandom(32), _wrap_aad(tenant_id))
+    return wrapped_kek_version(blob), blob
+
+
+def rewrap_index_root(keyring: Keyring, kek_ref: str, tenant_id: str, blob: bytes) -> tuple[int, bytes]:
+    aad = _wrap_aad(tenant_id)
+    new_blob = keyring.wrap(kek_ref, keyring.unwrap(kek_ref, blob, aad), aad)
+    return wrapped_kek_version(new_blob), new_blob
+
+
+def open_index_root(keyring: Keyring, kek_ref: str, tenant_id: str, blob: bytes) -> BlindIndexer:
+    return BlindIndexer(keyring.unwrap(kek_ref, blob, _wrap_aad(tenant_id)))
+
+
+class BlindIndexer:
+    """Digests for one tenant; field keys are derived once and cached."""
+
+    __slots__ = ("_field_keys", "_root")
+
+    def __init__(self, root: bytes) -> None:
+        self._root = root
+        self._field_keys: dict[str, bytes] = {}
+
+    def _field_key(self, field: str) -> bytes:
+        key = self._field_keys.get(field)
+        if key is None:
+            key = HKDF(
+                algorithm=hashes.SHA256(), length=32, salt=None,
+                info=b"callvault/blind-index/v1|" + field.encode(),
+            ).derive(self._root)
+            self._field_keys[field] = key
+        return key
+
+    def digest(self, field: str, value: str, *, size: int = FULL_DIGEST_BYTES) -> bytes:
+        """Truncated HMAC-SHA256 of an already normalised value."""
+        return hmac.digest(self._field_key(field), value.encode(), hashlib.sha256)[:size]
+
+    def __repr__(self) -> str:
+        return "BlindIndexer(<hidden>)"

@@ -1,0 +1,77 @@
+"""Envelope encryption: per-subject data keys (DEKs) wrapped by the tenant KEK.
+
+A ``DataKey`` is an opaque handle: it seals and opens fields but never hands out its bytes.
+Wrapped DEKs are bound (as AAD) to the tenant and the key id, so a wrapped key copied to
+another tenant or subject does not open. Rotation rewraps DEKs under the newest KEK
+version without touching a single field ciphertext.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from callvault.crypto import aead
+from callvault.crypto.aead import FieldContext
+from callvault.crypto.keyrings.base import Keyring, wrapped_kek_version
+
+__all__ = ["DataKey", "WrappedKey", "new_data_key", "open_data_key", "rewrap_data_key"]
+
+
+@dataclass(frozen=True, slots=True)
+class WrappedKey:
+    """A DEK as stored: which KEK version sealed it, and the sealed bytes."""
+
+    kek_version: int
+    blob: bytes
+
+
+class DataKey:
+    """Handle on one subject's AES-256-GCM key."""
+
+    __slots__ = ("_cipher", "key_id")
+
+    def __init__(self, key_id: uuid.UUID, raw: bytes) -> None:
+        self.key_id = key_id
+        self._cipher = AESGCM(raw)
+
+    def seal(self, value: str, context: FieldContext) -> bytes:
+        return aead.seal_field(self._cipher, self.key_id, value, context)
+
+    def open(self, sealed: bytes, context: FieldContext) -> str:
+        return aead.open_field(self._cipher, self.key_id, sealed, context)
+
+    def __repr__(self) -> str:
+        return f"DataKey({self.key_id})"
+
+
+def _wrap_aad(tenant_id: str, key_id: uuid.UUID) -> bytes:
+    return b"callvault/dek/v1|" + tenant_id.encode() + b"|" + key_id.bytes
+
+
+def new_data_key(
+    keyring: Keyring, kek_ref: str, tenant_id: str, key_id: uuid.UUID
+) -> tuple[DataKey, WrappedKey]:
+    """Fresh random DEK for a subject, and its wrapped form to store."""
+    raw = os.urandom(32)
+    blob = keyring.wrap(kek_ref, raw, _wrap_aad(tenant_id, key_id))
+    return DataKey(key_id, raw), WrappedKey(wrapped_kek_version(blob), blob)
+
+
+def open_data_key(
+    keyring: Keyring, kek_ref: str, tenant_id: str, key_id: uuid.UUID, blob: bytes
+) -> DataKey:
+    """Unwrap a stored DEK (DecryptionFailed if it belongs elsewhere or was altered)."""
+    return DataKey(key_id, keyring.unwrap(kek_ref, blob, _wrap_aad(tenant_id, key_id)))
+
+
+def rewrap_data_key(
+    keyring: Keyring, kek_ref: str, tenant_id: str, key_id: uuid.UUID, blob: bytes
+) -> WrappedKey:
+    """Re-seal a stored DEK under the current KEK version."""
+    aad = _wrap_aad(tenant_id, key_id)
+    new_blob = keyring.wrap(kek_ref, keyring.unwrap(kek_ref, blob, aad), aad)
+    return WrappedKey(wrapped_kek_version(new_blob), new_blob)

@@ -1,0 +1,1 @@
+"""Demo data: realistic, generated on the spot (Faker ``zh_CN`` / ``en_US``), never downloaded."""

@@ -1,0 +1,8 @@
+"""Every table, imported in one place so metadata (and Alembic) sees them all."""
+
+from callvault.access.identity.models import ServiceAccount, Tenant
+from callvault.core.db import Base
+from callvault.vault.customers.models import Customer
+from callvault.vault.fields.models import SubjectKey
+
+__all__ = ["Base", "Customer", "ServiceAccount", "SubjectKey", "Tenant"]
