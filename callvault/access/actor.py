@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["Actor", "ActorKind", "SCOPES"]
+__all__ = ["SCOPES", "Actor", "ActorKind"]
 
 ActorKind = Literal["service_account", "user", "operator"]
 

@@ -10,8 +10,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-__all__ = ["MASKS", "mask_address", "mask_bank_card", "mask_email", "mask_field",
-           "mask_id_number", "mask_landline", "mask_mobile", "mask_name"]
+__all__ = [
+    "MASKS",
+    "mask_address",
+    "mask_bank_card",
+    "mask_email",
+    "mask_field",
+    "mask_id_number",
+    "mask_landline",
+    "mask_mobile",
+    "mask_name",
+]
 
 
 def _national(e164: str) -> str:

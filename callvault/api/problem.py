@@ -59,19 +59,28 @@ def install_problem_handlers(app: FastAPI) -> None:
         errors = _field_errors(exc)
         _log.info("request.invalid", codes=[e["code"] for e in errors])
         return problem_response(
-            request, status=422, code="request.invalid", title="Invalid request",
-            detail="The request failed validation", errors=errors,
+            request,
+            status=422,
+            code="request.invalid",
+            title="Invalid request",
+            detail="The request failed validation",
+            errors=errors,
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "route.not_found", 405: "method.not_allowed"}.get(exc.status_code, "http.error")
-        return problem_response(request, status=exc.status_code, code=code, title=str(exc.detail), detail=str(exc.detail))
+        return problem_response(
+            request, status=exc.status_code, code=code, title=str(exc.detail), detail=str(exc.detail)
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         _log.error("request.failed", error_type=type(exc).__name__)
         return problem_response(
-            request, status=500, code="internal.error", title="Internal error",
+            request,
+            status=500,
+            code="internal.error",
+            title="Internal error",
             detail="An unexpected error occurred; quote the instance id to the operator",
         )

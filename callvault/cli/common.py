@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
@@ -49,11 +48,3 @@ def runtime(*, migrate: bool = True) -> Iterator[Runtime]:
         yield built
     finally:
         built.close()
-
-
-def read_stdin_or(path: str | None) -> Iterator[bytes]:
-    if path in (None, "-"):
-        yield from sys.stdin.buffer
-    else:
-        with open(path, "rb") as handle:
-            yield from handle

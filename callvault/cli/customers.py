@@ -52,18 +52,30 @@ def import_file(
 ) -> None:
     """Import customers; re-running the same file skips what is already stored."""
     actor = Actor.operator(tenant, os.environ.get("USER", "cli"))
-    with runtime() as built, Progress(
-        TextColumn("importing"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[rows]} rows"),
-        TimeRemainingColumn(), console=err_console,
-    ) as progress:
+    with (
+        runtime() as built,
+        Progress(
+            TextColumn("importing"),
+            BarColumn(),
+            DownloadColumn(),
+            TextColumn("{task.fields[rows]} rows"),
+            TimeRemainingColumn(),
+            console=err_console,
+        ) as progress,
+    ):
         task = progress.add_task("import", total=file.stat().st_size, rows=0)
 
         def on_progress(report: ImportReport) -> None:
             progress.update(task, rows=report.imported + report.skipped_existing)
 
         report = importer.import_customers(
-            runtime=built, actor=actor, lines=_CountingFile(file, progress, task),  # type: ignore[arg-type]
-            fmt=_format_of(file, fmt), strict=strict, batch_size=batch_size, on_progress=on_progress,
+            runtime=built,
+            actor=actor,
+            lines=_CountingFile(file, progress, task),
+            fmt=_format_of(file, fmt),
+            strict=strict,
+            batch_size=batch_size,
+            on_progress=on_progress,
         )
     for error in report.errors:
         err_console.print(f"line {error.line}: {error.field or '-'}: {error.code}", highlight=False)
@@ -107,8 +119,17 @@ def search(
     limit: int = typer.Option(20, min=1, max=500),
 ) -> None:
     """Find customers by exact value (blind index); prints masked records."""
-    given = {k: v for k, v in {"mobile": mobile, "id_number": id_number, "email": email,
-                               "external_ref": external_ref, "mobile_last4": mobile_last4}.items() if v}
+    given = {
+        k: v
+        for k, v in {
+            "mobile": mobile,
+            "id_number": id_number,
+            "email": email,
+            "external_ref": external_ref,
+            "mobile_last4": mobile_last4,
+        }.items()
+        if v
+    }
     query = _parse(CustomerSearch, json.dumps({**given, "limit": limit}))
     with runtime() as built, tenant_session(built.sessions, tenant) as db_session:
         for customer in service.search(db_session=db_session, actor=Actor.operator(tenant), query=query):

@@ -31,7 +31,9 @@ def seed(
                     db_session=db_session, tenant_id=tenant, name="demo-backend"
                 )
                 _, reveal_key = identity.create_service_account(
-                    db_session=db_session, tenant_id=tenant, name="demo-supervisor",
+                    db_session=db_session,
+                    tenant_id=tenant,
+                    name="demo-supervisor",
                     scopes=[*identity.DEFAULT_SCOPES, "customers:reveal"],
                 )
                 text = (
@@ -44,8 +46,10 @@ def seed(
                 with os.fdopen(fd, "w") as handle:
                     handle.write(text)
         report = importer.import_customers(
-            runtime=built, actor=Actor.operator(tenant, "demo"),
-            lines=CustomerGenerator().jsonl_lines(customers), fmt="jsonl",
+            runtime=built,
+            actor=Actor.operator(tenant, "demo"),
+            lines=CustomerGenerator().jsonl_lines(customers),
+            fmt="jsonl",
         )
     console.print(
         f"demo tenant {tenant}: imported={report.imported} skipped_existing={report.skipped_existing} "

@@ -18,10 +18,17 @@ def rotate(
     batch_size: int = typer.Option(1000, min=1, max=100_000),
 ) -> None:
     """New KEK version; rewrap every data key (reads keep working); retire old versions."""
-    with runtime() as built, Progress(
-        TextColumn("rewrapping data keys"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=console, transient=False,
-    ) as progress:
+    with (
+        runtime() as built,
+        Progress(
+            TextColumn("rewrapping data keys"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        ) as progress,
+    ):
         task = progress.add_task("rewrap", total=None)
 
         def on_progress(done: int, total: int) -> None:

@@ -65,4 +65,3 @@ def serve(
         if credentials.exists():
             console.print(credentials.read_text())
         uvicorn.run(create_app(built), host=bind_host, port=bind_port, log_config=None)
-

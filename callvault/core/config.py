@@ -52,11 +52,9 @@ class Settings(BaseSettings):
 
     keyring: Literal["local", "pkcs11"] = "local"
     keyring_path: Path | None = Field(default=None, description="Local key file; default home/keyring.json")
-    master_key: SecretStr | None = Field(
-        default=None, description="Passphrase sealing the local key file (scrypt)."
-    )
+    master_key: SecretStr | None = Field(default=None, description="Passphrase sealing the local key file (scrypt).")
     pkcs11_module: str = "/usr/lib/softhsm/libsofthsm2.so"
-    pkcs11_token_label: str = "callvault"
+    pkcs11_token_label: str = "callvault"  # noqa: S105 - a label, not a secret
     pkcs11_pin: SecretStr | None = None
 
     api_host: str = "127.0.0.1"
@@ -127,7 +125,7 @@ def _hide_url_password(url: str) -> str:
 
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unparsable URL is shown without its credentials
+    except Exception:
         return url.split("@")[-1]
 
 

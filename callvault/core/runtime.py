@@ -42,7 +42,9 @@ def build_runtime(settings: Settings, *, migrate: bool = True, keyring: Keyring 
         finally:
             owner.dispose()
     engine = create_db_engine(settings.resolved_database_url, app_role=settings.db_app_role)
-    runtime = Runtime(settings=settings, engine=engine, sessions=sessionmaker(engine), keyring=keyring or open_keyring(settings))
+    runtime = Runtime(
+        settings=settings, engine=engine, sessions=sessionmaker(engine), keyring=keyring or open_keyring(settings)
+    )
     runtime.sessions.configure(expire_on_commit=False, info={"runtime": runtime})
     return runtime
 

@@ -51,11 +51,7 @@ def _aad_prefix(tenant_id: str, table: str, column: str) -> bytes:
 
 
 def _aad(header: bytes, context: FieldContext) -> bytes:
-    return (
-        _aad_prefix(context.tenant_id, context.table, context.column)
-        + _encode_parts(context.record_id)
-        + header
-    )
+    return _aad_prefix(context.tenant_id, context.table, context.column) + _encode_parts(context.record_id) + header
 
 
 def seal_field(cipher: AESGCM, key_id: uuid.UUID, value: str, context: FieldContext) -> bytes:

@@ -16,8 +16,14 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from callvault.crypto.keyrings.base import Keyring, wrapped_kek_version
 
-__all__ = ["FULL_DIGEST_BYTES", "SUFFIX_DIGEST_BYTES", "BlindIndexer", "new_index_root",
-           "open_index_root", "rewrap_index_root"]
+__all__ = [
+    "FULL_DIGEST_BYTES",
+    "SUFFIX_DIGEST_BYTES",
+    "BlindIndexer",
+    "new_index_root",
+    "open_index_root",
+    "rewrap_index_root",
+]
 
 FULL_DIGEST_BYTES = 16
 """128 bits: collisions are negligible for any tenant size."""
@@ -58,7 +64,9 @@ class BlindIndexer:
         key = self._field_keys.get(field)
         if key is None:
             key = HKDF(
-                algorithm=hashes.SHA256(), length=32, salt=None,
+                algorithm=hashes.SHA256(),
+                length=32,
+                salt=None,
                 info=b"callvault/blind-index/v1|" + field.encode(),
             ).derive(self._root)
             self._field_keys[field] = key

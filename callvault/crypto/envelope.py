@@ -52,25 +52,19 @@ def _wrap_aad(tenant_id: str, key_id: uuid.UUID) -> bytes:
     return b"callvault/dek/v1|" + tenant_id.encode() + b"|" + key_id.bytes
 
 
-def new_data_key(
-    keyring: Keyring, kek_ref: str, tenant_id: str, key_id: uuid.UUID
-) -> tuple[DataKey, WrappedKey]:
+def new_data_key(keyring: Keyring, kek_ref: str, tenant_id: str, key_id: uuid.UUID) -> tuple[DataKey, WrappedKey]:
     """Fresh random DEK for a subject, and its wrapped form to store."""
     raw = os.urandom(32)
     blob = keyring.wrap(kek_ref, raw, _wrap_aad(tenant_id, key_id))
     return DataKey(key_id, raw), WrappedKey(wrapped_kek_version(blob), blob)
 
 
-def open_data_key(
-    keyring: Keyring, kek_ref: str, tenant_id: str, key_id: uuid.UUID, blob: bytes
-) -> DataKey:
+def open_data_key(keyring: Keyring, kek_ref: str, tenant_id: str, key_id: uuid.UUID, blob: bytes) -> DataKey:
     """Unwrap a stored DEK (DecryptionFailed if it belongs elsewhere or was altered)."""
     return DataKey(key_id, keyring.unwrap(kek_ref, blob, _wrap_aad(tenant_id, key_id)))
 
 
-def rewrap_data_key(
-    keyring: Keyring, kek_ref: str, tenant_id: str, key_id: uuid.UUID, blob: bytes
-) -> WrappedKey:
+def rewrap_data_key(keyring: Keyring, kek_ref: str, tenant_id: str, key_id: uuid.UUID, blob: bytes) -> WrappedKey:
     """Re-seal a stored DEK under the current KEK version."""
     aad = _wrap_aad(tenant_id, key_id)
     new_blob = keyring.wrap(kek_ref, keyring.unwrap(kek_ref, blob, aad), aad)

@@ -26,7 +26,7 @@ def parse_api_key(key: str) -> tuple[str, str] | None:
     """Split a presented key into ``(key_id, secret)``; None if it is not one of ours."""
     if not key.startswith(API_KEY_PREFIX) or "." not in key:
         return None
-    key_id, _, secret = key[len(API_KEY_PREFIX):].partition(".")
+    key_id, _, secret = key[len(API_KEY_PREFIX) :].partition(".")
     if len(key_id) != 16 or not secret:
         return None
     return key_id, secret

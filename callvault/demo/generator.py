@@ -20,9 +20,38 @@ __all__ = ["CustomerGenerator", "bank_card_number", "id_number"]
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 _AREAS = ("110101", "110105", "310104", "310115", "440305", "440106", "330106", "510107", "420106", "320102")
-_MOBILE_PREFIXES = ("134", "135", "136", "137", "138", "139", "150", "151", "152", "157", "158", "159",
-                    "182", "183", "187", "188", "130", "131", "132", "155", "156", "185", "186", "133",
-                    "153", "180", "181", "189", "177", "199")
+_MOBILE_PREFIXES = (
+    "134",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "150",
+    "151",
+    "152",
+    "157",
+    "158",
+    "159",
+    "182",
+    "183",
+    "187",
+    "188",
+    "130",
+    "131",
+    "132",
+    "155",
+    "156",
+    "185",
+    "186",
+    "133",
+    "153",
+    "180",
+    "181",
+    "189",
+    "177",
+    "199",
+)
 _CARD_BINS = ("622202", "622848", "621700", "622588", "621226", "623668", "622609")
 _LEVELS = ("bronze", "silver", "gold", "platinum")
 _REGIONS = ("north", "east", "south", "west", "central")
@@ -42,7 +71,7 @@ def bank_card_number(prefix: str, length: int) -> str:
     for position, digit in enumerate(reversed(body)):
         value = digit * 2 if position % 2 == 0 else digit
         total += value - 9 if value > 9 else value
-    return prefix + "".join(str(d) for d in body[len(prefix):]) + str((10 - total % 10) % 10)
+    return prefix + "".join(str(d) for d in body[len(prefix) :]) + str((10 - total % 10) % 10)
 
 
 class CustomerGenerator:
@@ -69,7 +98,9 @@ class CustomerGenerator:
             "name": rnd.choice(self._names),
             "mobile": f"{rnd.choice(_MOBILE_PREFIXES)}{mobile_tail:08d}",
             "id_number": id_number(rnd.choice(_AREAS), born, index),
-            "bank_card": bank_card_number(rnd.choice(_CARD_BINS) + f"{index % 10_000_000:07d}"[:7], rnd.choice((16, 19))),
+            "bank_card": bank_card_number(
+                rnd.choice(_CARD_BINS) + f"{index % 10_000_000:07d}"[:7], rnd.choice((16, 19))
+            ),
             "email": f"{rnd.choice(self._email_users)}{index}@{rnd.choice(self._domains)}",
             "address": rnd.choice(self._addresses),
             "membership_level": rnd.choice(_LEVELS),

@@ -50,8 +50,14 @@ def create_tenant(*, db_session: Session, tenant_id: str, name: str, region: str
     keyring.create_kek(kek_ref)
     version, wrapped = new_index_root(keyring, kek_ref, tenant_id)
     tenant = Tenant(
-        id=tenant_id, name=name, region=region, status="active", kek_ref=kek_ref,
-        index_key_version=version, index_key_wrapped=wrapped, created_at=clock.now(),
+        id=tenant_id,
+        name=name,
+        region=region,
+        status="active",
+        kek_ref=kek_ref,
+        index_key_version=version,
+        index_key_wrapped=wrapped,
+        created_at=clock.now(),
     )
     db_session.add(tenant)
     db_session.flush()
@@ -91,8 +97,12 @@ def create_service_account(
         raise Invalid(f"Unknown scopes: {', '.join(unknown)}", code="service_account.scope_unknown")
     key_id, api_key, digest = new_api_key()
     account = ServiceAccount(
-        key_id=key_id, tenant_id=tenant_id, name=name, scopes=sorted(set(scopes)),
-        key_digest=digest, created_at=clock.now(),
+        key_id=key_id,
+        tenant_id=tenant_id,
+        name=name,
+        scopes=sorted(set(scopes)),
+        key_digest=digest,
+        created_at=clock.now(),
     )
     db_session.add(account)
     db_session.flush()
@@ -126,6 +136,9 @@ def authenticate(*, db_session: Session, api_key: str) -> Actor:
     if tenant is None or tenant.status != "active":
         raise Unauthenticated("Tenant is suspended", code="auth.tenant_suspended")
     return Actor(
-        tenant_id=account.tenant_id, actor_id=f"sa:{account.key_id}", kind="service_account",
-        scopes=frozenset(account.scopes), role="service",
+        tenant_id=account.tenant_id,
+        actor_id=f"sa:{account.key_id}",
+        kind="service_account",
+        scopes=frozenset(account.scopes),
+        role="service",
     )

@@ -61,9 +61,7 @@ def search_customers(query: CustomerSearch, actor: CurrentActor, db_session: DbS
 
 
 @router.post(":import")
-async def import_customers(
-    request: Request, actor: CurrentActor, strict: bool = False
-) -> ImportReport:
+async def import_customers(request: Request, actor: CurrentActor, strict: bool = False) -> ImportReport:
     """Stream a CSV (`text/csv`) or JSON-lines (`application/x-ndjson`) body.
 
     The body is spooled to a temporary file as it arrives (never held whole in memory),

@@ -92,8 +92,7 @@ class LocalKeyring:
         body = AESGCM(key).encrypt(nonce, json.dumps(self._payload).encode(), b"keyring")
         doc = {
             "format": _FILE_FORMAT,
-            "kdf": {"name": "scrypt", "n": self._scrypt_n, "r": _SCRYPT_R, "p": _SCRYPT_P,
-                    "salt": _b64(salt)},
+            "kdf": {"name": "scrypt", "n": self._scrypt_n, "r": _SCRYPT_R, "p": _SCRYPT_P, "salt": _b64(salt)},
             "nonce": _b64(nonce),
             "ciphertext": _b64(body),
         }

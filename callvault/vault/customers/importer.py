@@ -11,10 +11,10 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from callvault.access.actor import Actor
@@ -28,7 +28,7 @@ from callvault.vault.customers.schemas import CustomerCreate, ImportError_, Impo
 from callvault.vault.customers.service import sealed_row
 from callvault.vault.fields.service import new_subject_keys, tenant_keys, time_ordered_uuid
 
-__all__ = ["ImportFormat", "MAX_REPORTED_ERRORS", "import_customers"]
+__all__ = ["MAX_REPORTED_ERRORS", "ImportFormat", "import_customers"]
 
 ImportFormat = Literal["csv", "jsonl"]
 MAX_REPORTED_ERRORS = 1000
@@ -89,9 +89,7 @@ def _csv_rows(lines: Iterable[bytes]) -> Iterator[tuple[int, dict[str, Any] | _R
     header = [name.strip() for name in header]
     unknown = sorted(set(header) - _FIELDS)
     if unknown:
-        raise Invalid(
-            "Unknown CSV columns: " + ", ".join(name[:40] for name in unknown), code="import.unknown_columns"
-        )
+        raise Invalid("Unknown CSV columns: " + ", ".join(name[:40] for name in unknown), code="import.unknown_columns")
     for values in reader:
         while pending:
             yield pending.pop(0)
@@ -141,14 +139,19 @@ def _write_batch(db_session: Session, actor: Actor, batch: list[CustomerCreate],
         customer_id = time_ordered_uuid()
         values = customer.model_dump()
         row = {
-            "tenant_id": actor.tenant_id, "id": customer_id, "subject_key_id": dek.key_id,
-            "retention_class": "standard", "legal_hold": False, "created_at": now, "updated_at": now,
+            "tenant_id": actor.tenant_id,
+            "id": customer_id,
+            "subject_key_id": dek.key_id,
+            "retention_class": "standard",
+            "legal_hold": False,
+            "created_at": now,
+            "updated_at": now,
             "version": 1,
             **{field: values[field] for field in _PLAIN_FIELDS},
             **sealed_row(keys, dek, customer_id, values),
         }
         rows.append(row)
-    db_session.execute(Customer.__table__.insert(), rows)
+    db_session.execute(insert(cast(Table, Customer.__table__)), rows)
     report.imported += len(rows)
 
 
@@ -209,7 +212,9 @@ def import_customers(
     return report
 
 
-def _flush(db_session: Session, actor: Actor, batch: list[CustomerCreate], report: ImportReport, *, in_transaction: bool) -> None:
+def _flush(
+    db_session: Session, actor: Actor, batch: list[CustomerCreate], report: ImportReport, *, in_transaction: bool
+) -> None:
     if in_transaction:
         _write_batch(db_session, actor, batch, report)
         return

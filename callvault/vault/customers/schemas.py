@@ -118,8 +118,11 @@ class CustomerSearch(BaseModel):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> CustomerSearch:
-        given = [name for name in ("mobile", "id_number", "email", "external_ref", "mobile_last4")
-                 if getattr(self, name) is not None]
+        given = [
+            name
+            for name in ("mobile", "id_number", "email", "external_ref", "mobile_last4")
+            if getattr(self, name) is not None
+        ]
         if len(given) != 1:
             raise PydanticCustomError("search.one_criterion", "give exactly one search criterion")
         return self

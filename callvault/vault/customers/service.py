@@ -19,6 +19,7 @@ from callvault.access.masking import mask_field
 from callvault.access.pdp import Resource, enforce
 from callvault.core import clock
 from callvault.core.errors import Conflict, NotFound
+from callvault.crypto import DataKey
 from callvault.vault.customers.models import ENCRYPTED_FIELDS, Customer
 from callvault.vault.customers.schemas import (
     CustomerCreate,
@@ -37,7 +38,6 @@ from callvault.vault.fields.service import (
     tenant_keys,
     time_ordered_uuid,
 )
-from callvault.crypto import DataKey
 
 __all__ = [
     "create",
@@ -114,7 +114,9 @@ def create(*, db_session: Session, actor: Actor, customer_in: CustomerCreate) ->
     enforce(db_session, actor, "customer.create", _resource(actor))
     keys = tenant_keys(db_session=db_session, tenant_id=actor.tenant_id)
     if customer_in.external_ref is not None and db_session.scalar(
-        select(Customer.id).where(Customer.tenant_id == actor.tenant_id, Customer.external_ref == customer_in.external_ref)
+        select(Customer.id).where(
+            Customer.tenant_id == actor.tenant_id, Customer.external_ref == customer_in.external_ref
+        )
     ):
         raise Conflict("A customer with this external reference exists", code="customer.external_ref_exists")
     (dek,) = new_subject_keys(db_session=db_session, keys=keys, count=1)
@@ -122,10 +124,16 @@ def create(*, db_session: Session, actor: Actor, customer_in: CustomerCreate) ->
     now = clock.now()
     values = customer_in.model_dump()
     customer = Customer(
-        tenant_id=actor.tenant_id, id=customer_id, subject_key_id=dek.key_id,
+        tenant_id=actor.tenant_id,
+        id=customer_id,
+        subject_key_id=dek.key_id,
         **sealed_row(keys, dek, customer_id, values),
         **{field: values[field] for field in _PLAIN_FIELDS},
-        retention_class="standard", legal_hold=False, created_at=now, updated_at=now, version=1,
+        retention_class="standard",
+        legal_hold=False,
+        created_at=now,
+        updated_at=now,
+        version=1,
     )
     db_session.add(customer)
     db_session.flush()
@@ -155,7 +163,9 @@ def update(*, db_session: Session, actor: Actor, customer_id: uuid.UUID, custome
     if expected is not None and expected != customer.version:
         raise Conflict("The customer changed since it was read", code="customer.version_conflict")
     if changes.get("external_ref") not in (None, customer.external_ref) and db_session.scalar(
-        select(Customer.id).where(Customer.tenant_id == actor.tenant_id, Customer.external_ref == changes["external_ref"])
+        select(Customer.id).where(
+            Customer.tenant_id == actor.tenant_id, Customer.external_ref == changes["external_ref"]
+        )
     ):
         raise Conflict("A customer with this external reference exists", code="customer.external_ref_exists")
     keys = tenant_keys(db_session=db_session, tenant_id=actor.tenant_id)

@@ -11,8 +11,9 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from callvault.access.identity.models import Tenant
@@ -104,10 +105,17 @@ def new_subject_keys(*, db_session: Session, keys: TenantKeys, count: int) -> li
         key_id = time_ordered_uuid()
         handle, wrapped = new_data_key(runtime.keyring, keys.kek_ref, keys.tenant_id, key_id)
         handles.append(handle)
-        rows.append({"tenant_id": keys.tenant_id, "id": key_id, "kek_version": wrapped.kek_version,
-                     "wrapped_dek": wrapped.blob, "created_at": now})
+        rows.append(
+            {
+                "tenant_id": keys.tenant_id,
+                "id": key_id,
+                "kek_version": wrapped.kek_version,
+                "wrapped_dek": wrapped.blob,
+                "created_at": now,
+            }
+        )
     if rows:
-        db_session.execute(SubjectKey.__table__.insert(), rows)
+        db_session.execute(insert(cast(Table, SubjectKey.__table__)), rows)
     return handles
 
 
@@ -158,9 +166,11 @@ def rotate_tenant_kek(
         if tenant is None:
             raise NotFound("Tenant not found", code="tenant.not_found")
         kek_ref = tenant.kek_ref
-        total = db_session.query(SubjectKey).filter(
-            SubjectKey.tenant_id == tenant_id, SubjectKey.wrapped_dek.is_not(None)
-        ).count()
+        total = (
+            db_session.query(SubjectKey)
+            .filter(SubjectKey.tenant_id == tenant_id, SubjectKey.wrapped_dek.is_not(None))
+            .count()
+        )
     version = runtime.keyring.create_kek(kek_ref)
     done = 0
     while True:
@@ -168,8 +178,11 @@ def rotate_tenant_kek(
             batch = list(
                 db_session.execute(
                     select(SubjectKey.id, SubjectKey.wrapped_dek)
-                    .where(SubjectKey.tenant_id == tenant_id, SubjectKey.kek_version < version,
-                           SubjectKey.wrapped_dek.is_not(None))
+                    .where(
+                        SubjectKey.tenant_id == tenant_id,
+                        SubjectKey.kek_version < version,
+                        SubjectKey.wrapped_dek.is_not(None),
+                    )
                     .limit(batch_size)
                 )
             )
