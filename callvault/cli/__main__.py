@@ -1,0 +1,5 @@
+"""``python -m callvault.cli``."""
+
+from callvault.cli.main import app
+
+app()

@@ -1,0 +1,150 @@
+"""Bulk import: streamed, batched, idempotent, crash-safe, honest about bad rows."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from callvault.core.db import tenant_session
+from callvault.core.runtime import Runtime
+from callvault.demo.generator import CustomerGenerator
+from callvault.vault.customers.models import Customer
+from callvault.vault.fields.models import SubjectKey
+from tests.conftest import TenantHandle, auth, remember_pii
+
+
+def _count(runtime: Runtime, tenant_id: str) -> tuple[int, int]:
+    with tenant_session(runtime.sessions, tenant_id) as db_session:
+        customers = db_session.scalar(select(func.count()).where(Customer.tenant_id == tenant_id))
+        keys = db_session.scalar(select(func.count()).where(SubjectKey.tenant_id == tenant_id))
+    return int(customers or 0), int(keys or 0)
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "callvault.cli", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def test_kill_9_midway_leaves_no_partial_row_and_rerun_completes(
+    runtime: Runtime, tenant: TenantHandle, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    total = 12_000
+    path = tmp_path / "customers.jsonl"
+    generator = CustomerGenerator(seed=21)
+    with path.open("wb") as handle:
+        for line in generator.jsonl_lines(total, start=2_000_000):
+            handle.write(line)
+    process = _cli(cli_env, "customers", "import", str(path), "--tenant", tenant.id, "--batch-size", "500")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if _count(runtime, tenant.id)[0] >= 1000:
+            break
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    customers, keys = _count(runtime, tenant.id)
+    assert 0 < customers < total, "the kill must land midway"
+    assert customers % 500 == 0, "only whole batches are ever committed"
+    assert keys == customers, "no data key without its customer and vice versa"
+
+    rerun = _cli(cli_env, "customers", "import", str(path), "--tenant", tenant.id, "--batch-size", "500")
+    out, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err.decode()
+    assert f"imported={total - customers} skipped_existing={customers} failed=0" in out.decode()
+    assert _count(runtime, tenant.id) == (total, total)
+
+
+def test_bad_rows_are_reported_and_good_rows_kept(client: TestClient, tenant: TenantHandle) -> None:
+    generator = CustomerGenerator(seed=5)
+    good = list(generator.customers(4, start=3_000_000))
+    remember_pii(*good)
+    lines = [
+        json.dumps(good[0]),
+        json.dumps({**good[1], "id_number": "110101199003071235"}),
+        "{broken json",
+        json.dumps({**good[2], "external_ref": None}),
+        json.dumps(good[3]),
+        json.dumps([1, 2]),
+    ]
+    body = ("\n".join(lines) + "\n").encode() + b"\xff\xfe\n"
+    response = client.post(
+        "/v1/customers:import", content=body, headers={**auth(tenant.api_key), "content-type": "application/x-ndjson"}
+    )
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["imported"], report["failed"]) == (2, 5)
+    errors = [(e["line"], e["field"], e["code"]) for e in report["errors"]]
+    assert errors == [
+        (2, "id_number", "id_number.checksum"),
+        (3, None, "json.invalid"),
+        (4, "external_ref", "import.external_ref_required"),
+        (6, None, "json.not_object"),
+        (7, None, "encoding.invalid"),
+    ]
+    assert "110101199003071235" not in response.text
+
+
+def test_csv_import_is_idempotent(client: TestClient, tenant: TenantHandle) -> None:
+    generator = CustomerGenerator(seed=6)
+    rows = list(generator.customers(30, start=3_100_000))
+    remember_pii(*rows)
+    columns = ["external_ref", "name", "mobile", "id_number", "bank_card", "email", "address", "region"]
+    csv_text = ",".join(columns) + "\n" + "".join(
+        ",".join('"' + str(row.get(c, "")).replace('"', '""') + '"' for c in columns) + "\n" for row in rows
+    )
+    headers = {**auth(tenant.api_key), "content-type": "text/csv"}
+    first = client.post("/v1/customers:import", content=csv_text.encode(), headers=headers).json()
+    second = client.post("/v1/customers:import", content=csv_text.encode(), headers=headers).json()
+    assert (first["imported"], first["skipped_existing"], first["failed"]) == (30, 0, 0)
+    assert (second["imported"], second["skipped_existing"], second["failed"]) == (0, 30, 0)
+    found = client.post("/v1/customers:search", json={"mobile": rows[7]["mobile"]}, headers=auth(tenant.api_key))
+    assert [c["external_ref"] for c in found.json()] == [rows[7]["external_ref"]]
+
+
+def test_strict_import_rejects_the_whole_file(client: TestClient, tenant: TenantHandle) -> None:
+    generator = CustomerGenerator(seed=8)
+    rows: list[dict[str, Any]] = list(generator.customers(3, start=3_200_000))
+    remember_pii(*rows)
+    rows[2]["bank_card"] = "6222020000000008"
+    body = "".join(json.dumps(row) + "\n" for row in rows).encode()
+    headers = {**auth(tenant.api_key), "content-type": "application/x-ndjson"}
+    response = client.post("/v1/customers:import?strict=true", content=body, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["code"] == "import.rejected"
+    assert response.json()["errors"][0] == {"line": 3, "field": "bank_card", "code": "bank_card.checksum"}
+    page = client.get("/v1/customers", headers=auth(tenant.api_key)).json()
+    assert page["items"] == []
+
+
+def test_unknown_csv_column_is_rejected(client: TestClient, tenant: TenantHandle) -> None:
+    headers = {**auth(tenant.api_key), "content-type": "text/csv"}
+    response = client.post("/v1/customers:import", content=b"external_ref,shoe_size\nA-1,42\n", headers=headers)
+    assert response.status_code == 422 and response.json()["code"] == "import.unknown_columns"
+
+
+def test_oversized_import_is_413(runtime: Runtime, tenant: TenantHandle) -> None:
+    from callvault.api.app import create_app
+    from callvault.core.runtime import Runtime as RuntimeType
+
+    small = RuntimeType(
+        settings=runtime.settings.model_copy(update={"max_request_bytes": 2048}),
+        engine=runtime.engine,
+        sessions=runtime.sessions,
+        keyring=runtime.keyring,
+    )
+    with TestClient(create_app(small)) as test_client:
+        headers = {**auth(tenant.api_key), "content-type": "application/x-ndjson"}
+        response = test_client.post("/v1/customers:import", content=b"{}\n" * 2000, headers=headers)
+    assert response.status_code == 413
+    assert "2048" in response.json()["detail"]
