@@ -42,6 +42,7 @@ def init() -> None:
             handle.write(secrets.token_urlsafe(32))
         console.print(f"created master key {master} (production: set CALLVAULT_MASTER_KEY or use an HSM)")
     with runtime() as built:
+        built.keyring.public_key("audit")  # creates the keyring and the audit signing key
         console.print(f"database ready: {built.settings.redacted()['database_url']}")
     console.print(f"CallVault initialised in {settings.home.resolve()}")
 

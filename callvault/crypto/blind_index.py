@@ -31,6 +31,11 @@ SUFFIX_DIGEST_BYTES = 8
 """Suffix indexes (phone last 4) have tiny domains; truncation is for size, not secrecy."""
 
 
+def _hkdf_sha256(ikm: bytes, *, info: bytes, length: int) -> bytes:
+    """RFC 5869 HKDF-SHA256 with an empty salt."""
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(ikm)
+
+
 def _wrap_aad(tenant_id: str) -> bytes:
     return b"callvault/index-root/v1|" + tenant_id.encode()
 
@@ -63,12 +68,7 @@ class BlindIndexer:
     def _field_key(self, field: str) -> bytes:
         key = self._field_keys.get(field)
         if key is None:
-            key = HKDF(
-                algorithm=hashes.SHA256(),
-                length=32,
-                salt=None,
-                info=b"callvault/blind-index/v1|" + field.encode(),
-            ).derive(self._root)
+            key = _hkdf_sha256(self._root, info=b"callvault/blind-index/v1|" + field.encode(), length=32)
             self._field_keys[field] = key
         return key
 

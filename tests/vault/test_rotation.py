@@ -23,7 +23,9 @@ def test_rotation_keeps_every_customer_readable(client: TestClient, runtime: Run
     ids: list[str] = []
     cursor = None
     while True:
-        page = client.get(f"/v1/customers?limit=200{f'&cursor={cursor}' if cursor else ''}", headers=auth(tenant.api_key))
+        page = client.get(
+            f"/v1/customers?limit=200{f'&cursor={cursor}' if cursor else ''}", headers=auth(tenant.api_key)
+        )
         ids += [c["id"] for c in page.json()["items"]]
         cursor = page.json()["next_cursor"]
         if not cursor:
@@ -48,7 +50,9 @@ def test_rotation_keeps_every_customer_readable(client: TestClient, runtime: Run
     thread.start()
     progress: list[tuple[int, int]] = []
     try:
-        version, count = rotate_tenant_kek(runtime, tenant.id, batch_size=50, on_progress=lambda d, t: progress.append((d, t)))
+        version, count = rotate_tenant_kek(
+            runtime, tenant.id, batch_size=50, on_progress=lambda d, t: progress.append((d, t))
+        )
     finally:
         stop.set()
         thread.join()

@@ -69,9 +69,7 @@ def _customer_ids(client: TestClient, tenant: TenantHandle) -> list[str]:
 
 
 @pytest.mark.parametrize("target", ["other_row", "other_column", "other_tenant"])
-def test_moved_ciphertext_fails_to_decrypt(
-    client: TestClient, runtime: Runtime, make_tenant: Any, target: str
-) -> None:
+def test_moved_ciphertext_fails_to_decrypt(client: TestClient, runtime: Runtime, make_tenant: Any, target: str) -> None:
     source, victim = make_tenant(), make_tenant()
     _seed(runtime, source, 3, start=600_000)
     _seed(runtime, victim, 3, start=600_100)

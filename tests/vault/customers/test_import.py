@@ -100,8 +100,10 @@ def test_csv_import_is_idempotent(client: TestClient, tenant: TenantHandle) -> N
     rows = list(generator.customers(30, start=3_100_000))
     remember_pii(*rows)
     columns = ["external_ref", "name", "mobile", "id_number", "bank_card", "email", "address", "region"]
-    csv_text = ",".join(columns) + "\n" + "".join(
-        ",".join('"' + str(row.get(c, "")).replace('"', '""') + '"' for c in columns) + "\n" for row in rows
+    csv_text = (
+        ",".join(columns)
+        + "\n"
+        + "".join(",".join('"' + str(row.get(c, "")).replace('"', '""') + '"' for c in columns) + "\n" for row in rows)
     )
     headers = {**auth(tenant.api_key), "content-type": "text/csv"}
     first = client.post("/v1/customers:import", content=csv_text.encode(), headers=headers).json()

@@ -1,0 +1,125 @@
+"""Published vectors for the primitives, our frozen field vectors, and properties."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import hmac
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from callvault.core.errors import DecryptionFailed
+from callvault.crypto import BlindIndexer, DataKey, FieldContext
+from callvault.crypto.aead import open_field
+from callvault.crypto.blind_index import _hkdf_sha256
+
+VECTORS = Path(__file__).parent.parent / "vectors"
+
+
+def test_aes_256_gcm_nist_vector() -> None:
+    """McGrew & Viega GCM spec, test case 16 (AES-256, 60-byte plaintext, 20-byte AAD)."""
+    key = bytes.fromhex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308")
+    nonce = bytes.fromhex("cafebabefacedbaddecaf888")
+    plaintext = bytes.fromhex(
+        "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39"
+    )
+    aad = bytes.fromhex("feedfacedeadbeeffeedfacedeadbeefabaddad2")
+    expected = bytes.fromhex(
+        "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662"
+        "76fc6ece0f4e1768cddf8853bb2d551b"
+    )
+    assert AESGCM(key).encrypt(nonce, plaintext, aad) == expected
+
+
+def test_hmac_sha256_rfc4231_case_2() -> None:
+    digest = hmac.digest(b"Jefe", b"what do ya want for nothing?", hashlib.sha256)
+    assert digest.hex() == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+
+
+def test_hkdf_sha256_rfc5869_case_3() -> None:
+    okm = _hkdf_sha256(bytes.fromhex("0b" * 22), info=b"", length=42)
+    assert okm.hex() == ("8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8")
+
+
+def test_frozen_field_vectors_still_open() -> None:
+    doc = json.loads((VECTORS / "field_v1.json").read_text())
+    for case in doc["verify"]:
+        cipher = AESGCM(bytes.fromhex(case["key"]))
+        context = FieldContext(*case["context"])
+        assert (
+            open_field(cipher, uuid.UUID(case["key_id"]), bytes.fromhex(case["sealed"]), context) == case["plaintext"]
+        )
+
+
+_KEY = DataKey(uuid.UUID(int=7), bytes(32))
+_CTX = FieldContext("acme", "customer", "mobile", "r1")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_seal_open_round_trip(value: str) -> None:
+    assert _KEY.open(_KEY.seal(value, _CTX), _CTX) == value
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=1, max_size=50), st.data())
+def test_any_flipped_byte_fails(value: str, data: st.DataObject) -> None:
+    sealed = bytearray(_KEY.seal(value, _CTX))
+    position = data.draw(st.integers(0, len(sealed) - 1))
+    sealed[position] ^= data.draw(st.integers(1, 255))
+    with pytest.raises(DecryptionFailed):
+        _KEY.open(bytes(sealed), _CTX)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        FieldContext("other", "customer", "mobile", "r1"),
+        FieldContext("acme", "customer", "landline", "r1"),
+        FieldContext("acme", "customer", "mobile", "r2"),
+        FieldContext("acme", "call", "mobile", "r1"),
+    ],
+)
+def test_ciphertext_is_bound_to_its_place(other: FieldContext) -> None:
+    with pytest.raises(DecryptionFailed):
+        _KEY.open(_KEY.seal("+8613812345678", _CTX), other)
+
+
+def test_other_key_fails_and_error_says_nothing() -> None:
+    other = DataKey(uuid.UUID(int=7), bytes(31) + b"\x01")
+    with pytest.raises(DecryptionFailed) as caught:
+        other.open(_KEY.seal("+8613812345678", _CTX), _CTX)
+    assert "138" not in str(caught.value)
+
+
+def test_blind_index_separates_fields_and_tenants() -> None:
+    tenant_a, tenant_b = BlindIndexer(bytes(32)), BlindIndexer(bytes(31) + b"\x01")
+    value = "+8613812345678"
+    assert tenant_a.digest("customer.mobile", value) == tenant_a.digest("customer.mobile", value)
+    assert tenant_a.digest("customer.mobile", value) != tenant_a.digest("customer.email", value)
+    assert tenant_a.digest("customer.mobile", value) != tenant_b.digest("customer.mobile", value)
+    assert len(tenant_a.digest("customer.mobile", value)) == 16
+    assert len(tenant_a.digest("customer.mobile_last4", "5678", size=8)) == 8
+
+
+def test_only_the_crypto_package_imports_cryptography() -> None:
+    root = Path(__file__).parent.parent.parent / "callvault"
+    offenders = []
+    for path in root.rglob("*.py"):
+        if "crypto" in path.relative_to(root).parts[:1]:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(name == "cryptography" or name.startswith("cryptography.") for name in names):
+                offenders.append(str(path.relative_to(root)))
+    assert offenders == []
