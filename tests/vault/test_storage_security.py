@@ -95,7 +95,7 @@ def test_moved_ciphertext_fails_to_decrypt(client: TestClient, runtime: Runtime,
     assert response.status_code == 422
     assert response.json()["code"] == "crypto.decryption_failed"
     # the untouched record still reads
-    untouched = [i for i in dst_ids if i not in (dst_id, src_ids[0])][0]
+    untouched = next(i for i in dst_ids if i not in (dst_id, src_ids[0]))
     assert client.get(f"/v1/customers/{untouched}", headers=auth(dst_tenant.api_key)).status_code == 200
 
 
