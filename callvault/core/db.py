@@ -13,7 +13,19 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -21,6 +33,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "Base",
     "UtcDateTime",
+    "bulk_insert",
     "create_db_engine",
     "is_postgres",
     "session_factory",
@@ -97,6 +110,43 @@ def create_db_engine(url: str, *, app_role: str | None = None, echo: bool = Fals
             dbapi_conn.commit()
 
     return engine
+
+
+def bulk_insert(db_session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows with one ``executemany``, skipping per-value type processing for
+    columns whose values the driver takes as they are (bytes, str, int, bool).
+
+    Every row must have the same keys. This is the bulk-import hot path: SQLAlchemy's
+    generic bind processing costs more than the encryption it would surround.
+    """
+    if not rows:
+        return
+    connection = db_session.connection()
+    dialect = connection.dialect
+    keys = tuple(rows[0])
+    cache_key = (dialect.name, table.name, keys)
+    prepared = _BULK_CACHE.get(cache_key)
+    if prepared is None:
+        compiled = table.insert().compile(dialect=dialect, column_keys=list(keys))
+        processors = {}
+        for key in keys:
+            column_type = table.c[key].type
+            if isinstance(column_type, LargeBinary | String | Integer | Boolean):
+                continue
+            processor = column_type.bind_processor(dialect)
+            if processor is not None:
+                processors[key] = processor
+        order = compiled.positiontup if compiled.positional else None
+        prepared = (compiled.string, processors, tuple(order) if order else None)
+        _BULK_CACHE[cache_key] = prepared
+    sql, processors, order = prepared
+    if processors:
+        rows = [{**row, **{k: p(row[k]) for k, p in processors.items()}} for row in rows]
+    params: list[Any] = [tuple(row[k] for k in order) for row in rows] if order else rows
+    connection.exec_driver_sql(sql, params)
+
+
+_BULK_CACHE: dict[tuple[str, str, tuple[str, ...]], tuple[str, dict[str, Any], tuple[str, ...] | None]] = {}
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -18,7 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from callvault.core.errors import DecryptionFailed
 
-__all__ = ["FIELD_FORMAT_VERSION", "FieldContext", "field_key_id", "open_field", "seal_field"]
+__all__ = ["FIELD_FORMAT_VERSION", "FieldContext", "field_key_id", "open_field", "seal_field", "seal_fields"]
 
 FIELD_FORMAT_VERSION = 1
 _HEADER_LEN = 1 + 16
@@ -58,6 +59,22 @@ def seal_field(cipher: AESGCM, key_id: uuid.UUID, value: str, context: FieldCont
     header = bytes((FIELD_FORMAT_VERSION,)) + key_id.bytes
     nonce = os.urandom(_NONCE_LEN)
     return header + nonce + cipher.encrypt(nonce, value.encode(), _aad(header, context))
+
+
+def seal_fields(
+    cipher: AESGCM, key_id: uuid.UUID, tenant_id: str, table: str, record_id: str, values: Mapping[str, str]
+) -> dict[str, bytes]:
+    """Seal several columns of one record: same result as ``seal_field`` per column, with the
+    record part of the AAD and the nonces prepared once (the bulk-import hot path)."""
+    header = bytes((FIELD_FORMAT_VERSION,)) + key_id.bytes
+    record = _encode_parts(record_id) + header
+    nonces = os.urandom(_NONCE_LEN * len(values))
+    out: dict[str, bytes] = {}
+    for position, (column, value) in enumerate(values.items()):
+        nonce = nonces[position * _NONCE_LEN : (position + 1) * _NONCE_LEN]
+        aad = _aad_prefix(tenant_id, table, column) + record
+        out[column] = header + nonce + cipher.encrypt(nonce, value.encode(), aad)
+    return out
 
 
 def field_key_id(sealed: bytes) -> uuid.UUID:

@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from callvault.access.actor import Actor
 from callvault.access.pdp import Resource, enforce
 from callvault.core import clock
-from callvault.core.db import set_tenant
+from callvault.core.db import bulk_insert, set_tenant
 from callvault.core.errors import Invalid
 from callvault.core.runtime import Runtime
 from callvault.vault.customers.models import Customer
@@ -151,7 +151,7 @@ def _write_batch(db_session: Session, actor: Actor, batch: list[CustomerCreate],
             **sealed_row(keys, dek, customer_id, values),
         }
         rows.append(row)
-    db_session.execute(insert(cast(Table, Customer.__table__)), rows)
+    bulk_insert(db_session, cast(Table, Customer.__table__), rows)
     report.imported += len(rows)
 
 

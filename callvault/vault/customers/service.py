@@ -60,12 +60,9 @@ def _not_found() -> NotFound:
 
 def sealed_row(keys: TenantKeys, dek: DataKey, customer_id: uuid.UUID, values: Mapping[str, Any]) -> dict[str, Any]:
     """Column values for the personal fields present in ``values``: ciphertext + indexes."""
-    row: dict[str, Any] = {}
-    for field in ENCRYPTED_FIELDS:
-        if field not in values:
-            continue
-        value = values[field]
-        row[f"{field}_ct"] = None if value is None else dek.seal(value, keys.context(TABLE, field, customer_id))
+    present = {field: values[field] for field in ENCRYPTED_FIELDS if field in values}
+    sealed = dek.seal_many(keys.tenant_id, TABLE, str(customer_id), {f: v for f, v in present.items() if v is not None})
+    row: dict[str, Any] = {f"{field}_ct": sealed.get(field) for field in present}
     if "mobile" in values:
         mobile = values["mobile"]
         row["mobile_bidx"] = None if mobile is None else keys.index("customer.mobile", mobile)

@@ -13,11 +13,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from callvault.access.identity.models import Tenant
 from callvault.core import clock
+from callvault.core.db import bulk_insert
 from callvault.core.errors import DecryptionFailed, NotFound
 from callvault.core.runtime import Runtime, runtime_of
 from callvault.crypto import (
@@ -115,7 +116,7 @@ def new_subject_keys(*, db_session: Session, keys: TenantKeys, count: int) -> li
             }
         )
     if rows:
-        db_session.execute(insert(cast(Table, SubjectKey.__table__)), rows)
+        bulk_insert(db_session, cast(Table, SubjectKey.__table__), rows)
     return handles
 
 

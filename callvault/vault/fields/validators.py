@@ -41,14 +41,13 @@ _SEPARATORS = re.compile(r"[\s\-().]")
 _CN_MOBILE = re.compile(r"(?:\+?86|0086)?(1[3-9]\d{9})")
 
 
-@lru_cache(maxsize=65536)
-def _cn_mobile_prefix_valid(prefix: str) -> bool:
-    """libphonenumber's verdict for a CN mobile block (first 6 digits decide the block)."""
-    number = phonenumbers.parse(prefix + "0" * (11 - len(prefix)), "CN")
-    return phonenumbers.number_type(number) in (
-        phonenumbers.PhoneNumberType.MOBILE,
-        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-    ) and phonenumbers.is_valid_number(number)
+@lru_cache(maxsize=1)
+def _cn_mobile_pattern() -> re.Pattern[str]:
+    """libphonenumber's own CN mobile pattern, compiled once: the same verdict as
+    ``is_valid_number`` + ``MOBILE`` for 11-digit numbers, at regex speed."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+    assert metadata is not None and metadata.mobile.national_number_pattern
+    return re.compile(metadata.mobile.national_number_pattern)
 
 
 def normalize_mobile(value: str, *, default_region: str = "CN") -> str:
@@ -57,7 +56,7 @@ def normalize_mobile(value: str, *, default_region: str = "CN") -> str:
     match = _CN_MOBILE.fullmatch(compact)
     if match:
         national = match.group(1)
-        if _cn_mobile_prefix_valid(national[:6]):
+        if _cn_mobile_pattern().fullmatch(national):
             return "+86" + national
         raise FieldError("phone.invalid", "not a valid mobile number")
     try:

@@ -1,0 +1,185 @@
+"""Bulk-import benchmark: encrypted vs plaintext through the same storage path.
+
+Generates N customers (Faker pools, seeded) into a JSON-lines file in a child process,
+then imports it twice into fresh databases with the real importer: once as CallVault
+stores data (per-customer data key wrapped by the tenant KEK, AES-256-GCM per field,
+HMAC blind indexes), once with the crypto replaced by identity functions (values stored
+as plain bytes, the same rows, columns, batches and transactions). Prints the figures,
+then the `name=value` lines other tools read:
+
+    customers_per_s=  ratio_vs_plaintext=  peak_rss_mb=
+
+Usage: python bench/import_customers.py --n 1000000 [--pg] [--batch-size 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import resource
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+PG_URL = os.environ.get("CALLVAULT_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _generate(path: str, count: int) -> None:
+    from callvault.demo.generator import CustomerGenerator
+
+    with open(path, "wb") as handle:
+        handle.writelines(CustomerGenerator(seed=42).jsonl_lines(count))
+
+
+@contextmanager
+def _database(pg: bool, home: Path) -> Iterator[tuple[str | None, str | None]]:
+    """``(database_url, app_role)`` of a fresh database, dropped afterwards."""
+    if not pg:
+        yield None, None
+        return
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(PG_URL)
+    name = f"callvault_bench_{secrets.token_hex(4)}"
+    admin = {"host": url.host, "port": url.port or 5432, "user": url.username, "dbname": url.database}
+    with psycopg.connect(**admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'callvault_app'").fetchone():
+            conn.execute('CREATE ROLE "callvault_app" NOLOGIN')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False), "callvault_app"
+    finally:
+        with psycopg.connect(**admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class _PlainKey:
+    """Stands in for a data key: same shape, no cryptography."""
+
+    def __init__(self) -> None:
+        self.key_id = uuid.uuid4()
+
+    def seal_many(self, tenant_id: str, table: str, record_id: str, values: dict[str, str]) -> dict[str, bytes]:
+        return {column: value.encode() for column, value in values.items()}
+
+
+class _PlainKeys:
+    def __init__(self, tenant_id: str) -> None:
+        self.tenant_id = tenant_id
+
+    def index(self, field: str, value: str) -> bytes:
+        return value.encode()[:16]
+
+    def index_suffix(self, field: str, value: str) -> bytes:
+        return value.encode()[:8]
+
+
+@contextmanager
+def _plaintext_mode() -> Iterator[None]:
+    """Swap the importer's crypto for identity functions; storage path untouched."""
+    from callvault.core import clock
+    from callvault.core.db import bulk_insert
+    from callvault.vault.customers import importer
+    from callvault.vault.fields.models import SubjectKey
+
+    def plain_subject_keys(*, db_session: Any, keys: Any, count: int) -> list[_PlainKey]:
+        handles = [_PlainKey() for _ in range(count)]
+        now = clock.now()
+        rows = [
+            {
+                "tenant_id": keys.tenant_id,
+                "id": h.key_id,
+                "kek_version": 1,
+                "wrapped_dek": b"\0" * 65,
+                "created_at": now,
+            }
+            for h in handles
+        ]
+        bulk_insert(db_session, SubjectKey.__table__, rows)  # type: ignore[arg-type]
+        return handles
+
+    saved = importer.new_subject_keys, importer.tenant_keys
+    importer.new_subject_keys = plain_subject_keys  # type: ignore[assignment]
+    importer.tenant_keys = lambda *, db_session, tenant_id: _PlainKeys(tenant_id)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        importer.new_subject_keys, importer.tenant_keys = saved
+
+
+def _import(path: Path, *, pg: bool, plaintext: bool, batch_size: int) -> tuple[float, int]:
+    from callvault.access.actor import Actor
+    from callvault.access.identity import service as identity
+    from callvault.core.config import Settings
+    from callvault.core.runtime import build_runtime
+    from callvault.vault.customers import importer
+
+    home = Path(tempfile.mkdtemp(prefix="callvault-bench-"))
+    try:
+        with _database(pg, home) as (url, role):
+            settings = Settings(home=home, database_url=url, db_app_role=role, master_key="bench")  # type: ignore[arg-type]
+            runtime = build_runtime(settings)
+            with runtime.sessions() as db_session, db_session.begin():
+                identity.create_tenant(db_session=db_session, tenant_id="bench", name="Bench")
+            mode = _plaintext_mode() if plaintext else _nothing()
+            with mode, path.open("rb") as lines:
+                started = time.perf_counter()
+                report = importer.import_customers(
+                    runtime=runtime, actor=Actor.operator("bench"), lines=lines, fmt="jsonl", batch_size=batch_size
+                )
+                elapsed = time.perf_counter() - started
+            runtime.close()
+        return elapsed, report.imported
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--pg", action="store_true", help="PostgreSQL instead of the embedded SQLite")
+    parser.add_argument("--batch-size", type=int, default=2000)
+    args = parser.parse_args()
+
+    import logging
+
+    logging.disable(logging.INFO)
+    workdir = Path(tempfile.mkdtemp(prefix="callvault-bench-data-"))
+    data = workdir / "customers.jsonl"
+    child = multiprocessing.get_context("spawn").Process(target=_generate, args=(str(data), args.n))
+    child.start()
+    child.join()
+    print(
+        f"generated {args.n} customers ({data.stat().st_size / 1e6:.0f} MB) on {'postgresql' if args.pg else 'sqlite'}"
+    )
+
+    encrypted_s, encrypted_n = _import(data, pg=args.pg, plaintext=False, batch_size=args.batch_size)
+    print(f"encrypted: {encrypted_n} customers in {encrypted_s:.1f} s")
+    plain_s, plain_n = _import(data, pg=args.pg, plaintext=True, batch_size=args.batch_size)
+    print(f"plaintext: {plain_n} customers in {plain_s:.1f} s")
+    assert encrypted_n == plain_n == args.n, "both runs must import every row"
+    shutil.rmtree(workdir, ignore_errors=True)
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"customers_per_s={encrypted_n / encrypted_s:.0f}")
+    print(f"ratio_vs_plaintext={encrypted_s / plain_s:.2f}")
+    print(f"peak_rss_mb={peak_rss_mb:.0f}")
+
+
+if __name__ == "__main__":
+    main()
