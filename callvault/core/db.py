@@ -136,8 +136,8 @@ def bulk_insert(db_session: Session, table: Table, rows: list[dict[str, Any]]) -
             processor = column_type.bind_processor(dialect)
             if processor is not None:
                 processors[key] = processor
-        order = compiled.positiontup if compiled.positional else None
-        prepared = (compiled.string, processors, tuple(order) if order else None)
+        order = tuple(compiled.positiontup or ()) if compiled.positional else None
+        prepared = (compiled.string, processors, order or None)
         _BULK_CACHE[cache_key] = prepared
     sql, processors, order = prepared
     if processors:

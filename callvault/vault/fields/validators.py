@@ -46,8 +46,9 @@ def _cn_mobile_pattern() -> re.Pattern[str]:
     """libphonenumber's own CN mobile pattern, compiled once: the same verdict as
     ``is_valid_number`` + ``MOBILE`` for 11-digit numbers, at regex speed."""
     metadata = phonenumbers.PhoneMetadata.metadata_for_region("CN")
-    assert metadata is not None and metadata.mobile.national_number_pattern
-    return re.compile(metadata.mobile.national_number_pattern)
+    pattern = metadata.mobile.national_number_pattern if metadata and metadata.mobile else None
+    assert pattern, "phonenumbers ships CN metadata"
+    return re.compile(pattern)
 
 
 def normalize_mobile(value: str, *, default_region: str = "CN") -> str:
