@@ -11,6 +11,7 @@ import os
 import secrets
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,9 +81,10 @@ def _pg_admin_connect(dbname: str | None = None):  # type: ignore[no-untyped-def
     )
 
 
-@pytest.fixture(scope="session")
-def db_urls() -> Iterator[tuple[str, str, str | None]]:
-    """``(app url, owner url, app role)`` of a database made for this test session."""
+@contextmanager
+def fresh_database() -> Iterator[tuple[str, str, str | None]]:
+    """``(app url, owner url, app role)`` of a new PostgreSQL database, dropped afterwards;
+    empty values for SQLite (each settings home holds its own file)."""
     if not PG_URL:
         yield "", "", None
         return
@@ -100,6 +102,12 @@ def db_urls() -> Iterator[tuple[str, str, str | None]]:
     finally:
         with _pg_admin_connect() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def db_urls() -> Iterator[tuple[str, str, str | None]]:
+    with fresh_database() as urls:
+        yield urls
 
 
 def make_settings(home: Path, db_urls: tuple[str, str, str | None]) -> Settings:
@@ -205,3 +213,24 @@ def client(runtime: Runtime) -> Iterator[TestClient]:
 
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def isolated_runtime(tmp_path: Path) -> Iterator[Runtime]:
+    """A runtime on its own fresh database (for tests that tamper with shared state)."""
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        urls = stack.enter_context(fresh_database())
+        settings = make_settings(tmp_path / "home", urls)
+        keyring = LocalKeyring(settings.resolved_keyring_path, "test-master-key", scrypt_n=2**12)
+        built = build_runtime(settings, keyring=keyring)
+        stack.callback(built.close)
+        yield built
+
+
+def owner_engine(runtime: Runtime):  # type: ignore[no-untyped-def]
+    """An engine connected as the schema owner (a DBA), bypassing the app role."""
+    from callvault.core.db import create_db_engine
+
+    return create_db_engine(runtime.settings.resolved_migration_url)

@@ -1,22 +1,301 @@
-"""``record``: the one way to write an audit event.
+"""``record``: the one way to write an audit event, and the writer behind it.
 
-Events hold ids, actions and decisions, never personal data.
+Events from every request and command go through one ``AuditWriter`` per runtime: a
+background thread that takes whatever is queued (up to ``_MAX_BATCH``), gives the events
+the next gapless sequence numbers, hashes them into the Merkle tree and commits events and
+tree nodes in one transaction. ``record`` returns only after that commit, so an event
+acknowledged to a caller is durable; concurrent callers share one commit (group commit).
+If the log cannot be written the caller's action fails: no access goes unrecorded.
+
+Events hold ids, actions and decisions, never personal data: free-text reasons are
+passed through the PII redactor before they are stored.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import hashlib
+import queue
+import re
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import structlog
+from sqlalchemy import Table, func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+
+from callvault.audit import merkle
+from callvault.audit.models import AuditEvent, AuditNode, TreeHead
+from callvault.core import clock
+from callvault.core.db import bulk_insert, is_postgres
 
 if TYPE_CHECKING:
     from callvault.access.actor import Actor
     from callvault.access.pdp import Decision, Resource
+    from callvault.core.runtime import Runtime
 
-__all__ = ["record"]
+__all__ = [
+    "EVENT_FIELDS",
+    "AuditWriter",
+    "event_leaf_hash",
+    "format_time",
+    "head_message",
+    "record",
+    "signing_key_id",
+    "writer_for",
+]
 
 _log = structlog.get_logger("callvault.audit")
+_MAX_BATCH = 5000
+SIGNING_KEY_REF = "audit"
+EVENT_FIELDS = (
+    "seq", "time", "tenant_id", "actor_id", "actor_kind", "actor_role", "session_id", "action",
+    "resource_type", "resource_id", "subject_id", "purpose", "decision", "mask", "rule", "reason",
+    "request_id", "client_ip",
+)  # fmt: skip
+"""What a leaf commits to, in canonical JSON (``leaf_hash`` itself is derived)."""
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_leaf_hash(event: Mapping[str, Any]) -> bytes:
+    """RFC 6962 leaf hash of an event: SHA-256(0x00 ‖ canonical JSON of its fields)."""
+    document = {name: event.get(name) for name in EVENT_FIELDS}
+    if isinstance(document["time"], datetime):
+        document["time"] = format_time(document["time"])
+    return merkle.leaf_hash(merkle.canonical_json(document))
+
+
+def head_message(size: int, root: bytes, moment: datetime) -> bytes:
+    """The exact bytes a tree-head signature covers."""
+    return f"callvault/tree-head/v1\n{size}\n{root.hex()}\n{format_time(moment)}\n".encode()
+
+
+def signing_key_id(public_key: bytes) -> str:
+    return hashlib.sha256(public_key).hexdigest()[:16]
+
+
+_DIGITS = re.compile(r"[\dXx*\- ]{5,}\d|[\w.+-]+@[\w-]+\.[\w.]+")
+
+
+def _redact_reason(reason: str | None) -> str | None:
+    """Free text typed by a person may quote the very data it justifies seeing."""
+    if reason is None:
+        return None
+    return _DIGITS.sub("<REDACTED>", reason)[:200]
+
+
+class AuditWriter:
+    """Group-committing, gapless appender of one runtime's audit events."""
+
+    def __init__(self, runtime: Runtime, *, head_every: int = 1000, head_seconds: float = 10.0) -> None:
+        self._runtime = runtime
+        self._head_every = head_every
+        self._head_seconds = head_seconds
+        self._queue: queue.Queue[tuple[list[dict[str, Any]], Future[list[int]]]] = queue.Queue()
+        self._tree: merkle.CompactTree | None = None
+        self._last_head_size = -1
+        self._last_head_at = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="callvault-audit-writer", daemon=True)
+        self._started = False
+        self._start_lock = threading.Lock()
+
+    # -- public ------------------------------------------------------------------------
+    def append(self, events: Sequence[dict[str, Any]]) -> list[int]:
+        """Append events; returns their sequence numbers once they are committed."""
+        if not events:
+            return []
+        self._ensure_started()
+        done: Future[list[int]] = Future()
+        self._queue.put((list(events), done))
+        return done.result()
+
+    def sign_head(self) -> TreeHead | None:
+        """Write a signed tree head now (if the log grew since the last one)."""
+        done: Future[list[int]] = Future()
+        self._ensure_started()
+        self._queue.put(([], done))
+        done.result()
+        with self._runtime.sessions() as db_session, db_session.begin():
+            return self._maybe_sign(db_session, force=True)
+
+    # -- writer thread --------------------------------------------------------------------
+    def _ensure_started(self) -> None:
+        with self._start_lock:
+            if not self._started:
+                self._thread.start()
+                self._started = True
+
+    def _run(self) -> None:
+        while True:
+            try:
+                first = self._queue.get(timeout=self._head_seconds)
+            except queue.Empty:
+                self._sign_if_due()
+                continue
+            batch = [first]
+            count = len(first[0])
+            while count < _MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                batch.append(item)
+                count += len(item[0])
+            try:
+                seqs = self._commit([event for events, _ in batch for event in events])
+            except BaseException as error:
+                self._tree = None
+                _log.error("audit.append_failed", error_type=type(error).__name__)
+                for _, done in batch:
+                    done.set_exception(error)
+                continue
+            position = 0
+            for events, done in batch:
+                done.set_result(seqs[position : position + len(events)])
+                position += len(events)
+
+    def _sign_if_due(self) -> None:
+        try:
+            with self._runtime.sessions() as db_session, db_session.begin():
+                self._maybe_sign(db_session, force=False)
+        except Exception as error:
+            _log.error("audit.head_failed", error_type=type(error).__name__)
+
+    def _load_tree(self, db_session: Session, size: int) -> merkle.CompactTree:
+        """Rebuild the right edge of the tree (one perfect subtree per set bit of ``size``)."""
+        coordinates = merkle.frontier_coordinates(size)
+        if not coordinates:
+            return merkle.CompactTree()
+        rows = db_session.execute(
+            select(AuditNode.level, AuditNode.index, AuditNode.hash).where(
+                AuditNode.level.in_({level for level, _ in coordinates}),
+                AuditNode.index.in_({index for _, index in coordinates}),
+            )
+        )
+        found = {(level, index): digest for level, index, digest in rows}
+        return merkle.CompactTree.from_frontier(size, [found[coordinate] for coordinate in coordinates])
+
+    def _commit(self, events: list[dict[str, Any]]) -> list[int]:
+        for attempt in range(5):
+            try:
+                return self._commit_once(events)
+            except IntegrityError:  # another process appended first: reload and retry
+                self._tree = None
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _commit_once(self, events: list[dict[str, Any]]) -> list[int]:
+        with self._runtime.sessions() as db_session, db_session.begin():
+            if is_postgres(db_session):
+                db_session.execute(text("SELECT pg_advisory_xact_lock(7262746)"))
+            size = int(db_session.scalar(select(func.coalesce(func.max(AuditEvent.seq), 0))) or 0)
+            if self._tree is None or self._tree.size != size:
+                self._tree = self._load_tree(db_session, size)
+            tree = self._tree.copy()
+            rows: list[dict[str, Any]] = []
+            nodes: list[dict[str, Any]] = []
+            for offset, event in enumerate(events, start=1):
+                row = {name: event.get(name) for name in EVENT_FIELDS}
+                row["seq"] = size + offset
+                digest = event_leaf_hash(row)
+                row["leaf_hash"] = digest
+                rows.append(row)
+                for level, index, node_hash in tree.append(digest):
+                    nodes.append({"level": level, "index": index, "hash": node_hash})
+            if rows:
+                bulk_insert(db_session, _table(AuditEvent), rows)
+                bulk_insert(db_session, _table(AuditNode), nodes)
+            self._maybe_sign(db_session, force=False, tree=tree)
+        self._tree = tree
+        return [row["seq"] for row in rows]
+
+    def _maybe_sign(
+        self, db_session: Session, *, force: bool, tree: merkle.CompactTree | None = None
+    ) -> TreeHead | None:
+        if tree is None:
+            size = int(db_session.scalar(select(func.coalesce(func.max(AuditEvent.seq), 0))) or 0)
+            tree = self._load_tree(db_session, size)
+        if self._last_head_size < 0:
+            self._last_head_size = int(db_session.scalar(select(func.coalesce(func.max(TreeHead.size), 0))) or 0)
+        grown = tree.size - self._last_head_size
+        due = grown >= self._head_every or (time.monotonic() - self._last_head_at >= self._head_seconds)
+        if tree.size == 0 or grown <= 0 or not (force or due):
+            return None
+        keyring = self._runtime.keyring
+        moment = clock.now()
+        root = tree.root()
+        head = TreeHead(
+            size=tree.size,
+            root=root,
+            time=moment,
+            key_id=signing_key_id(keyring.public_key(SIGNING_KEY_REF)),
+            signature=keyring.sign(SIGNING_KEY_REF, head_message(tree.size, root, moment)),
+        )
+        db_session.add(head)
+        db_session.flush()
+        self._last_head_size = tree.size
+        self._last_head_at = time.monotonic()
+        return head
+
+
+def _table(model: type[Any]) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+def writer_for(runtime: Runtime) -> AuditWriter:
+    writer = runtime.caches.get("audit_writer")
+    if writer is None:
+        with _WRITER_LOCK:
+            writer = runtime.caches.get("audit_writer")
+            if writer is None:
+                settings = runtime.settings
+                writer = AuditWriter(
+                    runtime, head_every=settings.audit_head_every, head_seconds=settings.audit_head_seconds
+                )
+                runtime.caches["audit_writer"] = writer
+    assert isinstance(writer, AuditWriter)
+    return writer
+
+
+_WRITER_LOCK = threading.Lock()
+
+
+def build_event(
+    *,
+    actor: Actor,
+    action: str,
+    resource: Resource,
+    decision: Decision,
+    purpose: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "time": clock.now(),
+        "tenant_id": actor.tenant_id,
+        "actor_id": actor.actor_id,
+        "actor_kind": actor.kind,
+        "actor_role": actor.role,
+        "session_id": actor.session_id,
+        "action": action,
+        "resource_type": resource.type,
+        "resource_id": resource.id,
+        "subject_id": resource.subject_id,
+        "purpose": _redact_reason(purpose),
+        "decision": "allow" if decision.allow else "deny",
+        "mask": decision.mask,
+        "rule": decision.rule,
+        "reason": decision.reason,
+        "request_id": actor.request_id,
+        "client_ip": actor.client_ip,
+    }
 
 
 def record(
@@ -27,14 +306,15 @@ def record(
     resource: Resource,
     decision: Decision,
     purpose: str | None = None,
-) -> None:
-    _log.info(
-        "audit",
-        tenant_id=actor.tenant_id,
-        actor=actor.actor_id,
-        action=action,
-        resource_type=resource.type,
-        resource_id=resource.id,
-        decision="allow" if decision.allow else "deny",
-        rule=decision.rule,
-    )
+) -> int:
+    """Append one event durably; returns its sequence number."""
+    from callvault.core.runtime import runtime_of
+
+    event = build_event(actor=actor, action=action, resource=resource, decision=decision, purpose=purpose)
+    (seq,) = writer_for(runtime_of(db_session)).append([event])
+    return seq
+
+
+def record_many(runtime: Runtime, events: Iterable[dict[str, Any]]) -> list[int]:
+    """Append prepared events (bulk paths, benchmarks)."""
+    return writer_for(runtime).append(list(events))

@@ -8,7 +8,7 @@ import secrets
 
 import typer
 
-from callvault.cli import customers, demo, keys, tenants
+from callvault.cli import audit, customers, demo, keys, tenants
 from callvault.cli.common import console, handle_errors, runtime
 from callvault.core.config import get_settings
 
@@ -20,6 +20,7 @@ app.add_typer(tenants.accounts_app, name="service-accounts")
 app.add_typer(keys.app, name="keys")
 app.add_typer(customers.app, name="customers")
 app.add_typer(demo.app, name="demo")
+app.add_typer(audit.app, name="audit")
 
 
 @config_app.command("show")

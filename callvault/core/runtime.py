@@ -35,6 +35,8 @@ class Runtime:
 
 def build_runtime(settings: Settings, *, migrate: bool = True, keyring: Keyring | None = None) -> Runtime:
     """Connect, apply migrations as the owner (if asked) and open the keyring."""
+    if settings.database_url is None:
+        settings.home.mkdir(parents=True, exist_ok=True)
     if migrate:
         owner = create_db_engine(settings.resolved_migration_url)
         try:

@@ -51,7 +51,7 @@ def test_rotation_keeps_every_customer_readable(client: TestClient, runtime: Run
     progress: list[tuple[int, int]] = []
     try:
         version, count = rotate_tenant_kek(
-            runtime, tenant.id, batch_size=50, on_progress=lambda d, t: progress.append((d, t))
+            runtime, tenant.id, batch_size=50, grace_seconds=0.2, on_progress=lambda d, t: progress.append((d, t))
         )
     finally:
         stop.set()

@@ -12,6 +12,7 @@ import base64
 import fcntl
 import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,6 +56,7 @@ class LocalKeyring:
         self._payload: dict[str, Any] = {"keks": {}, "signing": {}}
         self._ciphers: dict[tuple[str, int], AESGCM] = {}
         self._mtime_ns = -1
+        self._checked_at = 0.0
         if path.exists():
             self._load()
 
@@ -162,9 +164,12 @@ class LocalKeyring:
         return sorted(int(v) for v in self._kek(kek_ref)["versions"])
 
     def wrap(self, kek_ref: str, key: bytes, aad: bytes) -> bytes:
-        # Another process may have rotated: never seal under a version it is retiring.
-        if self._path.exists():
+        # Another process may have rotated: re-read the file (at most every 100 ms) so new
+        # keys are sealed under the version a rotation will keep.
+        now = time.monotonic()
+        if now - self._checked_at > 0.1 and self._path.exists():
             self._load()
+            self._checked_at = now
         version = int(self._kek(kek_ref)["current"])
         nonce = os.urandom(12)
         body = self._cipher(kek_ref, version).encrypt(nonce, key, aad)

@@ -7,6 +7,7 @@ field and no keyring round trip; erasing a subject evicts its key.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -152,6 +153,7 @@ def rotate_tenant_kek(
     tenant_id: str,
     *,
     batch_size: int = 1000,
+    grace_seconds: float = 2.0,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[int, int]:
     """New KEK version, rewrap every DEK and the index root, then retire old versions.
@@ -173,32 +175,39 @@ def rotate_tenant_kek(
             .count()
         )
     version = runtime.keyring.create_kek(kek_ref)
-    done = 0
-    while True:
-        with tenant_session(runtime.sessions, tenant_id) as db_session:
-            batch = list(
-                db_session.execute(
-                    select(SubjectKey.id, SubjectKey.wrapped_dek)
-                    .where(
-                        SubjectKey.tenant_id == tenant_id,
-                        SubjectKey.kek_version < version,
-                        SubjectKey.wrapped_dek.is_not(None),
+
+    def rewrap_pass(done: int) -> int:
+        while True:
+            with tenant_session(runtime.sessions, tenant_id) as db_session:
+                batch = list(
+                    db_session.execute(
+                        select(SubjectKey.id, SubjectKey.wrapped_dek)
+                        .where(
+                            SubjectKey.tenant_id == tenant_id,
+                            SubjectKey.kek_version < version,
+                            SubjectKey.wrapped_dek.is_not(None),
+                        )
+                        .limit(batch_size)
                     )
-                    .limit(batch_size)
                 )
-            )
-            for key_id, blob in _non_null(batch):
-                wrapped = rewrap_data_key(runtime.keyring, kek_ref, tenant_id, key_id, blob)
-                db_session.execute(
-                    update(SubjectKey)
-                    .where(SubjectKey.tenant_id == tenant_id, SubjectKey.id == key_id)
-                    .values(kek_version=wrapped.kek_version, wrapped_dek=wrapped.blob)
-                )
-        done += len(batch)
-        if on_progress:
-            on_progress(done, total)
-        if len(batch) < batch_size:
-            break
+                for key_id, blob in _non_null(batch):
+                    wrapped = rewrap_data_key(runtime.keyring, kek_ref, tenant_id, key_id, blob)
+                    db_session.execute(
+                        update(SubjectKey)
+                        .where(SubjectKey.tenant_id == tenant_id, SubjectKey.id == key_id)
+                        .values(kek_version=wrapped.kek_version, wrapped_dek=wrapped.blob)
+                    )
+            done += len(batch)
+            if on_progress:
+                on_progress(done, max(total, done))
+            if len(batch) < batch_size:
+                return done
+
+    done = rewrap_pass(0)
+    # Writers that read the keyring just before the new version appeared may still commit
+    # keys sealed under the old one: wait out their window, then sweep again before retiring.
+    time.sleep(grace_seconds)
+    done = rewrap_pass(done)
     with tenant_session(runtime.sessions, tenant_id) as db_session:
         tenant = db_session.get(Tenant, tenant_id)
         assert tenant is not None

@@ -1,0 +1,77 @@
+"""The audit log over HTTP: auditor queries, subject reports, proofs, SIEM stream."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from callvault.api.deps import CurrentActor, DbSession, get_runtime
+from callvault.audit import service, siem
+from callvault.audit.schemas import (
+    AuditPage,
+    AuditQuery,
+    ConsistencyProof,
+    InclusionProof,
+    SignedTreeHead,
+    SubjectReport,
+)
+from callvault.core.db import tenant_session
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+
+@router.get("/events")
+def list_events(query: Annotated[AuditQuery, Query()], actor: CurrentActor, db_session: DbSession) -> AuditPage:
+    """Filter by actor, subject, action, decision and time; page with `after_seq`."""
+    return service.get_all(db_session=db_session, actor=actor, query=query)
+
+
+@router.get("/events/{seq}/proof")
+def event_proof(seq: int, actor: CurrentActor, db_session: DbSession) -> InclusionProof:
+    """Inclusion proof of one event against the latest signed tree head."""
+    return service.inclusion_proof(db_session=db_session, actor=actor, seq=seq)
+
+
+@router.get("/tree-heads")
+def tree_heads(actor: CurrentActor, db_session: DbSession) -> list[SignedTreeHead]:
+    service.get_all(db_session=db_session, actor=actor, query=AuditQuery(limit=1))  # authorizes + audits
+    return service.heads(db_session=db_session)
+
+
+@router.get("/tree-heads/consistency")
+def tree_head_consistency(
+    first: Annotated[int, Query(ge=1)], second: Annotated[int, Query(ge=1)], actor: CurrentActor, db_session: DbSession
+) -> ConsistencyProof:
+    return service.consistency_proof(db_session=db_session, actor=actor, first=first, second=second)
+
+
+@router.get("/subjects/{subject_id}/report")
+def subject_report(subject_id: str, actor: CurrentActor, db_session: DbSession) -> SubjectReport:
+    """Every recorded access to one customer's data: who, when, what, why."""
+    return service.subject_report(db_session=db_session, actor=actor, subject_id=subject_id)
+
+
+@router.get("/export")
+def export(
+    request: Request,
+    actor: CurrentActor,
+    db_session: DbSession,
+    format: Literal["jsonl", "ocsf", "syslog"] = "jsonl",
+    since: datetime | None = None,
+) -> StreamingResponse:
+    """Stream the tenant's events for a SIEM (JSON lines, OCSF JSON lines, or RFC 5424 syslog)."""
+    service.get_all(db_session=db_session, actor=actor, query=AuditQuery(limit=1))
+    runtime = get_runtime(request)
+
+    def lines() -> Iterator[str]:
+        # Its own session: the stream outlives the request's transaction.
+        with tenant_session(runtime.sessions, actor.tenant_id) as stream_session:
+            for event in service.iter_events(db_session=stream_session, tenant_id=actor.tenant_id, since=since):
+                yield siem.render(event, format) + "\n"
+
+    media = "text/plain" if format == "syslog" else "application/x-ndjson"
+    return StreamingResponse(lines(), media_type=media)

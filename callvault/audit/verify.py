@@ -1,0 +1,211 @@
+"""``verify``: recompute the audit log from its rows and name the first thing wrong.
+
+The signed tree heads are the anchor of trust: every leaf hash is recomputed from the
+event columns (the stored ``leaf_hash`` is only used to tell *what* went wrong), the tree
+is rebuilt leaf by leaf, and at each head the root must equal the signed root. Because all
+heads are checked against one sequence of leaves, consistency between consecutive heads
+holds by construction. A file of exported heads (``--anchor``) extends the trust to a copy
+kept outside the database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from callvault.audit import merkle
+from callvault.audit.log import EVENT_FIELDS, format_time, head_message, signing_key_id
+from callvault.audit.models import TreeHead
+from callvault.crypto import verify_signature
+
+__all__ = ["Finding", "HeadRecord", "VerifyReport", "load_anchor", "verify_log"]
+
+_FETCH = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    seq: int | None
+    kind: str
+    detail: str
+
+    def line(self) -> str:
+        where = f"seq {self.seq}" if self.seq is not None else "log"
+        return f"{where}: {self.kind}: {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class HeadRecord:
+    size: int
+    root: bytes
+    time: str
+    key_id: str
+    signature: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "size": self.size, "root": self.root.hex(), "time": self.time,
+            "key_id": self.key_id, "signature": self.signature.hex(),
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> HeadRecord:
+        return cls(int(doc["size"]), bytes.fromhex(doc["root"]), str(doc["time"]), str(doc["key_id"]),
+                   bytes.fromhex(doc["signature"]))  # fmt: skip
+
+
+@dataclass
+class VerifyReport:
+    events: int = 0
+    heads: int = 0
+    anchored: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    @property
+    def first(self) -> Finding | None:
+        return self.findings[0] if self.findings else None
+
+
+def load_anchor(path: Path) -> list[HeadRecord]:
+    heads = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            heads.append(HeadRecord.from_json(json.loads(line)))
+    return heads
+
+
+def _head_records(connection: Connection) -> list[HeadRecord]:
+    rows = connection.execute(select(TreeHead).order_by(TreeHead.size))
+    return [HeadRecord(row.size, row.root, format_time(row.time), row.key_id, row.signature) for row in rows]
+
+
+def _event_rows(connection: Connection) -> Iterator[tuple[Any, ...]]:
+    """Event columns (EVENT_FIELDS order) + stored leaf hash + the level-0 node hash."""
+    columns = ", ".join(f"e.{name}" for name in EVENT_FIELDS)
+    result = connection.exec_driver_sql(
+        f"SELECT {columns}, e.leaf_hash, n.hash FROM audit_event e "  # noqa: S608 - constant column list
+        'LEFT JOIN audit_node n ON n.level = 0 AND n."index" = e.seq - 1 ORDER BY e.seq'
+    )
+    while True:
+        chunk = result.fetchmany(_FETCH)
+        if not chunk:
+            return
+        yield from chunk
+
+
+def _time_text(value: Any) -> str:
+    from datetime import UTC, datetime
+
+    if isinstance(value, datetime):
+        return format_time(value if value.tzinfo else value.replace(tzinfo=UTC))
+    parsed = datetime.fromisoformat(str(value))
+    return format_time(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+
+
+_SORTED = sorted(range(len(EVENT_FIELDS)), key=lambda i: EVENT_FIELDS[i])
+_SORTED_NAMES = [EVENT_FIELDS[i] for i in _SORTED]
+_TIME = EVENT_FIELDS.index("time")
+
+
+def _leaf(values: Sequence[Any]) -> bytes:
+    document = {name: values[i] for name, i in zip(_SORTED_NAMES, _SORTED, strict=True)}
+    document["time"] = _time_text(values[_TIME])
+    return merkle.leaf_hash(merkle.canonical_json(document))
+
+
+def verify_log(
+    connection: Connection,
+    public_key: bytes,
+    *,
+    anchor: Sequence[HeadRecord] = (),
+    max_findings: int = 20,
+) -> VerifyReport:
+    """Check events, nodes, heads (and an anchor file); findings in sequence order."""
+    report = VerifyReport()
+    heads = _head_records(connection)
+    report.heads = len(heads)
+    expected_key = signing_key_id(public_key)
+    checkpoints: dict[int, list[tuple[str, HeadRecord]]] = {}
+    for head in heads:
+        message = head_message(head.size, head.root, _parse(head.time))
+        if head.key_id != expected_key or not verify_signature(public_key, message, head.signature):
+            report.findings.append(
+                Finding(head.size, "bad signature", f"tree head of size {head.size} is not validly signed")
+            )
+        checkpoints.setdefault(head.size, []).append(("tree head", head))
+    for head in anchor:
+        message = head_message(head.size, head.root, _parse(head.time))
+        if not verify_signature(public_key, message, head.signature):
+            report.findings.append(
+                Finding(head.size, "bad signature", f"anchored head of size {head.size} is not validly signed")
+            )
+        checkpoints.setdefault(head.size, []).append(("anchored head", head))
+    report.anchored = len(anchor)
+
+    tree = merkle.CompactTree()
+    expected_seq = 1
+    seq_index = EVENT_FIELDS.index("seq")
+    for row in _event_rows(connection):
+        values, stored_leaf, node_leaf = row[: len(EVENT_FIELDS)], row[-2], row[-1]
+        seq = int(values[seq_index])
+        if seq != expected_seq and len(report.findings) < max_findings:
+            report.findings.append(Finding(expected_seq, "missing", f"events {expected_seq}..{seq - 1} are missing"))
+        recomputed = _leaf(values)
+        if len(report.findings) < max_findings and (
+            recomputed != bytes(stored_leaf) or (node_leaf is not None and recomputed != bytes(node_leaf))
+        ):
+            report.findings.append(_what_changed(connection, seq, bytes(stored_leaf), node_leaf, recomputed))
+        tree.append(recomputed)
+        report.events += 1
+        expected_seq = seq + 1
+        for label, head in checkpoints.get(tree.size, ()):
+            if tree.root() != head.root and not _explained(report, head.size):
+                report.findings.append(
+                    Finding(head.size, "root mismatch", f"{label} of size {head.size} does not match the events")
+                )
+    largest = max(checkpoints, default=0)
+    if largest > report.events:
+        report.findings.append(
+            Finding(report.events + 1, "missing", f"log ends at {report.events} but a head covers {largest} events")
+        )
+    report.findings.sort(key=lambda f: f.seq if f.seq is not None else 0)
+    return report
+
+
+def _what_changed(
+    connection: Connection, seq: int, stored_leaf: bytes, node_leaf: bytes | None, recomputed: bytes
+) -> Finding:
+    """Tell an edited event from one moved here from another position."""
+    if node_leaf is None or stored_leaf == bytes(node_leaf):
+        return Finding(seq, "changed", "event content does not match its leaf hash")
+    origin = connection.exec_driver_sql(
+        'SELECT "index" FROM audit_node WHERE level = 0 AND hash = ?'
+        if connection.dialect.name == "sqlite"
+        else 'SELECT "index" FROM audit_node WHERE level = 0 AND hash = %(h)s',
+        (stored_leaf,) if connection.dialect.name == "sqlite" else {"h": stored_leaf},
+    ).scalar()
+    if origin is not None and int(origin) + 1 != seq:
+        return Finding(seq, "reordered", f"event committed at seq {int(origin) + 1} appears here")
+    return Finding(seq, "changed", "event content and leaf hash were rewritten")
+
+
+def _explained(report: VerifyReport, size: int) -> bool:
+    """A root mismatch is already named if a finding points at an event it covers."""
+    return any(
+        f.seq is not None and f.seq <= size and f.kind in ("changed", "missing", "reordered") for f in report.findings
+    )
+
+
+def _parse(text: str):  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

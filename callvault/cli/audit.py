@@ -1,0 +1,176 @@
+"""``callvault audit``: verify, proofs, anchoring, queries and SIEM export."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import typer
+
+from callvault.access.actor import Actor
+from callvault.audit import merkle, service, siem
+from callvault.audit.log import SIGNING_KEY_REF, format_time, head_message
+from callvault.audit.schemas import AuditQuery
+from callvault.audit.verify import HeadRecord, load_anchor, verify_log
+from callvault.cli.common import console, err_console, handle_errors, runtime
+from callvault.core.db import tenant_session
+from callvault.core.errors import Invalid
+from callvault.crypto import verify_signature
+
+app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+heads_app = typer.Typer(help="Signed tree heads.", no_args_is_help=True)
+app.add_typer(heads_app, name="heads")
+
+
+@app.command("verify")
+@handle_errors
+def verify(anchor: Path | None = typer.Option(None, "--anchor", exists=True, help="Exported heads file.")) -> None:
+    """Recompute the whole log; exit 1 naming the first bad sequence number."""
+    with runtime() as built:
+        public_key = built.keyring.public_key(SIGNING_KEY_REF)
+        with built.engine.connect() as connection:
+            report = verify_log(connection, public_key, anchor=load_anchor(anchor) if anchor else ())
+    if report.ok:
+        if report.events == 0:
+            console.print("audit log is empty: nothing to verify, OK")
+        else:
+            console.print(
+                f"OK: {report.events} events, {report.heads} signed tree heads"
+                + (f", {report.anchored} anchored heads" if anchor else "")
+                + " verified",
+                highlight=False,
+            )
+        return
+    first = report.first
+    assert first is not None
+    err_console.print(f"FAILED at seq {first.seq}: {first.kind}: {first.detail}", highlight=False)
+    for finding in report.findings[1:]:
+        err_console.print(f"  also {finding.line()}", highlight=False)
+    raise typer.Exit(1)
+
+
+@app.command("verify-proof")
+@handle_errors
+def verify_proof(
+    proof_file: Path = typer.Argument(
+        ..., exists=True, help="JSON from GET /v1/audit/events/{seq}/proof or /v1/audit/tree-heads/consistency"
+    ),
+    public_key: str | None = typer.Option(None, help="Trusted public key (hex); default: the one in the file."),
+) -> None:
+    """Check an inclusion or consistency proof offline (no server, no database)."""
+    try:
+        doc = json.loads(proof_file.read_text())
+        key = bytes.fromhex(public_key or doc["public_key"])
+        if "audit_path" in doc:
+            head = HeadRecord.from_json(doc["tree_head"])
+            signed = verify_signature(key, head_message(head.size, head.root, _parse(head.time)), head.signature)
+            included = merkle.verify_inclusion(
+                bytes.fromhex(doc["leaf_hash"]), int(doc["leaf_index"]), int(doc["tree_size"]),
+                [bytes.fromhex(node) for node in doc["audit_path"]], head.root,
+            )  # fmt: skip
+            ok, what = signed and included and head.size == int(doc["tree_size"]), f"event {doc['seq']}"
+        else:
+            ok = merkle.verify_consistency(
+                int(doc["first"]), int(doc["second"]), bytes.fromhex(doc["first_root"]),
+                bytes.fromhex(doc["second_root"]), [bytes.fromhex(node) for node in doc["proof"]],
+            )  # fmt: skip
+            what = f"tree heads {doc['first']} -> {doc['second']}"
+    except (KeyError, ValueError, TypeError) as error:
+        raise Invalid(f"Malformed proof file ({type(error).__name__})", code="audit.proof_malformed") from None
+    if not ok:
+        err_console.print(f"INVALID proof for {what}", highlight=False)
+        raise typer.Exit(1)
+    console.print(f"OK: proof for {what} verifies", highlight=False)
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@heads_app.command("export")
+@handle_errors
+def heads_export(out: Path | None = typer.Option(None, "--out", help="File to write (default stdout).")) -> None:
+    """Write every signed tree head as JSON lines: {size, root, time, key_id, signature} (hex)."""
+    with runtime() as built, built.sessions() as db_session:
+        lines = [json.dumps(head.model_dump(), sort_keys=True) for head in service.heads(db_session=db_session)]
+        public_key = built.keyring.public_key(SIGNING_KEY_REF).hex()
+    text = "".join(line + "\n" for line in lines)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text)
+        err_console.print(f"{len(lines)} heads written to {out}; public key {public_key}", highlight=False)
+
+
+@heads_app.command("sign")
+@handle_errors
+def heads_sign() -> None:
+    """Write a signed tree head now, covering every event so far."""
+    from callvault.audit.log import writer_for
+
+    with runtime() as built:
+        head = writer_for(built).sign_head()
+    console.print(f"signed tree head of size {head.size}" if head else "no new events since the last head")
+
+
+@app.command("events")
+@handle_errors
+def events(
+    tenant: str = typer.Option(..., "--tenant"),
+    actor_id: str | None = typer.Option(None, "--actor"),
+    subject_id: str | None = typer.Option(None, "--subject"),
+    action: str | None = typer.Option(None),
+    decision: str | None = typer.Option(None),
+    since: datetime | None = typer.Option(None),
+    until: datetime | None = typer.Option(None),
+    after_seq: int = typer.Option(0, min=0),
+    limit: int = typer.Option(100, min=1, max=1000),
+) -> None:
+    """Query a tenant's events (JSON lines)."""
+    query = AuditQuery.model_validate(
+        {
+            "actor_id": actor_id,
+            "subject_id": subject_id,
+            "action": action,
+            "decision": decision,
+            "since": since,
+            "until": until,
+            "after_seq": after_seq,
+            "limit": limit,
+        }
+    )
+    with runtime() as built, tenant_session(built.sessions, tenant) as db_session:
+        page = service.get_all(db_session=db_session, actor=Actor.operator(tenant), query=query)
+    for item in page.items:
+        print(item.model_dump_json())
+
+
+@app.command("report")
+@handle_errors
+def report(subject_id: str, tenant: str = typer.Option(..., "--tenant")) -> None:
+    """Who accessed one customer's data (the access part of a DSAR)."""
+    with runtime() as built, tenant_session(built.sessions, tenant) as db_session:
+        result = service.subject_report(db_session=db_session, actor=Actor.operator(tenant), subject_id=subject_id)
+    console.print_json(result.model_dump_json())
+
+
+@app.command("export")
+@handle_errors
+def export(
+    fmt: str = typer.Option("jsonl", "--format", help="jsonl | ocsf | syslog"),
+    since: datetime | None = typer.Option(None, "--since"),
+    tenant: str | None = typer.Option(None, "--tenant", help="Only this tenant (default: all)."),
+) -> None:
+    """Write events for a SIEM to stdout."""
+    if fmt not in ("jsonl", "ocsf", "syslog"):
+        raise Invalid("Format must be jsonl, ocsf or syslog", code="audit.export_format")
+    hostname = socket.gethostname()
+    with runtime() as built, built.sessions() as db_session:
+        for event in service.iter_events(db_session=db_session, tenant_id=tenant, since=since):
+            sys.stdout.write(siem.render(event, fmt, hostname=hostname) + "\n")
+
+
+__all__ = ["app", "format_time"]
