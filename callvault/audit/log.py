@@ -32,6 +32,7 @@ from callvault.audit import merkle
 from callvault.audit.models import AuditEvent, AuditNode, TreeHead
 from callvault.core import clock
 from callvault.core.db import bulk_insert, is_postgres
+from callvault.core.errors import IntegrityViolation
 
 if TYPE_CHECKING:
     from callvault.access.actor import Actor
@@ -44,6 +45,7 @@ __all__ = [
     "event_leaf_hash",
     "format_time",
     "head_message",
+    "node_source",
     "record",
     "signing_key_id",
     "writer_for",
@@ -61,7 +63,10 @@ EVENT_FIELDS = (
 
 
 def format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """ISO 8601 UTC with microseconds and ``Z`` (the form leaves commit to)."""
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    return f"{moment.replace(tzinfo=None).isoformat(timespec='microseconds')}Z"
 
 
 def event_leaf_hash(event: Mapping[str, Any]) -> bytes:
@@ -69,6 +74,16 @@ def event_leaf_hash(event: Mapping[str, Any]) -> bytes:
     document = {name: event.get(name) for name in EVENT_FIELDS}
     if isinstance(document["time"], datetime):
         document["time"] = format_time(document["time"])
+    return merkle.leaf_hash(merkle.canonical_json(document))
+
+
+_SORTED_FIELDS = tuple(sorted(EVENT_FIELDS))
+
+
+def _leaf_of_row(row: dict[str, Any]) -> bytes:
+    """``event_leaf_hash`` for a row that already holds exactly ``EVENT_FIELDS``."""
+    document = {name: row[name] for name in _SORTED_FIELDS}
+    document["time"] = format_time(document["time"])
     return merkle.leaf_hash(merkle.canonical_json(document))
 
 
@@ -82,6 +97,40 @@ def signing_key_id(public_key: bytes) -> str:
 
 
 _DIGITS = re.compile(r"[\dXx*\- ]{5,}\d|[\w.+-]+@[\w-]+\.[\w.]+")
+
+
+STORED_LEVEL_STEP = 4
+"""Perfect subtrees are stored every 4 levels (level 0 is ``audit_event.leaf_hash``): about
+n/15 node rows instead of n, and any node is at most 8 stored hashes away."""
+
+
+def node_source(db_session: Session) -> merkle.NodeSource:
+    """``get_node`` over the stored sparse levels, one range read per requested node."""
+
+    def get_node(level: int, index: int) -> bytes:
+        base = level - level % STORED_LEVEL_STEP
+        width = 1 << (level - base)
+        first, last = index * width, (index + 1) * width - 1
+        if base == 0:
+            rows = db_session.execute(
+                select(AuditEvent.leaf_hash)
+                .where(AuditEvent.seq >= first + 1, AuditEvent.seq <= last + 1)
+                .order_by(AuditEvent.seq)
+            ).scalars()
+        else:
+            rows = db_session.execute(
+                select(AuditNode.hash)
+                .where(AuditNode.level == base, AuditNode.index >= first, AuditNode.index <= last)
+                .order_by(AuditNode.index)
+            ).scalars()
+        hashes = [bytes(digest) for digest in rows]
+        if len(hashes) != width:
+            raise IntegrityViolation("The audit log's Merkle nodes are incomplete", code="audit.node_missing")
+        while len(hashes) > 1:
+            hashes = [merkle.node_hash(hashes[i], hashes[i + 1]) for i in range(0, len(hashes), 2)]
+        return hashes[0]
+
+    return get_node
 
 
 def _redact_reason(reason: str | None) -> str | None:
@@ -170,17 +219,9 @@ class AuditWriter:
 
     def _load_tree(self, db_session: Session, size: int) -> merkle.CompactTree:
         """Rebuild the right edge of the tree (one perfect subtree per set bit of ``size``)."""
-        coordinates = merkle.frontier_coordinates(size)
-        if not coordinates:
-            return merkle.CompactTree()
-        rows = db_session.execute(
-            select(AuditNode.level, AuditNode.index, AuditNode.hash).where(
-                AuditNode.level.in_({level for level, _ in coordinates}),
-                AuditNode.index.in_({index for _, index in coordinates}),
-            )
-        )
-        found = {(level, index): digest for level, index, digest in rows}
-        return merkle.CompactTree.from_frontier(size, [found[coordinate] for coordinate in coordinates])
+        get_node = node_source(db_session)
+        frontier = [get_node(level, index) for level, index in merkle.frontier_coordinates(size)]
+        return merkle.CompactTree.from_frontier(size, frontier)
 
     def _commit(self, events: list[dict[str, Any]]) -> list[int]:
         for attempt in range(5):
@@ -205,13 +246,15 @@ class AuditWriter:
             for offset, event in enumerate(events, start=1):
                 row = {name: event.get(name) for name in EVENT_FIELDS}
                 row["seq"] = size + offset
-                digest = event_leaf_hash(row)
+                digest = _leaf_of_row(row)
                 row["leaf_hash"] = digest
                 rows.append(row)
                 for level, index, node_hash in tree.append(digest):
-                    nodes.append({"level": level, "index": index, "hash": node_hash})
+                    if level and not level % STORED_LEVEL_STEP:
+                        nodes.append({"level": level, "index": index, "hash": node_hash})
             if rows:
                 bulk_insert(db_session, _table(AuditEvent), rows)
+            if nodes:
                 bulk_insert(db_session, _table(AuditNode), nodes)
             self._maybe_sign(db_session, force=False, tree=tree)
         self._tree = tree

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from callvault.access.actor import Actor
 from callvault.access.pdp import Resource, enforce
 from callvault.audit import merkle
-from callvault.audit.log import SIGNING_KEY_REF, format_time, writer_for
-from callvault.audit.models import AuditEvent, AuditNode, TreeHead
+from callvault.audit.log import SIGNING_KEY_REF, format_time, node_source, writer_for
+from callvault.audit.models import AuditEvent, TreeHead
 from callvault.audit.schemas import (
     AuditEventRead,
     AuditPage,
@@ -124,16 +124,6 @@ def heads(*, db_session: Session) -> list[SignedTreeHead]:
     return [_signed(head) for head in db_session.scalars(select(TreeHead).order_by(TreeHead.size))]
 
 
-def _node_source(db_session: Session) -> merkle.NodeSource:
-    def get_node(level: int, index: int) -> bytes:
-        node = db_session.get(AuditNode, (level, index))
-        if node is None:
-            raise NotFound("Merkle node missing", code="audit.node_missing")
-        return node.hash
-
-    return get_node
-
-
 def _public_key(db_session: Session) -> str:
     return runtime_of(db_session).keyring.public_key(SIGNING_KEY_REF).hex()
 
@@ -150,7 +140,7 @@ def inclusion_proof(*, db_session: Session, actor: Actor, seq: int) -> Inclusion
         db_session.expire_all()
         head = db_session.scalar(select(TreeHead).order_by(TreeHead.size.desc()).limit(1))
     assert head is not None and head.size >= seq
-    path = merkle.inclusion_proof(seq - 1, head.size, _node_source(db_session))
+    path = merkle.inclusion_proof(seq - 1, head.size, node_source(db_session))
     return InclusionProof(
         seq=seq, leaf_index=seq - 1, leaf_hash=event.leaf_hash.hex(), tree_size=head.size,
         audit_path=[node.hex() for node in path], tree_head=_signed(head), public_key=_public_key(db_session),
@@ -165,7 +155,7 @@ def consistency_proof(*, db_session: Session, actor: Actor, first: int, second: 
     older, newer = db_session.get(TreeHead, first), db_session.get(TreeHead, second)
     if older is None or newer is None:
         raise NotFound("No signed tree head of that size", code="audit.tree_head_not_found")
-    proof = merkle.consistency_proof(first, second, _node_source(db_session))
+    proof = merkle.consistency_proof(first, second, node_source(db_session))
     return ConsistencyProof(
         first=first, second=second, first_root=older.root.hex(), second_root=newer.root.hex(),
         proof=[node.hex() for node in proof], public_key=_public_key(db_session),

@@ -10,8 +10,12 @@ kept outside the database.
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Iterator, Sequence
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,11 +93,10 @@ def _head_records(connection: Connection) -> list[HeadRecord]:
 
 
 def _event_rows(connection: Connection) -> Iterator[tuple[Any, ...]]:
-    """Event columns (EVENT_FIELDS order) + stored leaf hash + the level-0 node hash."""
-    columns = ", ".join(f"e.{name}" for name in EVENT_FIELDS)
+    """Event columns (EVENT_FIELDS order) + the stored leaf hash."""
+    columns = ", ".join(EVENT_FIELDS)
     result = connection.exec_driver_sql(
-        f"SELECT {columns}, e.leaf_hash, n.hash FROM audit_event e "  # noqa: S608 - constant column list
-        'LEFT JOIN audit_node n ON n.level = 0 AND n."index" = e.seq - 1 ORDER BY e.seq'
+        f"SELECT {columns}, leaf_hash FROM audit_event ORDER BY seq"  # noqa: S608 - constant column list
     )
     while True:
         chunk = result.fetchmany(_FETCH)
@@ -105,6 +108,11 @@ def _event_rows(connection: Connection) -> Iterator[tuple[Any, ...]]:
 def _time_text(value: Any) -> str:
     from datetime import UTC, datetime
 
+    if isinstance(value, str) and value[10:11] == " ":  # SQLite's stored form
+        if len(value) == 26:
+            return value[:10] + "T" + value[11:] + "Z"
+        if len(value) == 32 and value.endswith("+00:00"):
+            return value[:10] + "T" + value[11:26] + "Z"
     if isinstance(value, datetime):
         return format_time(value if value.tzinfo else value.replace(tzinfo=UTC))
     parsed = datetime.fromisoformat(str(value))
@@ -128,6 +136,7 @@ def verify_log(
     *,
     anchor: Sequence[HeadRecord] = (),
     max_findings: int = 20,
+    workers: int | None = None,
 ) -> VerifyReport:
     """Check events, nodes, heads (and an anchor file); findings in sequence order."""
     report = VerifyReport()
@@ -153,25 +162,22 @@ def verify_log(
 
     tree = merkle.CompactTree()
     expected_seq = 1
-    seq_index = EVENT_FIELDS.index("seq")
-    for row in _event_rows(connection):
-        values, stored_leaf, node_leaf = row[: len(EVENT_FIELDS)], row[-2], row[-1]
-        seq = int(values[seq_index])
-        if seq != expected_seq and len(report.findings) < max_findings:
-            report.findings.append(Finding(expected_seq, "missing", f"events {expected_seq}..{seq - 1} are missing"))
-        recomputed = _leaf(values)
-        if len(report.findings) < max_findings and (
-            recomputed != bytes(stored_leaf) or (node_leaf is not None and recomputed != bytes(node_leaf))
-        ):
-            report.findings.append(_what_changed(connection, seq, bytes(stored_leaf), node_leaf, recomputed))
-        tree.append(recomputed)
-        report.events += 1
-        expected_seq = seq + 1
-        for label, head in checkpoints.get(tree.size, ()):
-            if tree.root() != head.root and not _explained(report, head.size):
+    for seqs, leaves, changed in _leaf_chunks(connection, workers):
+        for finding in changed:
+            if len(report.findings) < max_findings:
+                report.findings.append(finding)
+        for position, seq in enumerate(seqs):
+            if seq != expected_seq and len(report.findings) < max_findings:
                 report.findings.append(
-                    Finding(head.size, "root mismatch", f"{label} of size {head.size} does not match the events")
+                    Finding(expected_seq, "missing", f"events {expected_seq}..{seq - 1} are missing")
                 )
+            tree.append(leaves[position * 32 : position * 32 + 32])
+            report.events += 1
+            expected_seq = seq + 1
+            for label, head in checkpoints.get(tree.size, ()):
+                if tree.root() != head.root and not _explained(report, head.size):
+                    detail = f"{label} of size {head.size} does not match the events"
+                    report.findings.append(Finding(head.size, "root mismatch", detail))
     largest = max(checkpoints, default=0)
     if largest > report.events:
         report.findings.append(
@@ -181,21 +187,78 @@ def verify_log(
     return report
 
 
-def _what_changed(
-    connection: Connection, seq: int, stored_leaf: bytes, node_leaf: bytes | None, recomputed: bytes
-) -> Finding:
-    """Tell an edited event from one moved here from another position."""
-    if node_leaf is None or stored_leaf == bytes(node_leaf):
-        return Finding(seq, "changed", "event content does not match its leaf hash")
-    origin = connection.exec_driver_sql(
-        'SELECT "index" FROM audit_node WHERE level = 0 AND hash = ?'
-        if connection.dialect.name == "sqlite"
-        else 'SELECT "index" FROM audit_node WHERE level = 0 AND hash = %(h)s',
-        (stored_leaf,) if connection.dialect.name == "sqlite" else {"h": stored_leaf},
-    ).scalar()
-    if origin is not None and int(origin) + 1 != seq:
-        return Finding(seq, "reordered", f"event committed at seq {int(origin) + 1} appears here")
-    return Finding(seq, "changed", "event content and leaf hash were rewritten")
+_Chunk = tuple[list[int], bytes, list[Finding]]
+_PARALLEL_FROM = 200_000
+_CHUNK = 100_000
+
+
+def _hash_rows(rows: Iterable[Sequence[Any]]) -> _Chunk:
+    seqs: list[int] = []
+    leaves = bytearray()
+    changed: list[Finding] = []
+    seq_index = EVENT_FIELDS.index("seq")
+    width = len(EVENT_FIELDS)
+    for row in rows:
+        values, stored_leaf = row[:width], bytes(row[width])
+        seq = int(values[seq_index])
+        recomputed = _leaf(values)
+        if recomputed != stored_leaf:
+            changed.append(_what_changed(values, seq, stored_leaf))
+        seqs.append(seq)
+        leaves += recomputed
+    return seqs, bytes(leaves), changed
+
+
+def _hash_range(url: str, first: int, last: int) -> _Chunk:
+    """Worker: read and hash events ``first..last`` over its own connection."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            columns = ", ".join(EVENT_FIELDS)
+            rows = connection.exec_driver_sql(
+                f"SELECT {columns}, leaf_hash FROM audit_event "  # noqa: S608 - constant column list
+                f"WHERE seq BETWEEN {int(first)} AND {int(last)} ORDER BY seq"
+            ).fetchall()
+        return _hash_rows(rows)
+    finally:
+        engine.dispose()
+
+
+def _leaf_chunks(connection: Connection, workers: int | None) -> Iterator[_Chunk]:
+    """Recomputed leaves in sequence order; large logs are hashed by worker processes."""
+    top = int(connection.exec_driver_sql("SELECT coalesce(max(seq), 0) FROM audit_event").scalar() or 0)
+    count = workers if workers is not None else (os.cpu_count() or 1)
+    url = connection.engine.url
+    if top < _PARALLEL_FROM or count < 2 or (url.get_backend_name() == "sqlite" and not url.database):
+        rows = _event_rows(connection)
+        while True:
+            chunk = list(itertools.islice(rows, _CHUNK))
+            if not chunk:
+                return
+            yield _hash_rows(chunk)
+    ranges = [(start, start + _CHUNK - 1) for start in range(1, top + 1, _CHUNK)]
+    plain_url = url.render_as_string(hide_password=False)
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
+        yield from pool.map(_hash_range, [plain_url] * len(ranges), *zip(*ranges, strict=True))
+    # events below 1 or above the max cannot exist: seq is the primary key from 1 upwards
+
+
+def _what_changed(values: Sequence[Any], seq: int, stored_leaf: bytes) -> Finding:
+    """Tell an edited event from one moved here from a nearby position (its stored leaf
+    hash still commits to the sequence number it was written with)."""
+    seq_index = EVENT_FIELDS.index("seq")
+    for distance in range(1, 65):
+        for origin in (seq - distance, seq + distance):
+            if origin < 1:
+                continue
+            moved = list(values)
+            moved[seq_index] = origin
+            if _leaf(moved) == stored_leaf:
+                return Finding(seq, "reordered", f"event committed at seq {origin} appears here")
+    return Finding(seq, "changed", "event content does not match its leaf hash")
 
 
 def _explained(report: VerifyReport, size: int) -> bool:
