@@ -17,8 +17,8 @@ from callvault.core.runtime import Runtime, build_runtime
 
 __all__ = ["console", "err_console", "handle_errors", "runtime"]
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 P = ParamSpec("P")
 R = TypeVar("R")
 

@@ -65,5 +65,5 @@ def serve(
         credentials = settings.home / "demo-credentials.txt"
         console.print(f"CallVault API on http://{bind_host}:{bind_port}  docs: http://{bind_host}:{bind_port}/docs")
         if credentials.exists():
-            console.print(credentials.read_text())
+            console.print(credentials.read_text(), soft_wrap=True, highlight=False)
         uvicorn.run(create_app(built), host=bind_host, port=bind_port, log_config=None)
