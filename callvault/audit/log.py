@@ -165,6 +165,13 @@ class AuditWriter:
         self._queue.put((list(events), done))
         return done.result()
 
+    def close(self) -> None:
+        """Stop the writer thread (after everything queued so far is committed)."""
+        if self._started:
+            self._queue.put(_STOP)  # type: ignore[arg-type]
+            self._thread.join(timeout=30)
+            self._started = False
+
     def sign_head(self) -> TreeHead | None:
         """Write a signed tree head now (if the log grew since the last one)."""
         done: Future[list[int]] = Future()
@@ -188,12 +195,17 @@ class AuditWriter:
             except queue.Empty:
                 self._sign_if_due()
                 continue
+            if first is _STOP:
+                return
             batch = [first]
             count = len(first[0])
             while count < _MAX_BATCH:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
+                    break
+                if item is _STOP:
+                    self._queue.put(item)  # handled after this batch
                     break
                 batch.append(item)
                 count += len(item[0])
@@ -310,6 +322,7 @@ def writer_for(runtime: Runtime) -> AuditWriter:
 
 
 _WRITER_LOCK = threading.Lock()
+_STOP = object()
 
 
 def build_event(

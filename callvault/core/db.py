@@ -96,6 +96,9 @@ def create_db_engine(url: str, *, app_role: str | None = None, echo: bool = Fals
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            # Blind indexes are random keys: B-tree inserts touch pages all over the index,
+            # so a page cache far above the 2 MiB default pays for itself on bulk imports.
+            cursor.execute("PRAGMA cache_size=-65536")
             cursor.close()
 
         return engine

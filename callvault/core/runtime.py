@@ -30,6 +30,11 @@ class Runtime:
     caches: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
+        """Stop background workers held in the caches (audit writer), then the pool."""
+        for value in list(self.caches.values()):
+            closer = getattr(value, "close", None)
+            if callable(closer):
+                closer()
         self.engine.dispose()
 
 
