@@ -77,6 +77,7 @@ class _PlainKey:
 class _PlainKeys:
     def __init__(self, tenant_id: str) -> None:
         self.tenant_id = tenant_id
+        self.kek_ref = "plain"
 
     def index(self, field: str, value: str) -> bytes:
         return value.encode()[:16]
@@ -87,35 +88,42 @@ class _PlainKeys:
 
 @contextmanager
 def _plaintext_mode() -> Iterator[None]:
-    """Swap the importer's crypto for identity functions; storage path untouched."""
-    from callvault.core import clock
-    from callvault.core.db import bulk_insert
+    """Swap the importer's crypto for identity functions; storage path untouched.
+
+    Import workers are forked, so they inherit the swap."""
     from callvault.vault.customers import importer
-    from callvault.vault.fields.models import SubjectKey
 
-    def plain_subject_keys(*, db_session: Any, keys: Any, count: int) -> list[_PlainKey]:
-        handles = [_PlainKey() for _ in range(count)]
-        now = clock.now()
-        rows = [
-            {
-                "tenant_id": keys.tenant_id,
-                "id": h.key_id,
-                "kek_version": 1,
-                "wrapped_dek": b"\0" * 65,
-                "created_at": now,
-            }
-            for h in handles
-        ]
-        bulk_insert(db_session, SubjectKey.__table__, rows)  # type: ignore[arg-type]
-        return handles
+    def plain_data_key(keyring: Any, kek_ref: str, tenant_id: str, key_id: uuid.UUID) -> tuple[Any, Any]:
+        key = _PlainKey()
+        key.key_id = key_id
+        return key, _Wrapped()
 
-    saved = importer.new_subject_keys, importer.tenant_keys
-    importer.new_subject_keys = plain_subject_keys  # type: ignore[assignment]
+    saved = importer.new_data_key, importer.sealed_row, importer.tenant_keys, importer.open_index_root
+    importer.new_data_key = plain_data_key  # type: ignore[assignment]
+    importer.sealed_row = _plain_sealed_row  # type: ignore[assignment]
     importer.tenant_keys = lambda *, db_session, tenant_id: _PlainKeys(tenant_id)  # type: ignore[assignment]
+    importer.open_index_root = lambda *args: None  # type: ignore[assignment]
     try:
         yield
     finally:
-        importer.new_subject_keys, importer.tenant_keys = saved
+        importer.new_data_key, importer.sealed_row, importer.tenant_keys, importer.open_index_root = saved
+
+
+class _Wrapped:
+    kek_version = 1
+    blob = bytes(65)
+
+
+def _plain_sealed_row(keys: Any, dek: Any, customer_id: uuid.UUID, values: dict[str, Any]) -> dict[str, Any]:
+    from callvault.vault.customers.models import ENCRYPTED_FIELDS
+
+    row: dict[str, Any] = {f"{f}_ct": (None if values[f] is None else values[f].encode()) for f in ENCRYPTED_FIELDS}
+    mobile = values["mobile"]
+    row["mobile_bidx"] = None if mobile is None else mobile.encode()[:16]
+    row["mobile_last4_bidx"] = None if mobile is None else mobile[-4:].encode()
+    for field in ("id_number", "email"):
+        row[f"{field}_bidx"] = None if values[field] is None else values[field].encode()[:16]
+    return row
 
 
 def _import(path: Path, *, pg: bool, plaintext: bool, batch_size: int) -> tuple[float, int]:

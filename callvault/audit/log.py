@@ -104,10 +104,20 @@ STORED_LEVEL_STEP = 4
 n/15 node rows instead of n, and any node is at most 8 stored hashes away."""
 
 
+_CACHED_FROM_LEVEL = 6
+
+
 def node_source(db_session: Session) -> merkle.NodeSource:
     """``get_node`` over the stored sparse levels, one range read per requested node."""
 
+    from callvault.core.runtime import runtime_of
+
+    cache: dict[tuple[int, int], bytes] = runtime_of(db_session).caches.setdefault("audit_nodes", {})
+
     def get_node(level: int, index: int) -> bytes:
+        cached = cache.get((level, index))
+        if cached is not None:
+            return cached
         base = level - level % STORED_LEVEL_STEP
         width = 1 << (level - base)
         first, last = index * width, (index + 1) * width - 1
@@ -128,6 +138,10 @@ def node_source(db_session: Session) -> merkle.NodeSource:
             raise IntegrityViolation("The audit log's Merkle nodes are incomplete", code="audit.node_missing")
         while len(hashes) > 1:
             hashes = [merkle.node_hash(hashes[i], hashes[i + 1]) for i in range(0, len(hashes), 2)]
+        if level >= _CACHED_FROM_LEVEL:  # perfect subtrees never change: upper ones are shared by every proof
+            if len(cache) > 100_000:
+                cache.clear()
+            cache[(level, index)] = hashes[0]
         return hashes[0]
 
     return get_node
@@ -283,6 +297,9 @@ class AuditWriter:
         grown = tree.size - self._last_head_size
         due = grown >= self._head_every or (time.monotonic() - self._last_head_at >= self._head_seconds)
         if tree.size == 0 or grown <= 0 or not (force or due):
+            return None
+        if db_session.get(TreeHead, tree.size) is not None:  # another process signed it
+            self._last_head_size = tree.size
             return None
         keyring = self._runtime.keyring
         moment = clock.now()

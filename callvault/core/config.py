@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     audit_head_every: int = Field(default=1000, ge=1, description="Sign a tree head every N events...")
     audit_head_seconds: float = Field(default=10.0, gt=0, description="...or every T seconds.")
 
+    import_workers: int | None = Field(
+        default=None, ge=1, le=64, description="Processes preparing large imports; default one per core."
+    )
     import_batch_size: int = Field(default=2000, ge=1, le=100_000)
     max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 

@@ -60,6 +60,13 @@ class LocalKeyring:
         if path.exists():
             self._load()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle as "how to open it" (path and passphrase), for import worker processes."""
+        return {"path": self._path, "passphrase": self._passphrase, "scrypt_n": self._scrypt_n}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"], state["passphrase"].decode(), scrypt_n=state["scrypt_n"])  # type: ignore[misc]
+
     # -- file handling -----------------------------------------------------------------
     def _derive(self, salt: bytes, n: int, r: int, p: int) -> bytes:
         cached = self._derived.get(salt)

@@ -9,8 +9,13 @@ reported by line, field and code and never stop the good ones unless ``strict``.
 from __future__ import annotations
 
 import csv
-import json
+import itertools
+import multiprocessing
+import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from pydantic import ValidationError
@@ -18,15 +23,18 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from callvault.access.actor import Actor
+from callvault.access.identity.service import get_tenant_or_raise
 from callvault.access.pdp import Resource, enforce
 from callvault.core import clock
 from callvault.core.db import bulk_insert, set_tenant
 from callvault.core.errors import Invalid
 from callvault.core.runtime import Runtime
+from callvault.crypto import Keyring, new_data_key, open_index_root
 from callvault.vault.customers.models import Customer
 from callvault.vault.customers.schemas import CustomerCreate, ImportError_, ImportReport
 from callvault.vault.customers.service import sealed_row
-from callvault.vault.fields.service import new_subject_keys, tenant_keys, time_ordered_uuid
+from callvault.vault.fields.models import SubjectKey
+from callvault.vault.fields.service import TenantKeys, tenant_keys, time_ordered_uuid
 
 __all__ = ["MAX_REPORTED_ERRORS", "ImportFormat", "import_customers"]
 
@@ -41,6 +49,13 @@ class _RowError(Exception):
         self.field = field
         self.code = code
 
+    def __reduce__(self) -> tuple[type[_RowError], tuple[str | None, str]]:
+        return (_RowError, (self.field, self.code))
+
+
+_RawRow = str | dict[str, Any] | _RowError
+"""A JSON line (validated later, maybe in a worker), a CSV row, or a parse error."""
+
 
 def _decoded(lines: Iterable[bytes], errors: list[tuple[int, _RowError]]) -> Iterator[tuple[int, str]]:
     for number, raw in enumerate(lines, start=1):
@@ -52,27 +67,19 @@ def _decoded(lines: Iterable[bytes], errors: list[tuple[int, _RowError]]) -> Ite
         yield number, text
 
 
-def _jsonl_rows(lines: Iterable[bytes]) -> Iterator[tuple[int, dict[str, Any] | _RowError]]:
+def _jsonl_rows(lines: Iterable[bytes]) -> Iterator[tuple[int, _RawRow]]:
     pending: list[tuple[int, _RowError]] = []
     for number, text in _decoded(lines, pending):
         while pending:
             yield pending.pop(0)
         if not text.strip():
             continue
-        try:
-            row = json.loads(text)
-        except ValueError:
-            yield number, _RowError(None, "json.invalid")
-            continue
-        if not isinstance(row, dict):
-            yield number, _RowError(None, "json.not_object")
-            continue
-        yield number, row
+        yield number, text
     while pending:
         yield pending.pop(0)
 
 
-def _csv_rows(lines: Iterable[bytes]) -> Iterator[tuple[int, dict[str, Any] | _RowError]]:
+def _csv_rows(lines: Iterable[bytes]) -> Iterator[tuple[int, _RawRow]]:
     pending: list[tuple[int, _RowError]] = []
     numbered = _decoded(lines, pending)
     current = [0]
@@ -103,56 +110,152 @@ def _csv_rows(lines: Iterable[bytes]) -> Iterator[tuple[int, dict[str, Any] | _R
         yield pending.pop(0)
 
 
-def _validate(row: dict[str, Any]) -> CustomerCreate | _RowError:
+_JSON_CODES = {
+    "json_invalid": "json.invalid",
+    "model_type": "json.not_object",
+    "model_attributes_type": "json.not_object",
+}
+
+
+def _validate(row: str | dict[str, Any]) -> CustomerCreate | _RowError:
     try:
-        customer = CustomerCreate.model_validate(row)
+        customer = (
+            CustomerCreate.model_validate_json(row) if isinstance(row, str) else CustomerCreate.model_validate(row)
+        )
     except ValidationError as error:
         first = error.errors(include_url=False, include_input=False, include_context=False)[0]
         loc = first["loc"]
-        return _RowError(str(loc[0]) if loc else None, str(first["type"]))
+        code = str(first["type"])
+        if code in _JSON_CODES and not loc:
+            return _RowError(None, _JSON_CODES[code])
+        return _RowError(str(loc[0]) if loc else None, code)
     if customer.external_ref is None:
         return _RowError("external_ref", "import.external_ref_required")
     return customer
 
 
-def _write_batch(db_session: Session, actor: Actor, batch: list[CustomerCreate], report: ImportReport) -> None:
-    keys = tenant_keys(db_session=db_session, tenant_id=actor.tenant_id)
-    refs = [customer.external_ref for customer in batch]
+@dataclass
+class _Prepared:
+    """A batch ready to store: sealed rows and their wrapped keys, plus the bad lines."""
+
+    customers: list[dict[str, Any]] = field(default_factory=list)
+    keys: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[tuple[int, _RowError]] = field(default_factory=list)
+
+
+def _prepare(keys: TenantKeys, keyring: Keyring, items: list[tuple[int, _RawRow]]) -> _Prepared:
+    """Validate, key and seal one batch (the CPU-heavy part; runs in workers when large)."""
+    prepared = _Prepared()
+    now = clock.now()
+    for line, raw in items:
+        result = raw if isinstance(raw, _RowError) else _validate(raw)
+        if isinstance(result, _RowError):
+            prepared.errors.append((line, result))
+            continue
+        key_id, customer_id = time_ordered_uuid(), time_ordered_uuid()
+        dek, wrapped = new_data_key(keyring, keys.kek_ref, keys.tenant_id, key_id)
+        values = result.model_dump()
+        prepared.keys.append({"tenant_id": keys.tenant_id, "id": key_id, "kek_version": wrapped.kek_version,
+                              "wrapped_dek": wrapped.blob, "created_at": now})  # fmt: skip
+        prepared.customers.append({
+            "tenant_id": keys.tenant_id, "id": customer_id, "subject_key_id": key_id,
+            "retention_class": "standard", "legal_hold": False, "created_at": now, "updated_at": now,
+            "version": 1, **{name: values[name] for name in _PLAIN_FIELDS},
+            **sealed_row(keys, dek, customer_id, values),
+        })  # fmt: skip
+    return prepared
+
+
+def _store(db_session: Session, tenant_id: str, prepared: _Prepared, report: ImportReport) -> None:
+    """Insert what is not stored yet (by external reference) in the session's transaction."""
+    refs = [row["external_ref"] for row in prepared.customers]
     existing = set(
         db_session.scalars(
-            select(Customer.external_ref).where(Customer.tenant_id == actor.tenant_id, Customer.external_ref.in_(refs))
+            select(Customer.external_ref).where(Customer.tenant_id == tenant_id, Customer.external_ref.in_(refs))
         )
     )
-    fresh: list[CustomerCreate] = []
-    for customer in batch:
-        if customer.external_ref in existing:
+    customers, keys = [], []
+    for row, key in zip(prepared.customers, prepared.keys, strict=True):
+        if row["external_ref"] in existing:
             report.skipped_existing += 1
             continue
-        existing.add(customer.external_ref)
-        fresh.append(customer)
-    if not fresh:
-        return
-    deks = new_subject_keys(db_session=db_session, keys=keys, count=len(fresh))
-    now = clock.now()
-    rows = []
-    for customer, dek in zip(fresh, deks, strict=True):
-        customer_id = time_ordered_uuid()
-        values = customer.model_dump()
-        row = {
-            "tenant_id": actor.tenant_id,
-            "id": customer_id,
-            "subject_key_id": dek.key_id,
-            "retention_class": "standard",
-            "legal_hold": False,
-            "created_at": now,
-            "updated_at": now,
-            "version": 1,
-            **{field: values[field] for field in _PLAIN_FIELDS},
-            **sealed_row(keys, dek, customer_id, values),
-        }
-        rows.append(row)
-    bulk_insert(db_session, cast(Table, Customer.__table__), rows)
-    report.imported += len(rows)
+        existing.add(row["external_ref"])
+        customers.append(row)
+        keys.append(key)
+    if customers:
+        bulk_insert(db_session, cast(Table, SubjectKey.__table__), keys)
+        bulk_insert(db_session, cast(Table, Customer.__table__), customers)
+    report.imported += len(customers)
+
+
+# -- worker processes -------------------------------------------------------------------
+_worker_state: dict[str, Any] = {}
+
+
+def _worker_init(keyring: Keyring) -> None:
+    _worker_state["keyring"] = keyring
+
+
+def _worker_prepare(tenant: tuple[str, str, bytes], items: list[tuple[int, _RawRow]]) -> _Prepared:
+    tenant_id, kek_ref, index_wrapped = tenant
+    keyring: Keyring = _worker_state["keyring"]
+    keys = _worker_state.get(tenant_id)
+    if keys is None:
+        keys = TenantKeys(tenant_id, kek_ref, open_index_root(keyring, kek_ref, tenant_id, index_wrapped))
+        _worker_state[tenant_id] = keys
+    return _prepare(keys, keyring, items)
+
+
+class _Preparer:
+    """Prepares batches in order: inline for small imports, in worker processes (one per
+    core) once an import proves large, with a bounded number of batches in flight."""
+
+    def __init__(self, runtime: Runtime, keys: TenantKeys, index_wrapped: bytes, workers: int) -> None:
+        self._runtime, self._keys, self._index_wrapped, self._workers = runtime, keys, index_wrapped, workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._seen = 0
+
+    def map(self, batches: Iterable[list[tuple[int, _RawRow]]]) -> Iterator[_Prepared]:
+        pending: deque[Future[_Prepared]] = deque()
+        try:
+            for batch in batches:
+                self._seen += 1
+                if self._pool is None and self._workers > 1 and self._seen > _INLINE_BATCHES:
+                    self._pool = ProcessPoolExecutor(
+                        max_workers=self._workers,
+                        # fork: workers start at once and only compute (no database, no threads of
+                        # ours are used in the child); spawn where fork does not exist.
+                        mp_context=multiprocessing.get_context(
+                            "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+                        ),
+                        initializer=_worker_init,
+                        initargs=(self._runtime.keyring,),
+                    )
+                if self._pool is None:
+                    yield _prepare(self._keys, self._runtime.keyring, batch)
+                    continue
+                tenant = (self._keys.tenant_id, self._keys.kek_ref, self._index_wrapped)
+                pending.append(self._pool.submit(_worker_prepare, tenant, batch))
+                if len(pending) >= 2 * self._workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
+
+
+_INLINE_BATCHES = 3
+
+
+def _batches(rows: Iterator[tuple[int, _RawRow]], size: int) -> Iterator[list[tuple[int, _RawRow]]]:
+    while True:
+        batch = list(itertools.islice(rows, size))
+        if not batch:
+            return
+        yield batch
 
 
 def import_customers(
@@ -173,51 +276,40 @@ def import_customers(
         with db_session.begin():
             set_tenant(db_session, actor.tenant_id)
             enforce(db_session, actor, "customer.import", Resource(type="customer", tenant_id=actor.tenant_id))
+            keys = tenant_keys(db_session=db_session, tenant_id=actor.tenant_id)
+            tenant = get_tenant_or_raise(db_session=db_session, tenant_id=actor.tenant_id)
+            index_wrapped = tenant.index_key_wrapped
+        workers = 1 if strict else (runtime.settings.import_workers or os.cpu_count() or 1)
+        preparer = _Preparer(runtime, keys, index_wrapped, workers)
         transaction = db_session.begin() if strict else None
-        if transaction is not None:
-            set_tenant(db_session, actor.tenant_id)
         try:
-            batch: list[CustomerCreate] = []
-            for line, parsed in rows:
-                result = parsed if isinstance(parsed, _RowError) else _validate(parsed)
-                if isinstance(result, _RowError):
+            if transaction is not None:
+                set_tenant(db_session, actor.tenant_id)
+            for prepared in preparer.map(_batches(rows, size)):
+                for line, error in prepared.errors:
                     report.failed += 1
                     if len(report.errors) < MAX_REPORTED_ERRORS:
-                        report.errors.append(ImportError_(line=line, field=result.field, code=result.code))
+                        report.errors.append(ImportError_(line=line, field=error.field, code=error.code))
                     else:
                         report.errors_truncated = True
-                    if strict:
-                        raise Invalid(
-                            f"Import rejected at line {line}: nothing was imported",
-                            code="import.rejected",
-                            errors=[error.model_dump() for error in report.errors],
-                        )
-                    continue
-                batch.append(result)
-                if len(batch) >= size:
-                    _flush(db_session, actor, batch, report, in_transaction=strict)
-                    batch = []
-                    if on_progress:
-                        on_progress(report)
-            if batch:
-                _flush(db_session, actor, batch, report, in_transaction=strict)
+                if strict and prepared.errors:
+                    raise Invalid(
+                        f"Import rejected at line {prepared.errors[0][0]}: nothing was imported",
+                        code="import.rejected",
+                        errors=[error.model_dump() for error in report.errors],
+                    )
+                if transaction is not None:
+                    _store(db_session, actor.tenant_id, prepared, report)
+                else:
+                    with db_session.begin():
+                        set_tenant(db_session, actor.tenant_id)
+                        _store(db_session, actor.tenant_id, prepared, report)
+                if on_progress:
+                    on_progress(report)
             if transaction is not None:
                 transaction.commit()
         except BaseException:
             if transaction is not None and transaction.is_active:
                 transaction.rollback()
             raise
-    if on_progress:
-        on_progress(report)
     return report
-
-
-def _flush(
-    db_session: Session, actor: Actor, batch: list[CustomerCreate], report: ImportReport, *, in_transaction: bool
-) -> None:
-    if in_transaction:
-        _write_batch(db_session, actor, batch, report)
-        return
-    with db_session.begin():
-        set_tenant(db_session, actor.tenant_id)
-        _write_batch(db_session, actor, batch, report)
