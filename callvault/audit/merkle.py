@@ -494,8 +494,8 @@ def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[by
 
 def _consistency_length(first: int, second: int) -> int:
     """Hashes in the consistency proof for ``0 < first < second`` (RFC 9162 §2.1.4.1)."""
-    inner = (first - 1 ^ second - 1).bit_length()
-    border = (first - 1 >> inner).bit_count()
+    inner = ((first - 1) ^ (second - 1)).bit_length()
+    border = ((first - 1) >> inner).bit_count()
     shift = (first & -first).bit_length() - 1  # trailing zero bits of first
     seed = 0 if first == 1 << shift else 1  # the first tree's root is sent unless it is perfect
     return seed + inner - shift + border
