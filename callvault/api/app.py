@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from callvault import __version__
 from callvault.api.deps import get_actor
 from callvault.api.problem import install_problem_handlers, problem_response
-from callvault.api.routers import audit, customers, tenant
+from callvault.api.routers import audit, customers, pii, tenant
 from callvault.core.runtime import Runtime
 
 __all__ = ["create_app"]
@@ -57,4 +57,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(tenant.router, dependencies=authenticated)
     app.include_router(customers.router, dependencies=authenticated)
     app.include_router(audit.router, dependencies=authenticated)
+    app.include_router(pii.router, dependencies=authenticated)
+    app.include_router(pii.stream_router)  # authenticates the upgrade itself
     return app

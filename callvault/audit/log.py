@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import queue
-import re
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -96,7 +95,6 @@ def signing_key_id(public_key: bytes) -> str:
     return hashlib.sha256(public_key).hexdigest()[:16]
 
 
-_DIGITS = re.compile(r"[\dXx*\- ]{5,}\d|[\w.+-]+@[\w-]+\.[\w.]+")
 
 
 STORED_LEVEL_STEP = 4
@@ -151,7 +149,9 @@ def _redact_reason(reason: str | None) -> str | None:
     """Free text typed by a person may quote the very data it justifies seeing."""
     if reason is None:
         return None
-    return _DIGITS.sub("<REDACTED>", reason)[:200]
+    from callvault.pii.service import redact_text
+
+    return redact_text(reason, mode="tag")[:200]
 
 
 class AuditWriter:

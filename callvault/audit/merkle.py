@@ -201,6 +201,11 @@ def root_from_nodes(size: int, get_node: NodeSource) -> bytes:
     return _range_hash(0, size, get_node)
 
 
+def _state_check(size: int, frontier_hex: list[str]) -> str:
+    payload = f"callvault/compact-tree/v{_STATE_VERSION}\n{size}\n{','.join(frontier_hex)}\n"
+    return _sha256(payload.encode("ascii")).hexdigest()
+
+
 class CompactTree:
     """The right edge of an append-only RFC 6962 tree in O(log n) memory (a "compact
     range" or frontier): one perfect-subtree root per set bit of ``size``.
@@ -239,16 +244,22 @@ class CompactTree:
         return cls.from_frontier(size, [get_node(level, index) for level, index in frontier_coordinates(size)])
 
     def to_state(self) -> dict[str, Any]:
-        """JSON-ready state: ``{"version", "size", "frontier": [hex...], "root": hex}``.
+        """JSON-ready state: ``{"version", "size", "frontier": [hex...], "root", "check"}``.
 
-        The root is redundant on purpose: ``from_state`` recomputes and compares it, so a
-        damaged or edited state file is refused instead of silently forking the log.
+        ``root`` (for people and for comparing with a tree head) and ``check`` (SHA-256 over
+        version, size and frontier) are redundant on purpose: ``from_state`` recomputes both,
+        so a damaged state is refused instead of silently forking the log. ``check`` is
+        needed because the root does not depend on ``size`` (a size with the same number of
+        set bits would otherwise pass). Neither stops a deliberate edit: after loading,
+        compare ``(size, root())`` with the latest *signed* tree head.
         """
+        frontier = [digest.hex() for digest in self._frontier]
         return {
             "version": _STATE_VERSION,
             "size": self._size,
-            "frontier": [digest.hex() for digest in self._frontier],
+            "frontier": frontier,
             "root": self.root().hex(),
+            "check": _state_check(self._size, frontier),
         }
 
     @classmethod
@@ -259,14 +270,15 @@ class CompactTree:
             if version != _STATE_VERSION or type(size) is not int or not isinstance(frontier, list):
                 raise ProofError("unsupported or malformed compact tree state")
             hashes = [bytes.fromhex(item) for item in frontier]
-            root = state.get("root")
-            expected = None if root is None else bytes.fromhex(root)
+            root, check = bytes.fromhex(state["root"]), state["check"]
+        except ProofError:
+            raise
         except (KeyError, TypeError, ValueError) as error:
-            if isinstance(error, ProofError):
-                raise
             raise ProofError("malformed compact tree state") from error
+        if check != _state_check(size, [digest.hex() for digest in hashes]):
+            raise ProofError("compact tree state fails its checksum")
         tree = cls.from_frontier(size, hashes)
-        if expected is not None and tree.root() != expected:
+        if tree.root() != root:
             raise ProofError("compact tree state does not match its recorded root")
         return tree
 
@@ -501,9 +513,7 @@ def _consistency_length(first: int, second: int) -> int:
     return seed + inner - shift + border
 
 
-def verify_consistency(
-    first: int, second: int, first_root: bytes, second_root: bytes, proof: Sequence[bytes]
-) -> bool:
+def verify_consistency(first: int, second: int, first_root: bytes, second_root: bytes, proof: Sequence[bytes]) -> bool:
     """RFC 9162 §2.1.4.2: is the tree (``second``, ``second_root``) an append-only
     extension of (``first``, ``first_root``)?
 

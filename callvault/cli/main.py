@@ -8,7 +8,7 @@ import secrets
 
 import typer
 
-from callvault.cli import audit, customers, demo, keys, tenants
+from callvault.cli import audit, customers, demo, keys, pii, tenants
 from callvault.cli.common import console, handle_errors, runtime
 from callvault.core.config import get_settings
 
@@ -21,6 +21,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(customers.app, name="customers")
 app.add_typer(demo.app, name="demo")
 app.add_typer(audit.app, name="audit")
+app.add_typer(pii.app, name="pii")
 
 
 @config_app.command("show")

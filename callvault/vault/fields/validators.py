@@ -15,10 +15,10 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from callvault.core import clock
+from callvault.core.checks import PROVINCES, id_number_valid, luhn_valid
 
 __all__ = [
     "FieldError",
-    "id_number_checksum_valid",
     "luhn_valid",
     "normalize_bank_card",
     "normalize_email",
@@ -85,55 +85,11 @@ def normalize_landline(value: str, *, default_region: str = "CN") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
 _ID_SHAPE = re.compile(r"\d{17}[\dX]")
-_PROVINCES = frozenset(
-    [
-        "11",
-        "12",
-        "13",
-        "14",
-        "15",
-        "21",
-        "22",
-        "23",
-        "31",
-        "32",
-        "33",
-        "34",
-        "35",
-        "36",
-        "37",
-        "41",
-        "42",
-        "43",
-        "44",
-        "45",
-        "46",
-        "50",
-        "51",
-        "52",
-        "53",
-        "54",
-        "61",
-        "62",
-        "63",
-        "64",
-        "65",
-        "71",
-        "81",
-        "82",
-        "83",
-        "91",
-    ]
-)
 
 
-def id_number_checksum_valid(number: str) -> bool:
-    """ISO 7064 MOD 11-2 check of an 18-character resident ID number."""
-    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True))
-    return _ID_CHECK[total % 11] == number[17]
+def _region_ok(number: str) -> bool:
+    return number[:2] in PROVINCES
 
 
 def normalize_id_number(value: str) -> str:
@@ -141,7 +97,7 @@ def normalize_id_number(value: str) -> str:
     number = value.strip().upper()
     if not _ID_SHAPE.fullmatch(number):
         raise FieldError("id_number.format", "ID number must be 17 digits and a check character")
-    if number[:2] not in _PROVINCES:
+    if not _region_ok(number):
         raise FieldError("id_number.region", "ID region code invalid")
     try:
         born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
@@ -149,21 +105,9 @@ def normalize_id_number(value: str) -> str:
         raise FieldError("id_number.birth_date", "ID birth date invalid") from None
     if born.year < 1900 or born > clock.now().date():
         raise FieldError("id_number.birth_date", "ID birth date implausible")
-    if not id_number_checksum_valid(number):
+    if not id_number_valid(number, today=clock.now().date()):
         raise FieldError("id_number.checksum", "ID checksum invalid")
     return number
-
-
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        digit = ord(char) - 48
-        if position % 2:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return total % 10 == 0
 
 
 _CARD_SEPARATORS = re.compile(r"[\s\-]")

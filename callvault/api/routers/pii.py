@@ -1,0 +1,145 @@
+"""PII scanning and redaction over HTTP, plus a WebSocket for live ASR segments."""
+
+from __future__ import annotations
+
+import json
+from typing import TypeVar
+
+from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, ValidationError
+
+from callvault.access.actor import Actor
+from callvault.access.identity import service as identity
+from callvault.access.pdp import Resource, enforce
+from callvault.api.deps import CurrentActor, DbSession, get_runtime
+from callvault.core.errors import CallVaultError, Invalid, PayloadTooLarge, Unauthenticated
+from callvault.pii import service
+from callvault.pii.model import ENTITY_TYPES
+from callvault.pii.redact import MODES
+from callvault.pii.registry import analyzer
+from callvault.pii.schemas import (
+    MAX_TEXT_CHARS,
+    MAX_TEXTS,
+    MAX_TOTAL_CHARS,
+    EntityOut,
+    RedactRequest,
+    RedactResponse,
+    ScanRequest,
+    ScanResponse,
+)
+from callvault.pii.stream import StreamingRedactor
+
+router = APIRouter(prefix="/v1/pii", tags=["pii"])
+stream_router = APIRouter(prefix="/v1/pii", tags=["pii"])
+
+
+class BadEncoding(CallVaultError):
+    status = 400
+    code = "request.bad_encoding"
+    title = "Body is not valid UTF-8"
+
+
+async def _checked_body(request: Request) -> bytes:
+    body = await request.body()
+    if len(body) > MAX_TOTAL_CHARS * 4:
+        raise PayloadTooLarge(f"Request bodies are limited to {MAX_TOTAL_CHARS * 4} bytes", code="pii.too_large")
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadEncoding("The body must be UTF-8 JSON") from None
+    return body
+
+
+def _limits(texts: list[str]) -> None:
+    if len(texts) > MAX_TEXTS:
+        raise PayloadTooLarge(f"At most {MAX_TEXTS} texts per request", code="pii.too_many_texts")
+    longest = max((len(t) for t in texts), default=0)
+    if longest > MAX_TEXT_CHARS:
+        raise PayloadTooLarge(f"Each text is limited to {MAX_TEXT_CHARS} characters", code="pii.text_too_large")
+    if sum(len(t) for t in texts) > MAX_TOTAL_CHARS:
+        raise PayloadTooLarge(f"A request is limited to {MAX_TOTAL_CHARS} characters", code="pii.too_large")
+
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def _parse(model: type[T], body: bytes) -> T:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as error:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]) or None, "code": e["type"], "message": e["msg"]}
+            for e in error.errors(include_url=False, include_input=False, include_context=False)
+        ]
+        raise Invalid("The request failed validation", errors=errors) from None
+
+
+def _body_schema(model: type[BaseModel]) -> dict[str, object]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+
+
+@router.post("/scan", openapi_extra=_body_schema(ScanRequest))
+async def scan(request: Request, actor: CurrentActor, db_session: DbSession) -> ScanResponse:
+    """Find personal data in a batch of texts: type, start, end (Python offsets), score."""
+    scan_in = _parse(ScanRequest, await _checked_body(request))
+    _limits(scan_in.texts)
+    enforce(db_session, actor, "pii.scan", Resource(type="text", tenant_id=actor.tenant_id))
+    results = service.scan(scan_in.texts, entities=scan_in.entities)
+    return ScanResponse(results=[[EntityOut(**e.as_json()) for e in found] for found in results])
+
+
+@router.post("/redact", openapi_extra=_body_schema(RedactRequest))
+async def redact(request: Request, actor: CurrentActor, db_session: DbSession) -> RedactResponse:
+    """Redact a batch of texts with one operator, or one per entity type."""
+    redact_in = _parse(RedactRequest, await _checked_body(request))
+    _limits(redact_in.texts)
+    enforce(db_session, actor, "pii.redact", Resource(type="text", tenant_id=actor.tenant_id))
+    per_type = redact_in.per_type or {}
+    mode = {t: per_type.get(t, redact_in.mode) for t in {*ENTITY_TYPES, *per_type}} if per_type else redact_in.mode
+    # Ed25519 signatures are deterministic: signing a fixed label gives a stable tenant secret
+    # that only the keyring can produce, so hashes are linkable within a tenant and nowhere else.
+    key = get_runtime(request).keyring.sign(f"pii-hash:{actor.tenant_id}", b"callvault/pii-hash/v1")[:32]
+    return RedactResponse(texts=service.redact(redact_in.texts, mode=mode, entities=redact_in.entities, hash_key=key))
+
+
+@stream_router.websocket("/stream")
+async def stream(websocket: WebSocket, mode: str = "mask") -> None:
+    """Send `{"text": "...", "final": false}` segments; receive `{"text": safe redacted text}`.
+
+    Authenticate with `Authorization: Bearer <key>` on the upgrade request."""
+    runtime = websocket.app.state.runtime
+    header = websocket.headers.get("authorization", "")
+    try:
+        with runtime.sessions() as db_session:
+            actor: Actor = identity.authenticate(db_session=db_session, api_key=header.removeprefix("Bearer ").strip())
+        with runtime.sessions() as db_session, db_session.begin():
+            enforce(db_session, actor, "pii.redact", Resource(type="text", tenant_id=actor.tenant_id))
+    except (Unauthenticated, CallVaultError) as error:
+        await websocket.close(code=1008, reason=error.code)
+        return
+    if mode not in MODES or mode == "token":
+        await websocket.close(code=1003, reason="pii.mode_invalid")
+        return
+    await websocket.accept()
+    redactor = StreamingRedactor(analyzer(), mode)
+    try:
+        while True:
+            raw = await websocket.receive_text()
+            try:
+                message = json.loads(raw)
+                text, final = str(message.get("text", "")), bool(message.get("final", False))
+            except (ValueError, AttributeError):
+                await websocket.send_json({"error": "request.invalid"})
+                continue
+            if len(text) > MAX_TEXT_CHARS:
+                await websocket.send_json({"error": "pii.text_too_large", "limit": MAX_TEXT_CHARS})
+                continue
+            out = redactor.feed(text)
+            if final:
+                out += redactor.flush()
+            await websocket.send_json({"text": out, "final": final})
+    except WebSocketDisconnect:
+        return
+
+
+__all__ = ["router", "stream_router"]

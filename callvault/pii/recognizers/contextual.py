@@ -1,0 +1,52 @@
+"""Values recognised by what is said right before them: codes, passwords, passports."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from callvault.pii.model import Entity
+from callvault.pii.recognizers.base import Pattern, Recognizer
+
+__all__ = ["PassportRecognizer", "SecretRecognizer"]
+
+_LINK = r"(?:号码|号|码|number|no\.?|#)?\s*(?:是|为|:|：|is|=)?\s*"
+
+
+class SecretRecognizer(Recognizer):
+    """Verification codes, PINs and passwords: the token after 验证码/密码/PIN/password."""
+
+    NAME = "secrets"
+    ENTITIES = ("VERIFICATION_CODE",)
+    PATTERNS = (
+        Pattern(
+            "secret",
+            r"(?i:验证码|校验码|动态码|确认码|短信码|动态密码|密码|口令|pin码|pin|passcode|password|"
+            r"verification code|one-time code|otp|security code)"
+            rf"{_LINK}(?P<secret>[0-9]{{4,8}}(?![0-9])|[零〇一幺二两三四五六七八九]{{4,8}}|"
+            r"(?=[A-Za-z0-9@#$%^&*!_\-]{0,31}[0-9])[A-Za-z0-9@#$%^&*!_\-]{4,32}(?![A-Za-z0-9]))",
+            0.95,
+        ),
+    )
+
+    def analyze(self, text: str, match: re.Match[str], group: str, pattern: Pattern) -> Iterable[Entity]:
+        start, end = match.span("secret")
+        return [Entity("VERIFICATION_CODE", start, end, pattern.score, self.NAME)]
+
+
+class PassportRecognizer(Recognizer):
+    """Passport numbers, by context (护照 / passport): one or two letters then 7-9 digits."""
+
+    NAME = "passport"
+    ENTITIES = ("PASSPORT",)
+    PATTERNS = (
+        Pattern(
+            "passport",
+            rf"(?i:护照|passport){_LINK}(?P<passport>[A-Za-z]{{1,2}}[0-9]{{7,9}}(?![0-9A-Za-z]))",
+            1.0,
+        ),
+    )
+
+    def analyze(self, text: str, match: re.Match[str], group: str, pattern: Pattern) -> Iterable[Entity]:
+        start, end = match.span("passport")
+        return [Entity("PASSPORT", start, end, pattern.score, self.NAME)]

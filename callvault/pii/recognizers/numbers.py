@@ -1,0 +1,154 @@
+"""Numbers read or typed: phones, 身份证, bank cards, verification codes.
+
+One candidate pattern per writing system (ASCII digits with spacing, Chinese spoken digits
+零〇一幺二两三四五六七八九, English digit words) finds digit runs; ``classify`` decides what a
+run is by its validators (MOD 11-2, Luhn, libphonenumber's CN patterns) and the words just
+before it. A run that is nothing as a whole is split at its spaces and each part is tried.
+Offsets always point into the original text, whatever the spelling.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+import phonenumbers
+
+from callvault.core.checks import id_number_valid, luhn_valid
+from callvault.pii.model import Entity
+from callvault.pii.recognizers.base import Pattern, Recognizer, context_before
+
+__all__ = ["NumberRecognizer", "classify"]
+
+ZH_DIGITS = {"零": "0", "〇": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "三": "3", "四": "4",
+             "五": "5", "六": "6", "七": "7", "八": "8", "九": "9"}  # fmt: skip
+EN_DIGITS = {"zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
+             "six": "6", "seven": "7", "eight": "8", "nine": "9"}  # fmt: skip
+_ZH = "零〇一幺二两三四五六七八九"
+_EN_WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
+
+CARD_CONTEXT = re.compile(r"卡号|银行卡|信用卡|借记卡|储蓄卡|卡|card|account|账号|帐号", re.IGNORECASE)
+NEGATIVE_CONTEXT = re.compile(
+    r"订单|单号|运单|快递|物流|工号|流水|发票|合同|编号|批次|序列|order|tracking|invoice|ticket|ref", re.IGNORECASE
+)
+PHONE_CONTEXT = re.compile(r"电话|手机|座机|号码|热线|致电|打|联系|phone|mobile|call|tel|number|cell", re.IGNORECASE)
+CODE_CONTEXT = re.compile(
+    r"验证码|校验码|动态码|确认码|短信码|密码|口令|PIN|pin码|passcode|password|verification code|"
+    r"one-time code|OTP|code",
+    re.IGNORECASE,
+)
+
+
+@lru_cache(maxsize=1)
+def _cn_mobile() -> re.Pattern[str]:
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+    pattern = metadata.mobile.national_number_pattern if metadata and metadata.mobile else None
+    return re.compile(pattern or r"1[3-9]\d{9}")
+
+
+def _landline(digits: str) -> bool:
+    if not digits.startswith("0") or digits.startswith("00"):
+        return False
+    area = 3 if digits[1] in "12" else 4
+    return 7 <= len(digits) - area <= 8 and digits[area] != "0"
+
+
+def classify(digits: str, text: str, start: int, *, separated: bool, international: bool) -> tuple[str, float] | None:
+    """What a run of digits is, given the words before it (``None``: nothing personal)."""
+    size = len(digits)
+    if international:
+        if digits.startswith("0086"):
+            digits = digits[4:]
+        elif digits.startswith("86"):
+            digits = digits[2:]
+        size = len(digits)
+    if size == 18 and id_number_valid(digits):
+        return "CN_ID_CARD", 1.0
+    if 16 <= size <= 19 and digits[-1] != "X" and luhn_valid(digits):
+        if context_before(text, start, CARD_CONTEXT, 16):
+            return "BANK_CARD", 1.0
+        if context_before(text, start, NEGATIVE_CONTEXT, 12):
+            return None
+        return "BANK_CARD", 0.9
+    if size == 11 and _cn_mobile().fullmatch(digits):
+        return "PHONE_NUMBER", 1.0
+    if size == 10 and digits[:3] in ("400", "800"):
+        return "PHONE_NUMBER", 0.95
+    if 10 <= size <= 12 and _landline(digits) and (separated or context_before(text, start, PHONE_CONTEXT, 16)):
+        return "PHONE_NUMBER", 0.9
+    if 4 <= size <= 8 and digits.isdigit() and context_before(text, start, CODE_CONTEXT, 10):
+        return "VERIFICATION_CODE", 0.95
+    return None
+
+
+class NumberRecognizer(Recognizer):
+    NAME = "numbers"
+    ENTITIES = ("PHONE_NUMBER", "CN_ID_CARD", "BANK_CARD", "VERIFICATION_CODE")
+    PATTERNS = (
+        Pattern(
+            "digits",
+            r"(?<![0-9A-Za-z.])(?:(?:\+|00)86[ \-]?)?(?:\(0\d{2,3}\)[ \-]?)?\d(?:[ \-]?\d){3,24}[Xx]?(?![0-9A-Za-z])",
+            0.9,
+        ),
+        Pattern("zh_digits", rf"[{_ZH}](?:[ ，,、\-]?[{_ZH}]){{3,24}}", 0.9),
+        Pattern("en_digits", rf"(?i:(?<![A-Za-z]){_EN_WORD}(?:[ ,\-]+{_EN_WORD}){{3,24}}(?![A-Za-z]))", 0.9),
+    )
+
+    def analyze(self, text: str, match: re.Match[str], group: str, pattern: Pattern) -> Iterable[Entity]:
+        start, end = match.span(group)
+        raw = text[start:end]
+        if pattern.name == "digits":
+            positions = [i for i, c in enumerate(raw) if c.isdigit() or c in "Xx"]
+            digits = "".join(raw[i] for i in positions).upper()
+            international = raw.startswith(("+", "00"))
+        elif pattern.name == "zh_digits":
+            positions = [i for i, c in enumerate(raw) if c in ZH_DIGITS]
+            digits = "".join(ZH_DIGITS[raw[i]] for i in positions)
+            international = False
+        else:
+            words = list(re.finditer(r"[A-Za-z]+", raw))
+            positions = [w.start() for w in words]
+            digits = "".join(EN_DIGITS[w.group().lower()] for w in words)
+            ends = [w.end() for w in words]
+            return self._classified(text, start, raw, digits, positions, ends, international=False)
+        ends = [i + 1 for i in positions]
+        return self._classified(text, start, raw, digits, positions, ends, international=international)
+
+    def _classified(
+        self,
+        text: str,
+        start: int,
+        raw: str,
+        digits: str,
+        positions: list[int],
+        ends: list[int],
+        *,
+        international: bool,
+    ) -> list[Entity]:
+        separated = any(not c.isdigit() for c in raw.strip("+()"))
+        verdict = classify(digits, text, start, separated=separated, international=international)
+        if verdict:
+            return [Entity(verdict[0], start, start + ends[-1], verdict[1], self.NAME)]
+        # Nothing as a whole: try runs of its space-separated groups, longest first.
+        groups: list[tuple[int, int]] = []  # (first, last) digit index of each group
+        first = 0
+        for index in range(1, len(positions) + 1):
+            if index == len(positions) or " " in raw[ends[index - 1] : positions[index]]:
+                groups.append((first, index - 1))
+                first = index
+        found: list[Entity] = []
+        i = 0
+        while i < len(groups):
+            for j in range(len(groups) - 1, i - 1, -1):
+                if i == 0 and j == len(groups) - 1:
+                    continue
+                lo, hi = groups[i][0], groups[j][1]
+                part_start = start + positions[lo]
+                verdict = classify(digits[lo : hi + 1], text, part_start, separated=i != j, international=False)
+                if verdict:
+                    found.append(Entity(verdict[0], part_start, start + ends[hi], verdict[1], self.NAME))
+                    i = j
+                    break
+            i += 1
+        return found

@@ -1,0 +1,188 @@
+"""Names of people, by what introduces them.
+
+Chinese: a cue (我叫 / 我是 / 姓名 / 客户 / 联系人 …) or an honorific after the name
+(王先生 / 李女士 …), a known surname first, and jieba's part-of-speech tags to find where a
+name ends when the text runs on (我叫王小明今天…). English: "my name is", "this is",
+Mr / Mrs / Ms / Dr followed by capitalised words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+from callvault.pii.model import Entity
+from callvault.pii.recognizers.base import Pattern, Recognizer
+
+__all__ = ["SURNAMES", "PersonRecognizer"]
+
+COMPOUND_SURNAMES = frozenset(
+    [
+        "欧阳",
+        "司马",
+        "上官",
+        "诸葛",
+        "东方",
+        "皇甫",
+        "尉迟",
+        "公孙",
+        "慕容",
+        "长孙",
+        "宇文",
+        "司徒",
+        "夏侯",
+        "令狐",
+        "端木",
+        "独孤",
+    ]
+)
+SURNAMES = frozenset(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏"
+    "韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿"
+    "关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车"
+    "项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝官封谈匡"
+    "鞠惠荆乐冀郁胥南班储原栗燕楚鄢劳谌奚皮粟冼蔺楼盘满闻位厉伊仝区郜海阚花权强帅屠豆朴盖练廉禹井祖漆巴丰支卿国狄平计索宣晋相初门云容"
+)
+_HAN = "\u4e00-\u9fff"
+_CUES_ZH = (
+    r"我叫|我是|我姓|叫我|本人是|本人|姓名是|姓名[:：]?|名字是|名字叫|客户|联系人|收件人|收货人|户主|持卡人|机主|用户"
+)
+_HONORIFIC = r"先生|女士|小姐|老师|经理|师傅|阿姨|总|老板|同学|医生|律师"
+_STOP = frozenset("的了在是吗呢吧啊呀和与跟给从到说要想会能就也都还这那您你我他她它们个号住电请")
+_STOP_WORDS = (
+    "先生",
+    "女士",
+    "小姐",
+    "老师",
+    "经理",
+    "师傅",
+    "今天",
+    "明天",
+    "现在",
+    "已经",
+    "刚才",
+    "身份",
+    "手机",
+    "电话",
+)
+
+
+def _stops_at(text: str) -> bool:
+    return not text or text[0] in _STOP or text.startswith(_STOP_WORDS)
+
+
+@lru_cache(maxsize=1)
+def _posseg():  # type: ignore[no-untyped-def]
+    import logging
+
+    import jieba
+    import jieba.posseg
+
+    jieba.setLogLevel(logging.WARNING)
+    return jieba.posseg
+
+
+def _surname_length(candidate: str) -> int:
+    if candidate[:2] in COMPOUND_SURNAMES:
+        return 2
+    return 1 if candidate[:1] in SURNAMES else 0
+
+
+def chinese_name(candidate: str) -> str | None:
+    """The name at the start of ``candidate`` (surname + 1-2 given characters), if any."""
+    surname = _surname_length(candidate)
+    if not surname:
+        return None
+    rest = candidate[surname:]
+    if _stops_at(rest):
+        return candidate[:surname] if surname == 2 or not rest else None
+    if len(rest) == 1 or _stops_at(rest[1:]):
+        return candidate[: surname + 1]
+    # Two or more characters follow: let jieba's tags decide whether the second belongs.
+    for word, flag in _posseg().cut(candidate[: surname + 3]):
+        if flag == "nr" and word.startswith(candidate[:surname]) and len(word) > surname:
+            return str(word)[: surname + 2]
+        break
+    return candidate[: surname + 2]
+
+
+class PersonRecognizer(Recognizer):
+    NAME = "person"
+    ENTITIES = ("PERSON",)
+    PATTERNS = (
+        Pattern("zh_cue", rf"(?:{_CUES_ZH})\s*[:：]?\s*(?:是|叫)?\s*(?P<zh_cue>[{_HAN}]{{1,4}})", 0.85),
+        Pattern("zh_honorific", rf"(?P<zh_hon>[{_HAN}]{{1,3}})(?={_HONORIFIC})", 0.8),
+        Pattern(
+            "en_cue",
+            r"(?:[Mm]y name is|[Nn]ame's|[Tt]his is|I am|I'm|[Ss]peaking with|[Cc]ustomer|"
+            r"Mr\.?|Mrs\.?|Ms\.?|Miss|Dr\.?)\s+(?P<en>[A-Z][a-z]{1,20}(?:\s[A-Z][a-z]{1,20}){0,2})",
+            0.8,
+        ),
+    )
+
+    def analyze(self, text: str, match: re.Match[str], group: str, pattern: Pattern) -> Iterable[Entity]:
+        if pattern.name == "en_cue":
+            start, end = match.span("en")
+            words = text[start:end].split()
+            while words and words[-1] in _EN_STOPWORDS:
+                words.pop()
+            if not words or words[0] in _EN_STOPWORDS:
+                return []
+            return [Entity("PERSON", start, start + len(" ".join(words)), pattern.score, self.NAME)]
+        name_group = "zh_cue" if pattern.name == "zh_cue" else "zh_hon"
+        start, end = match.span(name_group)
+        candidate = text[start:end]
+        if pattern.name == "zh_honorific":
+            # the name is the tail just before the honorific: try the longest that starts with a surname
+            for offset in range(len(candidate)):
+                tail = candidate[offset:]
+                surname = _surname_length(tail)
+                if surname and len(tail) <= surname + 2 and all(c not in _STOP for c in tail[surname:]):
+                    return [Entity("PERSON", start + offset, end, pattern.score, self.NAME)]
+            return []
+        name = chinese_name(candidate)
+        if name is None:
+            return []
+        return [Entity("PERSON", start, start + len(name), pattern.score, self.NAME)]
+
+
+_EN_STOPWORDS = frozenset(
+    [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "The",
+        "A",
+        "An",
+        "I",
+        "It",
+        "This",
+        "That",
+        "Customer",
+        "Service",
+        "Support",
+        "Calling",
+        "Speaking",
+        "Hello",
+        "Hi",
+        "Thanks",
+        "Thank",
+        "Please",
+        "Yes",
+        "No",
+        "Sorry",
+        "Okay",
+        "OK",
+        "Sir",
+        "Madam",
+        "Here",
+        "There",
+        "Just",
+        "Not",
+    ]
+)
