@@ -18,13 +18,29 @@ from callvault.pii.recognizers.base import Pattern, Recognizer
 __all__ = ["Analyzer", "resolve_overlaps"]
 
 
-def resolve_overlaps(entities: list[Entity]) -> list[Entity]:
-    ranked = sorted(entities, key=lambda e: (-e.score, -(e.end - e.start), e.start))
+def _resolve_cluster(cluster: list[Entity]) -> list[Entity]:
+    ranked = sorted(cluster, key=lambda e: (-e.score, -(e.end - e.start), e.start))
     kept: list[Entity] = []
     for entity in ranked:
         if all(entity.end <= other.start or entity.start >= other.end for other in kept):
             kept.append(entity)
-    return sorted(kept, key=lambda e: e.start)
+    return kept
+
+
+def resolve_overlaps(entities: list[Entity]) -> list[Entity]:
+    """Non-overlapping entities in text order (linear unless spans really overlap)."""
+    ordered = sorted(entities, key=lambda e: (e.start, e.end))
+    result: list[Entity] = []
+    cluster: list[Entity] = []
+    cluster_end = -1
+    for entity in ordered:
+        if cluster and entity.start >= cluster_end:
+            result.extend(cluster if len(cluster) == 1 else _resolve_cluster(cluster))
+            cluster = []
+        cluster.append(entity)
+        cluster_end = max(cluster_end, entity.end) if len(cluster) > 1 else entity.end
+    result.extend(cluster if len(cluster) <= 1 else _resolve_cluster(cluster))
+    return sorted(result, key=lambda e: e.start)
 
 
 class Analyzer:

@@ -34,7 +34,7 @@ class AddressRecognizer(Recognizer):
         Pattern(
             "zh_address",
             rf"(?P<zh_addr>(?:(?:{PROVINCES})(?:省|市|自治区|壮族自治区|回族自治区|维吾尔自治区|特别行政区)?"
-            rf"|[{_HAN}]{{2,3}}市[{_HAN}]{{1,4}}(?:区|县))"
+            rf"|(?![在到至往成是住于从把寄送发])[{_HAN}]{{2,3}}市[{_HAN}]{{1,4}}(?:区|县))"
             rf"{_BODY}{{2,40}})",
             0.85,
         ),

@@ -10,7 +10,7 @@ from callvault.pii.recognizers.base import Pattern, Recognizer
 
 __all__ = ["PassportRecognizer", "SecretRecognizer"]
 
-_LINK = r"(?:号码|号|码|number|no\.?|#)?\s*(?:是|为|:|：|is|=)?\s*"
+_LINK = r"\s*(?:号码|号|码|number|no\.?|#)?(?:\s|是|为|:|：|is|=){0,4}"
 
 
 class SecretRecognizer(Recognizer):

@@ -91,7 +91,7 @@ class NumberRecognizer(Recognizer):
             r"(?<![0-9A-Za-z.])(?:(?:\+|00)86[ \-]?)?(?:\(0\d{2,3}\)[ \-]?)?\d(?:[ \-]?\d){3,24}[Xx]?(?![0-9A-Za-z])",
             0.9,
         ),
-        Pattern("zh_digits", rf"[{_ZH}](?:[ ，,、\-]?[{_ZH}]){{3,24}}", 0.9),
+        Pattern("zh_digits", rf"[{_ZH}](?:(?:[ 、\-]|[，,](?=[{_ZH}]{{2}}))?[{_ZH}]){{3,24}}", 0.9),
         Pattern("en_digits", rf"(?i:(?<![A-Za-z]){_EN_WORD}(?:[ ,\-]+{_EN_WORD}){{3,24}}(?![A-Za-z]))", 0.9),
     )
 
@@ -138,9 +138,12 @@ class NumberRecognizer(Recognizer):
                 groups.append((first, index - 1))
                 first = index
         found: list[Entity] = []
+        if len(groups) > 8:  # digit-by-digit dictation is classified whole, never split
+            return found
         i = 0
         while i < len(groups):
-            for j in range(len(groups) - 1, i - 1, -1):
+            # a phone is at most 4 groups, a card 5: no longer combinations are worth trying
+            for j in range(min(len(groups) - 1, i + 4), i - 1, -1):
                 if i == 0 and j == len(groups) - 1:
                     continue
                 lo, hi = groups[i][0], groups[j][1]

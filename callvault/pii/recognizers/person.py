@@ -43,6 +43,7 @@ SURNAMES = frozenset(
     "关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车"
     "项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝官封谈匡"
     "鞠惠荆乐冀郁胥南班储原栗燕楚鄢劳谌奚皮粟冼蔺楼盘满闻位厉伊仝区郜海阚花权强帅屠豆朴盖练廉禹井祖漆巴丰支卿国狄平计索宣晋相初门云容"
+    "乌亓亢伏况冶勾印危呼哈奉宾宿富尉尧居展嵇干幸慕戈戎战扈揭敬斯昝晁普智束杭植檀洪浦湛羊芮茅茹萧薄衡衣裘诸赖赫辜逯邰邸银闭阎阙阴隆雍鲜鹿"
 )
 _HAN = "\u4e00-\u9fff"
 _CUES_ZH = (
@@ -89,6 +90,7 @@ def _surname_length(candidate: str) -> int:
     return 1 if candidate[:1] in SURNAMES else 0
 
 
+@lru_cache(maxsize=65536)
 def chinese_name(candidate: str) -> str | None:
     """The name at the start of ``candidate`` (surname + 1-2 given characters), if any."""
     surname = _surname_length(candidate)
@@ -99,6 +101,8 @@ def chinese_name(candidate: str) -> str | None:
         return candidate[:surname] if surname == 2 or not rest else None
     if len(rest) == 1 or _stops_at(rest[1:]):
         return candidate[: surname + 1]
+    if len(rest) == 2 or rest[2] in _STOP or _stops_at(rest[2:]):
+        return candidate[: surname + 2]
     # Two or more characters follow: let jieba's tags decide whether the second belongs.
     for word, flag in _posseg().cut(candidate[: surname + 3]):
         if flag == "nr" and word.startswith(candidate[:surname]) and len(word) > surname:
