@@ -79,7 +79,7 @@ class Generator:
 
     def landline(self, _: random.Random) -> tuple[str, str | None]:
         area = self.rnd.choice(["010", "021", "020", "0755", "0571", "028", "027"])
-        local = str(self.rnd.randrange(2, 9)) + f"{self.rnd.randrange(10**6, 10**7):07d}"[: 7 if len(area) == 3 else 7]
+        local = str(self.rnd.randrange(2, 9)) + f"{self.rnd.randrange(10**6, 10**7):07d}"
         if self.rnd.random() < 0.3:
             return f"400-{self.rnd.randrange(100, 999)}-{self.rnd.randrange(1000, 9999)}", "PHONE_NUMBER"
         return (f"({area}){local}" if self.rnd.random() < 0.3 else f"{area}-{local}"), "PHONE_NUMBER"
