@@ -54,7 +54,12 @@ class Analyzer:
                 name = f"p{r_index}_{p_index}"
                 parts.append(f"(?P<{name}>{pattern.regex})")
                 self._owners[name] = (recognizer, pattern)
-        self._regex = re.compile("|".join(parts)) if parts else None
+        firsts = [pattern.first for recognizer in self.recognizers for pattern in recognizer.PATTERNS]
+        alternation = "|".join(parts)
+        if parts and all(firsts):
+            # One character-class test rejects every position no pattern can start at.
+            alternation = f"(?=[{''.join(f for f in firsts if f)}])(?:{alternation})"
+        self._regex = re.compile(alternation) if parts else None
 
     def analyze(self, text: str) -> list[Entity]:
         if self._regex is None or not text:

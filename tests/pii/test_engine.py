@@ -45,6 +45,7 @@ def found(text: str) -> list[tuple[str, str]]:
         ("我叫王小明，今天来办卡", [("PERSON", "王小明")]),
         ("My name is John Smith.", [("PERSON", "John Smith")]),
         ("地址是广东省深圳市南山区科技园路1号3栋502室，谢谢", [("ADDRESS", "广东省深圳市南山区科技园路1号3栋502室")]),
+        ("请寄到深圳市南山区科技园路1号，谢谢", [("ADDRESS", "深圳市南山区科技园路1号")]),
         ("Ship to 123 Main Street, Springfield, IL 62704.", [("ADDRESS", "123 Main Street, Springfield, IL 62704")]),
         ("订单号 1234567890123456，金额 3500元，2024年5月6日 15:30", []),
         ("验证码 4821 13812345678", [("VERIFICATION_CODE", "4821"), ("PHONE_NUMBER", "13812345678")]),

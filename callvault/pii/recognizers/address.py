@@ -27,16 +27,22 @@ _END = re.compile(
 )
 
 
+_NOT_CITY = frozenset("在到至往成是住于从把寄送发为改址的了")
+
+
 class AddressRecognizer(Recognizer):
     NAME = "address"
     ENTITIES = ("ADDRESS",)
     PATTERNS = (
         Pattern(
             "zh_address",
-            rf"(?P<zh_addr>(?:(?:{PROVINCES})(?:省|市|自治区|壮族自治区|回族自治区|维吾尔自治区|特别行政区)?"
-            rf"|(?![在到至往成是住于从把寄送发])[{_HAN}]{{2,3}}市[{_HAN}]{{1,4}}(?:区|县))"
-            rf"{_BODY}{{2,40}})",
+            rf"(?P<zh_addr>(?:{PROVINCES})(?:省|市|自治区|壮族自治区|回族自治区|维吾尔自治区|特别行政区)?{_BODY}{{2,40}})",
             0.85,
+            first="北上天重河山辽吉黑江浙安福湖广海四贵云陕甘青台内西宁新香澳",
+        ),
+        # a city without its province: anchored on 市, the city name is found looking back
+        Pattern(
+            "zh_city", rf"(?<=[{_HAN}]{{2}})(?P<zh_city>市[{_HAN}]{{1,4}}(?:区|县){_BODY}{{2,40}})", 0.85, first="市"
         ),
         Pattern(
             "en_address",
@@ -45,6 +51,7 @@ class AddressRecognizer(Recognizer):
             r"(?:,?\s(?:Apt|Suite|Unit|Ste)\.?\s?[A-Za-z0-9\-]{1,6})?"
             r"(?:,\s[A-Z][a-z]{1,20}(?:\s[A-Z][a-z]{1,20}){0,2})?(?:,\s[A-Z]{2}(?:\s\d{5}(?:-\d{4})?)?)?)",
             0.85,
+            first="0-9",
         ),
     )
 
@@ -52,7 +59,18 @@ class AddressRecognizer(Recognizer):
         if pattern.name == "en_address":
             start, end = match.span("en_addr")
             return [Entity("ADDRESS", start, end, pattern.score, self.NAME)]
-        start, end = match.span("zh_addr")
+        if pattern.name == "zh_city":
+            start, end = match.span("zh_city")
+            lead = 0
+            while lead < 3 and start - lead > 0 and "\u4e00" <= text[start - lead - 1] <= "\u9fff":
+                lead += 1
+            while lead > 2 and text[start - lead] in _NOT_CITY:  # 寄到深圳市: the city is 深圳
+                lead -= 1
+            if lead < 2 or text[start - lead] in _NOT_CITY:
+                return []
+            start -= lead
+        else:
+            start, end = match.span("zh_addr")
         candidate = text[start:end]
         last = None
         for component in _END.finditer(candidate):

@@ -20,9 +20,13 @@ __all__ = ["Pattern", "Recognizer", "context_before"]
 
 @dataclass(frozen=True)
 class Pattern:
+    """``first``: a regex character class (without brackets) of every character a match can
+    start with; the engine skips all other positions with one test. ``None``: unknown."""
+
     name: str
     regex: str
     score: float
+    first: str | None = None
 
 
 def context_before(text: str, start: int, words: re.Pattern[str], window: int = 12) -> bool:

@@ -26,6 +26,7 @@ class SecretRecognizer(Recognizer):
             rf"{_LINK}(?P<secret>[0-9]{{4,8}}(?![0-9])|[零〇一幺二两三四五六七八九]{{4,8}}|"
             r"(?=[A-Za-z0-9@#$%^&*!_\-]{0,31}[0-9])[A-Za-z0-9@#$%^&*!_\-]{4,32}(?![A-Za-z0-9]))",
             0.95,
+            first="验校动确短密口PpVvOoSs",
         ),
     )
 
@@ -44,6 +45,7 @@ class PassportRecognizer(Recognizer):
             "passport",
             rf"(?i:护照|passport){_LINK}(?P<passport>[A-Za-z]{{1,2}}[0-9]{{7,9}}(?![0-9A-Za-z]))",
             1.0,
+            first="护Pp",
         ),
     )
 

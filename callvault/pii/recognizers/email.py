@@ -16,5 +16,6 @@ class EmailRecognizer(Recognizer):
             r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,5}\.[A-Za-z]{2,24}"
             r"(?![A-Za-z0-9\-])",
             1.0,
+            first=r"A-Za-z0-9._%+\-",
         ),
     )

@@ -90,9 +90,15 @@ class NumberRecognizer(Recognizer):
             "digits",
             r"(?<![0-9A-Za-z.])(?:(?:\+|00)86[ \-]?)?(?:\(0\d{2,3}\)[ \-]?)?\d(?:[ \-]?\d){3,24}[Xx]?(?![0-9A-Za-z])",
             0.9,
+            first="0-9+(",
         ),
-        Pattern("zh_digits", rf"[{_ZH}](?:(?:[ 、\-]|[，,](?=[{_ZH}]{{2}}))?[{_ZH}]){{3,24}}", 0.9),
-        Pattern("en_digits", rf"(?i:(?<![A-Za-z]){_EN_WORD}(?:[ ,\-]+{_EN_WORD}){{3,24}}(?![A-Za-z]))", 0.9),
+        Pattern("zh_digits", rf"[{_ZH}](?:(?:[ 、\-]|[，,](?=[{_ZH}]{{2}}))?[{_ZH}]){{3,24}}", 0.9, first=_ZH),
+        Pattern(
+            "en_digits",
+            rf"(?i:(?<![A-Za-z]){_EN_WORD}(?:[ ,\-]+{_EN_WORD}){{3,24}}(?![A-Za-z]))",
+            0.9,
+            first="ZzOoTtFfSsEeNn",
+        ),
     )
 
     def analyze(self, text: str, match: re.Match[str], group: str, pattern: Pattern) -> Iterable[Entity]:

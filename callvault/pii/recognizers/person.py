@@ -115,13 +115,20 @@ class PersonRecognizer(Recognizer):
     NAME = "person"
     ENTITIES = ("PERSON",)
     PATTERNS = (
-        Pattern("zh_cue", rf"(?:{_CUES_ZH})\s*[:：]?\s*(?:是|叫)?\s*(?P<zh_cue>[{_HAN}]{{1,4}})", 0.85),
-        Pattern("zh_honorific", rf"(?P<zh_hon>[{_HAN}]{{1,3}})(?={_HONORIFIC})", 0.8),
+        Pattern(
+            "zh_cue",
+            rf"(?:{_CUES_ZH})\s*[:：]?\s*(?:是|叫)?\s*(?P<zh_cue>[{_HAN}]{{1,4}})",
+            0.85,
+            first="我叫本姓名客联收户持机用",
+        ),
+        # anchored on the honorific (先生, 女士 …); the name is found looking back from it
+        Pattern("zh_honorific", rf"(?<=[{_HAN}])(?P<zh_hon>{_HONORIFIC})", 0.8, first="先女小老经师阿总同医律"),
         Pattern(
             "en_cue",
             r"(?:[Mm]y name is|[Nn]ame's|[Tt]his is|I am|I'm|[Ss]peaking with|[Cc]ustomer|"
             r"Mr\.?|Mrs\.?|Ms\.?|Miss|Dr\.?)\s+(?P<en>[A-Z][a-z]{1,20}(?:\s[A-Z][a-z]{1,20}){0,2})",
             0.8,
+            first="MmNnTtIiSsCcDd",
         ),
     )
 
@@ -134,17 +141,23 @@ class PersonRecognizer(Recognizer):
             if not words or words[0] in _EN_STOPWORDS:
                 return []
             return [Entity("PERSON", start, start + len(" ".join(words)), pattern.score, self.NAME)]
-        name_group = "zh_cue" if pattern.name == "zh_cue" else "zh_hon"
-        start, end = match.span(name_group)
-        candidate = text[start:end]
         if pattern.name == "zh_honorific":
-            # the name is the tail just before the honorific: try the longest that starts with a surname
+            # the name is the tail just before the honorific: the longest that starts with a surname
+            end = match.start("zh_hon")
+            start = max(0, end - 3)
+            candidate = text[start:end]
             for offset in range(len(candidate)):
                 tail = candidate[offset:]
                 surname = _surname_length(tail)
-                if surname and len(tail) <= surname + 2 and all(c not in _STOP for c in tail[surname:]):
+                if (
+                    surname
+                    and len(tail) <= surname + 2
+                    and all("\u4e00" <= c <= "\u9fff" and c not in _STOP for c in tail)
+                ):
                     return [Entity("PERSON", start + offset, end, pattern.score, self.NAME)]
             return []
+        start, end = match.span("zh_cue")
+        candidate = text[start:end]
         name = chinese_name(candidate)
         if name is None:
             return []
