@@ -52,10 +52,7 @@ def build_corpus(megabytes: float, seed: int = 7) -> list[Utterance]:
     target = megabytes * 1_000_000
     pii = generator.utterances(10**9)
     while size < target:
-        if rnd.random() < 0.35:
-            utterance = next(pii)
-        else:
-            utterance = Utterance(rnd.choice(FILLER))
+        utterance = next(pii) if rnd.random() < 0.35 else Utterance(rnd.choice(FILLER))
         out.append(utterance)
         size += len(utterance.text.encode())
     return out
