@@ -1,0 +1,94 @@
+"""PII over HTTP, WebSocket and the command line (stable formats)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from fastapi.testclient import TestClient
+
+from callvault.pii.schemas import MAX_TEXT_CHARS, MAX_TEXTS
+from tests.conftest import TenantHandle, auth
+
+
+def test_scan_and_redact(client: TestClient, tenant: TenantHandle) -> None:
+    texts = ["我的手机号是幺三八一二三四五六七八", "no personal data here", ""]
+    scanned = client.post("/v1/pii/scan", json={"texts": texts}, headers=auth(tenant.api_key))
+    assert scanned.status_code == 200, scanned.text
+    assert scanned.json()["results"] == [[{"type": "PHONE_NUMBER", "start": 6, "end": 17, "score": 1.0}], [], []]
+    redacted = client.post("/v1/pii/redact", json={"texts": texts[:1], "mode": "mask"}, headers=auth(tenant.api_key))
+    assert redacted.json()["texts"] == ["我的手机号是138****5678"]
+    hashed = client.post("/v1/pii/redact", json={"texts": texts[:1] * 2, "mode": "hash"}, headers=auth(tenant.api_key))
+    first, second = hashed.json()["texts"]
+    assert first == second and first.startswith("我的手机号是<PHONE_NUMBER:")
+    per_type = client.post(
+        "/v1/pii/redact",
+        json={"texts": ["卡号6222020000000007 手机13812345678"], "mode": "tag", "per_type": {"BANK_CARD": "mask"}},
+        headers=auth(tenant.api_key),
+    )
+    assert per_type.json()["texts"] == ["卡号6222 **** **** 0007 手机<PHONE_NUMBER>"]
+
+
+def test_limits_and_bad_input(client: TestClient, tenant: TenantHandle) -> None:
+    key = auth(tenant.api_key)
+    too_long = client.post("/v1/pii/scan", json={"texts": ["1" * (MAX_TEXT_CHARS + 1)]}, headers=key)
+    assert too_long.status_code == 413 and str(MAX_TEXT_CHARS) in too_long.json()["detail"]
+    too_many = client.post("/v1/pii/scan", json={"texts": ["a"] * (MAX_TEXTS + 1)}, headers=key)
+    assert too_many.status_code == 413 and str(MAX_TEXTS) in too_many.json()["detail"]
+    bad_utf8 = client.post(
+        "/v1/pii/scan", content=b'{"texts": ["\xff\xfe"]}', headers={**key, "content-type": "application/json"}
+    )
+    assert bad_utf8.status_code == 400 and bad_utf8.json()["code"] == "request.bad_encoding"
+    broken = client.post("/v1/pii/scan", content=b"{nope", headers={**key, "content-type": "application/json"})
+    assert broken.status_code == 422
+    unknown = client.post("/v1/pii/scan", json={"texts": ["x"], "entities": ["SHOE_SIZE"]}, headers=key)
+    assert unknown.status_code == 422 and unknown.json()["code"] == "pii.entity_unknown"
+    denied = client.post("/v1/pii/scan", json={"texts": ["x"]}, headers=auth(tenant.readonly_key))
+    assert denied.status_code == 403
+
+
+def test_websocket_stream_holds_back_split_numbers(client: TestClient, tenant: TenantHandle) -> None:
+    with client.websocket_connect("/v1/pii/stream?mode=mask", headers=auth(tenant.api_key)) as ws:
+        received = []
+        for segment, final in (("您好，我的手机号是幺三八一二", False), ("三四五六七八", False), ("，谢谢", True)):
+            ws.send_text(json.dumps({"text": segment, "final": final}))
+            received.append(ws.receive_json()["text"])
+    joined = "".join(received)
+    assert joined == "您好，我的手机号是138****5678，谢谢"
+    assert "一二" not in received[0]
+
+
+def test_websocket_refuses_without_key(client: TestClient) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    try:
+        with client.websocket_connect("/v1/pii/stream") as ws:
+            ws.receive_text()
+    except WebSocketDisconnect as closed:
+        assert closed.code == 1008
+    else:
+        raise AssertionError("connection should have been refused")
+
+
+def _cli(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "callvault.cli", "pii", *args], input=stdin, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_cli_formats() -> None:
+    lines = [{"id": 1, "text": "验证码是 4821"}, {"id": "b", "text": "mail me: a.b@example.com"}]
+    stdin = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+    scanned = _cli("scan", stdin=stdin)
+    assert scanned.returncode == 0, scanned.stderr
+    assert [json.loads(line) for line in scanned.stdout.splitlines()] == [
+        {"id": 1, "entities": [{"type": "VERIFICATION_CODE", "start": 5, "end": 9, "score": 0.95}]},
+        {"id": "b", "entities": [{"type": "EMAIL_ADDRESS", "start": 9, "end": 24, "score": 1.0}]},
+    ]
+    for mode, expected in (("tag", "验证码是 <VERIFICATION_CODE>"), ("mask", "验证码是 ****")):
+        redacted = _cli("redact", "--mode", mode, stdin=stdin)
+        assert json.loads(redacted.stdout.splitlines()[0]) == {"id": 1, "text": expected}
+    bad = _cli("scan", stdin='{"id": 1}\nnot json\n' + stdin)
+    assert bad.returncode == 2 and "line 1" in bad.stderr and "line 2" in bad.stderr
+    assert len(bad.stdout.splitlines()) == 2
