@@ -20,13 +20,14 @@ from typing import Any, Literal, cast
 
 from pydantic import ValidationError
 from sqlalchemy import Table, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from callvault.access.actor import Actor
 from callvault.access.identity.service import get_tenant_or_raise
 from callvault.access.pdp import Resource, enforce
 from callvault.core import clock
-from callvault.core.db import bulk_insert, set_tenant
+from callvault.core.db import bulk_insert, is_postgres, set_tenant
 from callvault.core.errors import Invalid
 from callvault.core.runtime import Runtime
 from callvault.crypto import Keyring, new_data_key, open_index_root
@@ -166,14 +167,32 @@ def _prepare(keys: TenantKeys, keyring: Keyring, items: list[tuple[int, _RawRow]
     return prepared
 
 
-def _store(db_session: Session, tenant_id: str, prepared: _Prepared, report: ImportReport) -> None:
-    """Insert what is not stored yet (by external reference) in the session's transaction."""
-    refs = [row["external_ref"] for row in prepared.customers]
-    existing = set(
+def _existing_refs(db_session: Session, tenant_id: str, refs: list[str]) -> set[str]:
+    """External references of ``refs`` already stored for the tenant."""
+    if not refs:
+        return set()
+    if is_postgres(db_session):
+        # A join on the unique index whatever the statistics say: during a bulk load they
+        # are stale, and a plain IN list was planned as a scan of the whole tenant.
+        rows = db_session.execute(
+            sql_text(
+                "SELECT c.external_ref FROM unnest(CAST(:refs AS varchar[])) AS r(ref) "
+                "JOIN customer c ON c.tenant_id = :tenant AND c.external_ref = r.ref"
+            ),
+            {"refs": refs, "tenant": tenant_id},
+        )
+        return {str(ref) for (ref,) in rows}
+    return set(
         db_session.scalars(
             select(Customer.external_ref).where(Customer.tenant_id == tenant_id, Customer.external_ref.in_(refs))
         )
     )
+
+
+def _store(db_session: Session, tenant_id: str, prepared: _Prepared, report: ImportReport) -> None:
+    """Insert what is not stored yet (by external reference) in the session's transaction."""
+    refs = [row["external_ref"] for row in prepared.customers]
+    existing = _existing_refs(db_session, tenant_id, refs)
     customers, keys = [], []
     for row, key in zip(prepared.customers, prepared.keys, strict=True):
         if row["external_ref"] in existing:
