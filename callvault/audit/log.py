@@ -22,6 +22,7 @@ from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import structlog
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.exc import IntegrityError
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EVENT_FIELDS",
     "AuditWriter",
+    "event_json",
     "event_leaf_hash",
     "format_time",
     "head_message",
@@ -61,6 +63,13 @@ EVENT_FIELDS = (
 """What a leaf commits to, in canonical JSON (``leaf_hash`` itself is derived)."""
 
 
+def event_json(document: dict[str, Any]) -> bytes:
+    """``merkle.canonical_json`` of an event document, via orjson: byte-identical for the
+    values events hold (str, int, bool, None; a property test holds it so) and ~15× faster,
+    which is most of the cost of appending and of verifying."""
+    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+
+
 def format_time(moment: datetime) -> str:
     """ISO 8601 UTC with microseconds and ``Z`` (the form leaves commit to)."""
     if moment.utcoffset():
@@ -73,7 +82,7 @@ def event_leaf_hash(event: Mapping[str, Any]) -> bytes:
     document = {name: event.get(name) for name in EVENT_FIELDS}
     if isinstance(document["time"], datetime):
         document["time"] = format_time(document["time"])
-    return merkle.leaf_hash(merkle.canonical_json(document))
+    return merkle.leaf_hash(event_json(document))
 
 
 _SORTED_FIELDS = tuple(sorted(EVENT_FIELDS))
@@ -83,7 +92,7 @@ def _leaf_of_row(row: dict[str, Any]) -> bytes:
     """``event_leaf_hash`` for a row that already holds exactly ``EVENT_FIELDS``."""
     document = {name: row[name] for name in _SORTED_FIELDS}
     document["time"] = format_time(document["time"])
-    return merkle.leaf_hash(merkle.canonical_json(document))
+    return merkle.leaf_hash(event_json(document))
 
 
 def head_message(size: int, root: bytes, moment: datetime) -> bytes:

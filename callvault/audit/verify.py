@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from callvault.audit import merkle
-from callvault.audit.log import EVENT_FIELDS, format_time, head_message, signing_key_id
+from callvault.audit.log import EVENT_FIELDS, event_json, format_time, head_message, signing_key_id
 from callvault.audit.models import TreeHead
 from callvault.crypto import verify_signature
 
@@ -127,7 +127,7 @@ _TIME = EVENT_FIELDS.index("time")
 def _leaf(values: Sequence[Any]) -> bytes:
     document = {name: values[i] for name, i in zip(_SORTED_NAMES, _SORTED, strict=True)}
     document["time"] = _time_text(values[_TIME])
-    return merkle.leaf_hash(merkle.canonical_json(document))
+    return merkle.leaf_hash(event_json(document))
 
 
 def verify_log(

@@ -188,3 +188,18 @@ def _bulk_events(count: int, tenant_id: str) -> list[dict[str, Any]]:
         }
         for i in range(count)
     ]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["seq", "time", "actor_id", "purpose", "reason", "x\u2028"]),
+                       st.one_of(st.none(), st.booleans(), st.integers(-(2**62), 2**62), _text)))
+def test_fast_event_json_is_the_canonical_json(document: dict[str, Any]) -> None:
+    from callvault.audit.log import event_json
+
+    assert event_json(document) == merkle.canonical_json(document)
