@@ -119,13 +119,11 @@ def _time_text(value: Any) -> str:
     return format_time(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
-_SORTED = sorted(range(len(EVENT_FIELDS)), key=lambda i: EVENT_FIELDS[i])
-_SORTED_NAMES = [EVENT_FIELDS[i] for i in _SORTED]
 _TIME = EVENT_FIELDS.index("time")
 
 
 def _leaf(values: Sequence[Any]) -> bytes:
-    document = {name: values[i] for name, i in zip(_SORTED_NAMES, _SORTED, strict=True)}
+    document = dict(zip(EVENT_FIELDS, values, strict=False))  # the encoder sorts the keys
     document["time"] = _time_text(values[_TIME])
     return merkle.leaf_hash(event_json(document))
 
@@ -215,12 +213,17 @@ def _hash_range(url: str, first: int, last: int) -> _Chunk:
 
     engine = create_engine(url)
     try:
-        with engine.connect() as connection:
+        raw = engine.raw_connection()  # plain DB-API rows: no per-row wrapping
+        try:
+            cursor = raw.cursor()
             columns = ", ".join(EVENT_FIELDS)
-            rows = connection.exec_driver_sql(
+            cursor.execute(
                 f"SELECT {columns}, leaf_hash FROM audit_event "  # noqa: S608 - constant column list
                 f"WHERE seq BETWEEN {int(first)} AND {int(last)} ORDER BY seq"
-            ).fetchall()
+            )
+            rows = cursor.fetchall()
+        finally:
+            raw.close()
         return _hash_rows(rows)
     finally:
         engine.dispose()
