@@ -131,3 +131,17 @@ def test_cli_verify_exit_codes_and_anchor(isolated_runtime: Runtime, tmp_path: A
     bad = cli("verify", "--anchor", str(anchor))
     assert bad.returncode == 1
     assert "FAILED at seq 3: changed" in bad.stderr
+
+
+def test_parallel_verify_finds_the_same(isolated_runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large logs are hashed by worker processes: force that path on a small log."""
+    from callvault.audit import verify as verify_module
+
+    _fill(isolated_runtime, 40)
+    _tamper(isolated_runtime, "UPDATE audit_event SET action = 'customer.delete' WHERE seq = 23")
+    monkeypatch.setattr(verify_module, "_PARALLEL_FROM", 10)
+    monkeypatch.setattr(verify_module, "_CHUNK", 7)
+    with isolated_runtime.engine.connect() as conn:
+        report = verify_log(conn, isolated_runtime.keyring.public_key("audit"), workers=2)
+    assert report.events == 40
+    assert report.first is not None and report.first.line() == "seq 23: changed: event content does not match its leaf hash"
