@@ -104,6 +104,9 @@ class NumberRecognizer(Recognizer):
     def analyze(self, text: str, match: re.Match[str], group: str, pattern: Pattern) -> Iterable[Entity]:
         start, end = match.span(group)
         raw = text[start:end]
+        if pattern.name == "digits" and raw.isdigit():  # the common case: one plain run
+            verdict = classify(raw, text, start, separated=False, international=raw.startswith("00"))
+            return [Entity(verdict[0], start, end, verdict[1], self.NAME)] if verdict else []
         if pattern.name == "digits":
             positions = [i for i, c in enumerate(raw) if c.isdigit() or c in "Xx"]
             digits = "".join(raw[i] for i in positions).upper()
