@@ -57,8 +57,15 @@ class Analyzer:
         firsts = [pattern.first for recognizer in self.recognizers for pattern in recognizer.PATTERNS]
         alternation = "|".join(parts)
         if parts and all(firsts):
-            # One character-class test rejects every position no pattern can start at.
-            alternation = f"(?=[{''.join(f for f in firsts if f)}])(?:{alternation})"
+            # One character-class test rejects every position no pattern can start at; a
+            # pattern starting with a Latin letter only ever starts a word.
+            joined = "".join(f for f in firsts if f)
+            latin = "".join(
+                c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if re.match(f"[{joined}]", c)
+            )
+            other = f"[{joined}]" if not latin else f"(?![A-Za-z])[{joined}]"
+            gate = f"(?={other})" if not latin else f"(?:(?={other})|(?<![A-Za-z])(?=[{latin}]))"
+            alternation = f"{gate}(?:{alternation})"
         self._regex = re.compile(alternation) if parts else None
 
     def analyze(self, text: str) -> list[Entity]:
