@@ -10,7 +10,6 @@ earlier start.
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Sequence
 
 from callvault.pii.model import Entity
