@@ -203,3 +203,20 @@ def test_fast_event_json_is_the_canonical_json(document: dict[str, Any]) -> None
     from callvault.audit.log import event_json
 
     assert event_json(document) == merkle.canonical_json(document)
+
+
+def test_imported_customers_have_a_create_event(client: TestClient, tenant: TenantHandle, auditor_key: str) -> None:
+    from callvault.demo.generator import CustomerGenerator
+    from tests.conftest import remember_pii
+
+    generator = CustomerGenerator(seed=77)
+    remember_pii(*generator.customers(3, start=4_000_000))
+    body = b"".join(generator.jsonl_lines(3, start=4_000_000))
+    response = client.post(
+        "/v1/customers:import", content=body, headers={**auth(tenant.api_key), "content-type": "application/x-ndjson"}
+    )
+    assert response.json()["imported"] == 3
+    customers = client.get("/v1/customers", headers=auth(tenant.api_key)).json()["items"]
+    for customer in customers:
+        report = client.get(f"/v1/audit/subjects/{customer['id']}/report", headers=auth(auditor_key)).json()
+        assert [(a["action"], a["purpose"]) for a in report["accesses"]][0] == ("customer.create", "bulk import")

@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 
 from callvault.access.actor import Actor
 from callvault.access.identity.service import get_tenant_or_raise
-from callvault.access.pdp import Resource, enforce
+from callvault.access.pdp import Decision, Resource, enforce
+from callvault.audit.log import build_event, record_many
 from callvault.core import clock
 from callvault.core.db import bulk_insert, is_postgres, set_tenant
 from callvault.core.errors import Invalid
@@ -189,8 +190,9 @@ def _existing_refs(db_session: Session, tenant_id: str, refs: list[str]) -> set[
     )
 
 
-def _store(db_session: Session, tenant_id: str, prepared: _Prepared, report: ImportReport) -> None:
-    """Insert what is not stored yet (by external reference) in the session's transaction."""
+def _store(db_session: Session, tenant_id: str, prepared: _Prepared, report: ImportReport) -> list[str]:
+    """Insert what is not stored yet (by external reference) in the session's transaction;
+    returns the ids of the customers created."""
     refs = [row["external_ref"] for row in prepared.customers]
     existing = _existing_refs(db_session, tenant_id, refs)
     customers, keys = [], []
@@ -205,6 +207,24 @@ def _store(db_session: Session, tenant_id: str, prepared: _Prepared, report: Imp
         bulk_insert(db_session, cast(Table, SubjectKey.__table__), keys)
         bulk_insert(db_session, cast(Table, Customer.__table__), customers)
     report.imported += len(customers)
+    return [str(row["id"]) for row in customers]
+
+
+def _record_created(runtime: Runtime, actor: Actor, decision: Decision, customer_ids: list[str]) -> None:
+    """One ``customer.create`` audit event per imported customer, so each subject's access
+    report starts with its creation (after the batch commit: the log never claims a
+    customer that was rolled back)."""
+    events = [
+        build_event(
+            actor=actor,
+            action="customer.create",
+            resource=Resource(type="customer", tenant_id=actor.tenant_id, id=customer_id, subject_id=customer_id),
+            decision=decision,
+            purpose="bulk import",
+        )
+        for customer_id in customer_ids
+    ]
+    record_many(runtime, events)
 
 
 # -- worker processes -------------------------------------------------------------------
@@ -294,13 +314,16 @@ def import_customers(
     with runtime.sessions() as db_session:
         with db_session.begin():
             set_tenant(db_session, actor.tenant_id)
-            enforce(db_session, actor, "customer.import", Resource(type="customer", tenant_id=actor.tenant_id))
+            decision = enforce(
+                db_session, actor, "customer.import", Resource(type="customer", tenant_id=actor.tenant_id)
+            )
             keys = tenant_keys(db_session=db_session, tenant_id=actor.tenant_id)
             tenant = get_tenant_or_raise(db_session=db_session, tenant_id=actor.tenant_id)
             index_wrapped = tenant.index_key_wrapped
         workers = 1 if strict else (runtime.settings.import_workers or os.cpu_count() or 1)
         preparer = _Preparer(runtime, keys, index_wrapped, workers)
         transaction = db_session.begin() if strict else None
+        created_in_strict: list[str] = []
         try:
             if transaction is not None:
                 set_tenant(db_session, actor.tenant_id)
@@ -318,15 +341,17 @@ def import_customers(
                         errors=[error.model_dump() for error in report.errors],
                     )
                 if transaction is not None:
-                    _store(db_session, actor.tenant_id, prepared, report)
+                    created_in_strict += _store(db_session, actor.tenant_id, prepared, report)
                 else:
                     with db_session.begin():
                         set_tenant(db_session, actor.tenant_id)
-                        _store(db_session, actor.tenant_id, prepared, report)
+                        created = _store(db_session, actor.tenant_id, prepared, report)
+                    _record_created(runtime, actor, decision, created)
                 if on_progress:
                     on_progress(report)
             if transaction is not None:
                 transaction.commit()
+                _record_created(runtime, actor, decision, created_in_strict)
         except BaseException:
             if transaction is not None and transaction.is_active:
                 transaction.rollback()
