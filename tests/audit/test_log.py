@@ -219,4 +219,4 @@ def test_imported_customers_have_a_create_event(client: TestClient, tenant: Tena
     customers = client.get("/v1/customers", headers=auth(tenant.api_key)).json()["items"]
     for customer in customers:
         report = client.get(f"/v1/audit/subjects/{customer['id']}/report", headers=auth(auditor_key)).json()
-        assert [(a["action"], a["purpose"]) for a in report["accesses"]][0] == ("customer.create", "bulk import")
+        assert next((a["action"], a["purpose"]) for a in report["accesses"]) == ("customer.create", "bulk import")
