@@ -1,1 +1,3 @@
+"""HTTP edge: the FastAPI app (`app.create_app`), request dependencies and problem+json."""
 
+__all__: list[str] = []

@@ -1,1 +1,3 @@
+"""The `callvault` command line (Typer); `main.app` is the root."""
 
+__all__: list[str] = []

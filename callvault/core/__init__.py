@@ -1,1 +1,3 @@
+"""Configuration, database, errors, clock, logging and the runtime wiring everything shares."""
 
+__all__: list[str] = []

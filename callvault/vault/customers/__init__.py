@@ -1,1 +1,3 @@
+"""Customers: encrypted fields, masked reads, audited reveals, bulk import."""
 
+__all__: list[str] = []
