@@ -128,9 +128,10 @@ def test_vault_runs_on_the_hsm(softhsm, tmp_path: Path) -> None:  # type: ignore
                 identity.create_tenant(db_session=db_session, tenant_id=tenant_id, name="HSM tenant")
             generator = CustomerGenerator(seed=99)
             remember_pii(*generator.customers(40, start=9_000_000))
+            runtime.settings.import_workers = 2  # batches of 5: past the inline ones, into spawned workers
             report = importer.import_customers(
                 runtime=runtime, actor=Actor.operator(tenant_id), fmt="jsonl",
-                lines=generator.jsonl_lines(40, start=9_000_000),
+                lines=generator.jsonl_lines(40, start=9_000_000), batch_size=5,
             )  # fmt: skip
             assert report.imported == 40
             version, count = rotate_tenant_kek(runtime, tenant_id, grace_seconds=0)

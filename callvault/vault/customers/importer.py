@@ -262,11 +262,7 @@ class _Preparer:
                 if self._pool is None and self._workers > 1 and self._seen > _INLINE_BATCHES:
                     self._pool = ProcessPoolExecutor(
                         max_workers=self._workers,
-                        # fork: workers start at once and only compute (no database, no threads of
-                        # ours are used in the child); spawn where fork does not exist.
-                        mp_context=multiprocessing.get_context(
-                            "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-                        ),
+                        mp_context=_worker_context(self._runtime.keyring),
                         initializer=_worker_init,
                         initargs=(self._runtime.keyring,),
                     )
@@ -287,6 +283,16 @@ class _Preparer:
 
 
 _INLINE_BATCHES = 3
+
+
+def _worker_context(keyring: Keyring) -> multiprocessing.context.BaseContext:
+    """fork where the keyring allows it (workers start at once and only compute: no database,
+    no threads of ours in the child); spawn for keyrings holding handles a fork would share,
+    such as a PKCS#11 session."""
+    fork_safe = bool(getattr(keyring, "FORK_SAFE", False))
+    if fork_safe and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
 
 
 def _batches(rows: Iterator[tuple[int, _RawRow]], size: int) -> Iterator[list[tuple[int, _RawRow]]]:
