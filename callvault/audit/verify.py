@@ -94,10 +94,7 @@ def _head_records(connection: Connection) -> list[HeadRecord]:
 
 def _event_rows(connection: Connection) -> Iterator[tuple[Any, ...]]:
     """Event columns (EVENT_FIELDS order) + the stored leaf hash."""
-    columns = ", ".join(EVENT_FIELDS)
-    result = connection.exec_driver_sql(
-        f"SELECT {columns}, leaf_hash FROM audit_event ORDER BY seq"  # noqa: S608 - constant column list
-    )
+    result = connection.exec_driver_sql(_select_events(connection.dialect.name, "") + " ORDER BY seq")
     while True:
         chunk = result.fetchmany(_FETCH)
         if not chunk:
@@ -105,9 +102,25 @@ def _event_rows(connection: Connection) -> Iterator[tuple[Any, ...]]:
         yield from chunk
 
 
+_TIME_SQL = {
+    # the leaf's time text, built by the database: no per-row datetime work in Python
+    "sqlite": "substr(time, 1, 10) || 'T' || substr(time, 12, 15) || 'Z'",
+    "postgresql": "to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+}
+
+
+def _select_events(dialect: str, where: str) -> str:
+    """Event columns (EVENT_FIELDS order) + the stored leaf hash."""
+    time_sql = _TIME_SQL.get(dialect, "time")
+    columns = ", ".join(time_sql if name == "time" else name for name in EVENT_FIELDS)
+    return f"SELECT {columns}, leaf_hash FROM audit_event {where}"  # noqa: S608 - constant column list
+
+
 def _time_text(value: Any) -> str:
     from datetime import UTC, datetime
 
+    if isinstance(value, str) and len(value) == 27 and value[10] == "T" and value[-1] == "Z":
+        return value  # already formatted by the query
     if isinstance(value, str) and value[10:11] == " ":  # SQLite's stored form
         if len(value) == 26:
             return value[:10] + "T" + value[11:] + "Z"
@@ -216,10 +229,8 @@ def _hash_range(url: str, first: int, last: int) -> _Chunk:
         raw = engine.raw_connection()  # plain DB-API rows: no per-row wrapping
         try:
             cursor = raw.cursor()
-            columns = ", ".join(EVENT_FIELDS)
             cursor.execute(
-                f"SELECT {columns}, leaf_hash FROM audit_event "  # noqa: S608 - constant column list
-                f"WHERE seq BETWEEN {int(first)} AND {int(last)} ORDER BY seq"
+                _select_events(engine.dialect.name, f"WHERE seq BETWEEN {int(first)} AND {int(last)}") + " ORDER BY seq"
             )
             rows = cursor.fetchall()
         finally:
