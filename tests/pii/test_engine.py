@@ -26,6 +26,7 @@ def found(text: str) -> list[tuple[str, str]]:
         ("我的手机号是13812345678", [("PHONE_NUMBER", "13812345678")]),
         ("手机 138 1234 5678 谢谢", [("PHONE_NUMBER", "138 1234 5678")]),
         ("电话+86-138-1234-5678", [("PHONE_NUMBER", "+86-138-1234-5678")]),
+        ("call (+86) 138 1234 5678 today", [("PHONE_NUMBER", "(+86) 138 1234 5678")]),
         ("我的手机号是幺三八一二三四五六七八", [("PHONE_NUMBER", "幺三八一二三四五六七八")]),
         (
             "number is one three eight one two three four five six seven eight",

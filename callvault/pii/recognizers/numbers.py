@@ -88,7 +88,8 @@ class NumberRecognizer(Recognizer):
     PATTERNS = (
         Pattern(
             "digits",
-            r"(?<![0-9A-Za-z.])(?:(?:\+|00)86[ \-]?)?(?:\(0\d{2,3}\)[ \-]?)?\d(?:[ \-]?\d){3,24}[Xx]?(?![0-9A-Za-z])",
+            r"(?<![0-9A-Za-z.])(?:(?:\+|00)86[ \-]?|\((?:\+|00)86\)[ \-]?)?(?:\(0\d{2,3}\)[ \-]?)?"
+            r"\d(?:[ \-]?\d){3,24}[Xx]?(?![0-9A-Za-z])",
             0.9,
             first="0-9+(",
         ),
@@ -110,7 +111,7 @@ class NumberRecognizer(Recognizer):
         if pattern.name == "digits":
             positions = [i for i, c in enumerate(raw) if c.isdigit() or c in "Xx"]
             digits = "".join(raw[i] for i in positions).upper()
-            international = raw.startswith(("+", "00"))
+            international = raw.lstrip("(").startswith(("+", "00"))
         elif pattern.name == "zh_digits":
             positions = [i for i, c in enumerate(raw) if c in ZH_DIGITS]
             digits = "".join(ZH_DIGITS[raw[i]] for i in positions)
