@@ -41,7 +41,7 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class _Rule:
-    scope: str
+    scope: str | None  # None: any authenticated actor of the tenant
     mask: MaskLevel
     reason_required: bool = False
 
@@ -58,6 +58,7 @@ _RULES: dict[str, _Rule] = {
     "pii.scan": _Rule("pii:scan", "none"),
     "pii.redact": _Rule("pii:scan", "none"),
     "audit.read": _Rule("audit:read", "none"),
+    "identity.read": _Rule(None, "none"),
 }
 
 
@@ -68,11 +69,11 @@ def authorize(actor: Actor, action: str, resource: Resource, purpose: str | None
     rule = _RULES.get(action)
     if rule is None:
         return Decision(False, "none", "default.deny", f"no rule allows {action}")
-    if rule.scope not in actor.scopes:
+    if rule.scope is not None and rule.scope not in actor.scopes:
         return Decision(False, "none", f"scope.{rule.scope}", f"scope {rule.scope} required")
     if rule.reason_required and not (purpose and purpose.strip()):
         return Decision(False, "none", f"{action}.reason", "a reason is required")
-    return Decision(True, rule.mask, f"scope.{rule.scope}", "allowed")
+    return Decision(True, rule.mask, f"scope.{rule.scope or 'authenticated'}", "allowed")
 
 
 def enforce(

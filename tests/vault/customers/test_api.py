@@ -225,3 +225,20 @@ def test_suspended_tenant_keys_stop_working(client: TestClient, tenant: TenantHa
         identity.set_tenant_status(db_session=db_session, tenant_id=tenant.id, status="suspended")
     response = client.get("/v1/customers", headers=auth(tenant.api_key))
     assert response.status_code == 401 and response.json()["code"] == "auth.tenant_suspended"
+
+
+def test_whoami_goes_through_the_policy_point(client: TestClient, tenant: TenantHandle) -> None:
+    response = client.get("/v1/whoami", headers=auth(tenant.readonly_key))
+    assert response.status_code == 200
+    assert response.json()["tenant_id"] == tenant.id and response.json()["scopes"] == ["customers:read"]
+
+
+def test_unknown_action_is_denied() -> None:
+    from callvault.access.actor import SCOPES, Actor
+    from callvault.access.pdp import Resource, authorize
+
+    actor = Actor(tenant_id="t", actor_id="sa:x", kind="service_account", scopes=SCOPES)
+    decision = authorize(actor, "customer.export", Resource(type="customer", tenant_id="t"))
+    assert not decision.allow and decision.rule == "default.deny"
+    other = authorize(actor, "customer.read", Resource(type="customer", tenant_id="u"))
+    assert not other.allow and other.rule == "tenant.isolation"
