@@ -19,8 +19,10 @@ from typing import Any
 import typer
 
 from callvault.cli.common import err_console
+from callvault.core.errors import CallVaultError
+from callvault.pii.engine import Analyzer
 from callvault.pii.redact import MemoryTokenizer, Mode, apply_operators
-from callvault.pii.registry import analyzer
+from callvault.pii.service import engine_for
 
 app = typer.Typer(help="Find and redact personal data in transcripts (JSON lines).", no_args_is_help=True)
 
@@ -42,14 +44,28 @@ def _records(path: Path | None, bad: list[int]) -> Iterator[tuple[Any, str]]:
         yield record.get("id"), text
 
 
+def _engine(recognizers: Path | None) -> Analyzer:
+    if recognizers is not None and not recognizers.is_file():
+        err_console.print("error pii.config_missing: the --recognizers file does not exist")
+        raise typer.Exit(2)
+    try:
+        return engine_for(recognizers=recognizers)
+    except CallVaultError as error:
+        err_console.print(f"error {error.code}: {error.detail}", highlight=False)
+        raise typer.Exit(2) from None
+
+
 def _write(document: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
 
 
 @app.command()
-def scan(file: Path | None = typer.Argument(None, help="JSON lines file (default stdin).")) -> None:
+def scan(
+    file: Path | None = typer.Argument(None, help="JSON lines file (default stdin)."),
+    recognizers: Path | None = typer.Option(None, "--recognizers", help="Tenant recognizers (YAML)."),
+) -> None:
     """Write the entities found in each text."""
-    engine = analyzer()
+    engine = _engine(recognizers)
     bad: list[int] = []
     for record_id, text in _records(file, bad):
         _write({"id": record_id, "entities": [e.as_json() for e in engine.analyze(text)]})
@@ -61,12 +77,13 @@ def scan(file: Path | None = typer.Argument(None, help="JSON lines file (default
 def redact(
     file: Path | None = typer.Argument(None, help="JSON lines file (default stdin)."),
     mode: str = typer.Option("mask", "--mode", help="mask | tag | hash | token"),
+    recognizers: Path | None = typer.Option(None, "--recognizers", help="Tenant recognizers (YAML)."),
 ) -> None:
     """Write each text with its personal data replaced."""
     if mode not in ("mask", "tag", "hash", "token", "remove"):
         err_console.print("error pii.mode_invalid: --mode must be mask, tag, hash or token")
         raise typer.Exit(2)
-    engine = analyzer()
+    engine = _engine(recognizers)
     key = os.environ.get("CALLVAULT_PII_HASH_KEY", "").encode()
     tokenizer = MemoryTokenizer()
     bad: list[int] = []

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
+    pii_config_dir: Path | None = Field(default=None, description="Tenant PII recognizer YAML files.")
     audit_head_every: int = Field(default=1000, ge=1, description="Sign a tree head every N events...")
     audit_head_seconds: float = Field(default=10.0, gt=0, description="...or every T seconds.")
 
@@ -101,6 +102,11 @@ class Settings(BaseSettings):
             return self.master_key.get_secret_value()
         path = self.home / "master.key"
         return path.read_text().strip() if path.exists() else None
+
+    @property
+    def resolved_pii_dir(self) -> Path:
+        """Tenant PII recognizers: ``<dir>/<tenant id>.yaml`` (see docs/pii.md)."""
+        return self.pii_config_dir or self.home / "pii"
 
     @property
     def resolved_blob_dir(self) -> Path:

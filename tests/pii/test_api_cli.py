@@ -92,3 +92,28 @@ def test_cli_formats() -> None:
     bad = _cli("scan", stdin='{"id": 1}\nnot json\n' + stdin)
     assert bad.returncode == 2 and "line 1" in bad.stderr and "line 2" in bad.stderr
     assert len(bad.stdout.splitlines()) == 2
+
+
+def test_tenant_recognizers_from_configuration(client: TestClient, tenant: TenantHandle, runtime, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config_dir = runtime.settings.resolved_pii_dir
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / f"{tenant.id}.yaml").write_text(
+        "recognizers:\n  - entity: MEMBERSHIP_NUMBER\n    regex: 'VIP\\d{8}'\n    context: [会员]\n"
+    )
+    text = "会员号VIP12345678，手机13812345678"
+    scanned = client.post("/v1/pii/scan", json={"texts": [text]}, headers=auth(tenant.api_key)).json()["results"][0]
+    assert [e["type"] for e in scanned] == ["MEMBERSHIP_NUMBER", "PHONE_NUMBER"]
+    only = client.post(
+        "/v1/pii/redact",
+        json={"texts": [text], "mode": "tag", "entities": ["MEMBERSHIP_NUMBER"]},
+        headers=auth(tenant.api_key),
+    )
+    assert only.json()["texts"] == ["会员号<MEMBERSHIP_NUMBER>，手机13812345678"]
+    path = tmp_path / "r.yaml"
+    path.write_text((config_dir / f"{tenant.id}.yaml").read_text())
+    out = _cli("redact", "--mode", "tag", "--recognizers", str(path), stdin=json.dumps({"id": 1, "text": text}) + "\n")
+    assert json.loads(out.stdout) == {"id": 1, "text": "会员号<MEMBERSHIP_NUMBER>，手机<PHONE_NUMBER>"}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("recognizers: nope\n")
+    refused = _cli("scan", "--recognizers", str(bad), stdin="")
+    assert refused.returncode == 2 and "pii.config_invalid" in refused.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TypeVar
 
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
@@ -16,7 +17,6 @@ from callvault.core.errors import CallVaultError, Invalid, PayloadTooLarge, Unau
 from callvault.pii import service
 from callvault.pii.model import ENTITY_TYPES
 from callvault.pii.redact import MODES
-from callvault.pii.registry import analyzer
 from callvault.pii.schemas import (
     MAX_TEXT_CHARS,
     MAX_TEXTS,
@@ -78,13 +78,17 @@ def _body_schema(model: type[BaseModel]) -> dict[str, object]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
 
 
+def _tenant_config(request: Request, actor: Actor) -> Path:
+    return get_runtime(request).settings.resolved_pii_dir / f"{actor.tenant_id}.yaml"
+
+
 @router.post("/scan", openapi_extra=_body_schema(ScanRequest))
 async def scan(request: Request, actor: CurrentActor, db_session: DbSession) -> ScanResponse:
     """Find personal data in a batch of texts: type, start, end (Python offsets), score."""
     scan_in = _parse(ScanRequest, await _checked_body(request))
     _limits(scan_in.texts)
     enforce(db_session, actor, "pii.scan", Resource(type="text", tenant_id=actor.tenant_id))
-    results = service.scan(scan_in.texts, entities=scan_in.entities)
+    results = service.scan(scan_in.texts, entities=scan_in.entities, recognizers=_tenant_config(request, actor))
     return ScanResponse(results=[[EntityOut(**e.as_json()) for e in found] for found in results])
 
 
@@ -99,7 +103,14 @@ async def redact(request: Request, actor: CurrentActor, db_session: DbSession) -
     # Ed25519 signatures are deterministic: signing a fixed label gives a stable tenant secret
     # that only the keyring can produce, so hashes are linkable within a tenant and nowhere else.
     key = get_runtime(request).keyring.sign(f"pii-hash:{actor.tenant_id}", b"callvault/pii-hash/v1")[:32]
-    return RedactResponse(texts=service.redact(redact_in.texts, mode=mode, entities=redact_in.entities, hash_key=key))
+    texts = service.redact(
+        redact_in.texts,
+        mode=mode,
+        entities=redact_in.entities,
+        hash_key=key,
+        recognizers=_tenant_config(request, actor),
+    )
+    return RedactResponse(texts=texts)
 
 
 @stream_router.websocket("/stream")
@@ -121,7 +132,8 @@ async def stream(websocket: WebSocket, mode: str = "mask") -> None:
         await websocket.close(code=1003, reason="pii.mode_invalid")
         return
     await websocket.accept()
-    redactor = StreamingRedactor(analyzer(), mode)
+    config = runtime.settings.resolved_pii_dir / f"{actor.tenant_id}.yaml"
+    redactor = StreamingRedactor(service.engine_for(recognizers=config), mode)
     try:
         while True:
             raw = await websocket.receive_text()
