@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     pkcs11_token_label: str = "callvault"  # noqa: S105 - a label, not a secret
     pkcs11_pin: SecretStr | None = None
 
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for counters shared by API replicas (rate limits, quotas); default the database.",
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_level: str = "INFO"

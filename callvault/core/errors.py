@@ -123,6 +123,11 @@ class QuotaExceeded(CallVaultError):
     title = "Quota exceeded"
     exit_code = 6
 
+    def __init__(self, detail: str | None = None, *, retry_after: int | None = None, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.retry_after = retry_after
+        """Seconds until the window resets (HTTP ``Retry-After``); ``None`` when unknown."""
+
 
 class DecryptionFailed(CallVaultError):
     """A ciphertext could not be opened. Never says which check failed (Fernet habit)."""

@@ -7,8 +7,9 @@ globals; two runtimes (two test apps) never share state.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,6 +18,9 @@ from callvault.core.config import Settings
 from callvault.core.db import create_db_engine
 from callvault.core.migrate import upgrade
 from callvault.crypto import Keyring, open_keyring
+
+if TYPE_CHECKING:
+    from callvault.core.counters import Counters
 
 __all__ = ["Runtime", "build_runtime", "runtime_of"]
 
@@ -28,13 +32,31 @@ class Runtime:
     sessions: sessionmaker[Session]
     keyring: Keyring
     caches: dict[str, Any] = field(default_factory=dict)
+    _counters: Counters | None = field(default=None, init=False, repr=False)
+    _counters_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def counters(self) -> Counters:
+        """Shared fixed-window counters (rate limits, quotas, lockouts): Redis when
+        ``CALLVAULT_REDIS_URL`` is set, else the database. Built on first use."""
+        if self._counters is None:
+            with self._counters_lock:
+                if self._counters is None:
+                    from callvault.core.counters import open_counters
+
+                    self._counters = open_counters(engine=self.engine, redis_url=self.settings.redis_url)
+        return self._counters
 
     def close(self) -> None:
-        """Stop background workers held in the caches (audit writer), then the pool."""
+        """Stop background workers held in the caches (audit writer), the counters, then the pool."""
         for value in list(self.caches.values()):
             closer = getattr(value, "close", None)
             if callable(closer):
                 closer()
+        counters, self._counters = self._counters, None
+        closer = getattr(counters, "close", None)
+        if callable(closer):
+            closer()
         self.engine.dispose()
 
 
