@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
-__all__ = ["SCOPES", "Actor", "ActorKind"]
+__all__ = ["ROLES", "SCOPES", "Actor", "ActorKind"]
 
 ActorKind = Literal["service_account", "user", "operator"]
 
@@ -17,9 +18,13 @@ SCOPES = frozenset(
         "customers:reveal",
         "pii:scan",
         "audit:read",
+        "users:manage",
     }
 )
 """Scopes a service account can hold; ``customers:reveal`` is never granted by default."""
+
+ROLES = frozenset({"agent", "intern", "qa", "supervisor", "tenant_admin", "security_officer", "dpo", "auditor"})
+"""Roles a person (a user of one tenant) can hold; see DESIGN.md "Users"."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +37,8 @@ class Actor:
     session_id: str | None = None
     request_id: str | None = None
     client_ip: str | None = None
+    user_id: str | None = None
+    step_up_at: datetime | None = None  # last TOTP confirmation in this session (users only)
 
     @classmethod
     def operator(cls, tenant_id: str, name: str = "cli") -> Actor:

@@ -59,6 +59,10 @@ _RULES: dict[str, _Rule] = {
     "pii.redact": _Rule("pii:scan", "none"),
     "audit.read": _Rule("audit:read", "none"),
     "identity.read": _Rule(None, "none"),
+    "user.create": _Rule("users:manage", "none"),
+    "user.read": _Rule("users:manage", "none"),
+    "user.update": _Rule("users:manage", "none"),
+    "user.disable": _Rule("users:manage", "none"),
 }
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from callvault import __version__
 from callvault.api.deps import get_actor
 from callvault.api.problem import install_problem_handlers, problem_response
-from callvault.api.routers import audit, customers, pii, tenant
+from callvault.api.routers import audit, auth, customers, pii, scim, tenant, users
 from callvault.core.runtime import Runtime
 
 __all__ = ["create_app"]
@@ -59,4 +59,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(audit.router, dependencies=authenticated)
     app.include_router(pii.router, dependencies=authenticated)
     app.include_router(pii.stream_router)  # authenticates the upgrade itself
+    app.include_router(auth.public_router)  # login: no credential yet
+    app.include_router(auth.router, dependencies=authenticated)
+    app.include_router(users.router, dependencies=authenticated)
+    app.include_router(scim.router)  # SCIM bearer tokens, checked by its own dependency
     return app

@@ -1,4 +1,9 @@
-"""Request-scoped dependencies: the runtime, the authenticated actor, the tenant session."""
+"""Request-scoped dependencies: the runtime, the authenticated actor, the tenant session.
+
+Two kinds of bearer credential reach ``get_actor``: service-account API keys
+(``cvk_...``) and people's session tokens (``cvs_...``, from ``POST /v1/auth/login``).
+A session of a role that must enrol TOTP first reaches only ``/v1/auth/`` routes.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +17,27 @@ from sqlalchemy.orm import Session
 
 from callvault.access.actor import Actor
 from callvault.access.identity import service as identity
+from callvault.access.identity import sessions
 from callvault.core.db import set_tenant
 from callvault.core.errors import Unauthenticated
 from callvault.core.runtime import Runtime
 
-__all__ = ["CurrentActor", "DbSession", "get_actor", "get_db_session", "get_runtime"]
+__all__ = [
+    "CurrentActor",
+    "DbSession",
+    "PublicDbSession",
+    "get_actor",
+    "get_db_session",
+    "get_public_db_session",
+    "get_runtime",
+]
 
-_bearer = HTTPBearer(auto_error=False, description="Service-account API key: `cvk_<id>.<secret>`")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="Service-account API key `cvk_<id>.<secret>`, or a session token `cvs_<id>.<secret>` "
+    "from `POST /v1/auth/login`.",
+)
+_ENROL_ONLY_PREFIX = "/v1/auth/"
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -32,11 +51,27 @@ def get_actor(
     runtime: Annotated[Runtime, Depends(get_runtime)],
 ) -> Actor:
     if credentials is None:
-        raise Unauthenticated("An API key is required (Authorization: Bearer ...)", code="auth.missing")
-    with runtime.sessions() as db_session:
-        actor = identity.authenticate(db_session=db_session, api_key=credentials.credentials)
+        raise Unauthenticated(
+            "An API key or session token is required (Authorization: Bearer ...)", code="auth.missing"
+        )
     client = request.client.host if request.client else None
-    actor = dataclasses.replace(actor, request_id=request.state.request_id, client_ip=client)
+    request_id = request.state.request_id
+    token = credentials.credentials
+    if token.startswith(sessions.SESSION_PREFIX):
+        with runtime.sessions() as db_session, db_session.begin():
+            found = sessions.authenticate_session(
+                db_session=db_session, token=token, request_id=request_id, client_ip=client
+            )
+        if found.enrol_only and not request.url.path.startswith(_ENROL_ONLY_PREFIX):
+            raise Unauthenticated(
+                "Enrol TOTP first (POST /v1/auth/totp): this role requires two-factor authentication",
+                code="auth.totp_enrolment_required",
+            )
+        actor = found.actor
+    else:
+        with runtime.sessions() as db_session:
+            actor = identity.authenticate(db_session=db_session, api_key=token)
+        actor = dataclasses.replace(actor, request_id=request_id, client_ip=client)
     request.state.actor = actor
     return actor
 
@@ -50,5 +85,12 @@ def get_db_session(
         yield db_session
 
 
+def get_public_db_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[Session]:
+    """A transaction for unauthenticated routes (login); the service binds the tenant."""
+    with runtime.sessions() as db_session, db_session.begin():
+        yield db_session
+
+
 CurrentActor = Annotated[Actor, Depends(get_actor)]
 DbSession = Annotated[Session, Depends(get_db_session)]
+PublicDbSession = Annotated[Session, Depends(get_public_db_session)]

@@ -10,7 +10,7 @@ library) are translated at the boundary into one of these.
      │    └── PayloadTooLarge    413
      ├── Unauthenticated         401
      ├── Forbidden               403
-     │    ├── StepUpRequired     403
+     │    ├── StepUpRequired     401  confirm a TOTP code again (step-up)
      │    └── ApprovalRequired   403
      ├── NotFound                404
      ├── Conflict                409
@@ -94,7 +94,10 @@ class Forbidden(CallVaultError):
 
 
 class StepUpRequired(Forbidden):
-    code = "access.step_up_required"
+    """Allowed once the person confirms a TOTP code again (``POST /v1/auth/step-up``)."""
+
+    status = 401
+    code = "auth.step_up_required"
     title = "Step-up authentication required"
 
 

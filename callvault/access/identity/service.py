@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from callvault.access.actor import SCOPES, Actor
 from callvault.access.identity.models import ServiceAccount, Tenant
 from callvault.core import clock
+from callvault.core.db import set_lookup_key, set_tenant
 from callvault.core.errors import Conflict, Invalid, NotFound, Unauthenticated
 from callvault.core.runtime import runtime_of
 from callvault.crypto import new_api_key, new_index_root, parse_api_key, secret_matches
@@ -92,6 +93,7 @@ def create_service_account(
 ) -> tuple[ServiceAccount, str]:
     """New account and its API key; the key is returned once and never stored."""
     get_tenant_or_raise(db_session=db_session, tenant_id=tenant_id)
+    set_tenant(db_session, tenant_id)
     unknown = sorted(set(scopes) - SCOPES)
     if unknown:
         raise Invalid(f"Unknown scopes: {', '.join(unknown)}", code="service_account.scope_unknown")
@@ -110,11 +112,13 @@ def create_service_account(
 
 
 def get_all_service_accounts(*, db_session: Session, tenant_id: str) -> list[ServiceAccount]:
+    set_tenant(db_session, tenant_id)
     query = select(ServiceAccount).where(ServiceAccount.tenant_id == tenant_id).order_by(ServiceAccount.name)
     return list(db_session.scalars(query))
 
 
 def revoke_service_account(*, db_session: Session, tenant_id: str, key_id: str) -> ServiceAccount:
+    set_tenant(db_session, tenant_id)
     account = db_session.get(ServiceAccount, key_id)
     if account is None or account.tenant_id != tenant_id:
         raise NotFound("Service account not found", code="service_account.not_found")
@@ -129,6 +133,7 @@ def authenticate(*, db_session: Session, api_key: str) -> Actor:
     if parsed is None:
         raise failure
     key_id, secret = parsed
+    set_lookup_key(db_session, key_id)  # row-level security: this one row, before the tenant is known
     account = db_session.get(ServiceAccount, key_id)
     if account is None or account.revoked_at is not None or not secret_matches(secret, account.key_digest):
         raise failure

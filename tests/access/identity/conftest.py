@@ -1,0 +1,90 @@
+"""Fixtures for people: a pinned clock, users made through the service, HTTP login."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from callvault.access.actor import Actor
+from callvault.access.identity import users
+from callvault.core import clock
+from callvault.core.runtime import Runtime
+from callvault.core.db import set_tenant
+from tests.conftest import TenantHandle, auth
+
+_names = itertools.count()
+
+
+class FakeClock:
+    """A clock tests move by hand (no sleeps); starts at the real now."""
+
+    def __init__(self) -> None:
+        self.moment = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+    def advance(self, **delta: float) -> datetime:
+        self.moment += timedelta(**delta)
+        return self.moment
+
+
+@pytest.fixture
+def fake_clock() -> Iterator[FakeClock]:
+    pinned = FakeClock()
+    clock.set_clock(pinned)
+    try:
+        yield pinned
+    finally:
+        clock.set_clock(None)
+
+
+@dataclass
+class Person:
+    tenant_id: str
+    id: uuid.UUID
+    username: str
+    password: str
+    role: str
+
+
+def strong_password() -> str:
+    return f"Ok-{secrets.token_urlsafe(12)}"
+
+
+@pytest.fixture
+def make_person(runtime: Runtime):  # type: ignore[no-untyped-def]
+    def make(tenant_id: str, role: str = "agent", *, username: str | None = None, password: str | None = None) -> Person:
+        name = username or f"person{next(_names)}.{uuid.uuid4().hex[:6]}"
+        secret = password or strong_password()
+        with runtime.sessions() as db_session, db_session.begin():
+            set_tenant(db_session, tenant_id)
+            user, _ = users.create_user(
+                db_session=db_session, actor=Actor.operator(tenant_id), username=name, role=role, password=secret
+            )
+            return Person(tenant_id, user.id, user.username, secret, role)
+
+    return make
+
+
+def login(client: TestClient, person: Person, **extra: str) -> dict:  # type: ignore[type-arg]
+    response = client.post(
+        "/v1/auth/login",
+        json={"tenant": person.tenant_id, "username": person.username, "password": person.password, **extra},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return auth(token)
+
+
+__all__ = ["FakeClock", "Person", "TenantHandle", "bearer", "login", "strong_password"]
