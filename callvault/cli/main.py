@@ -8,7 +8,7 @@ import secrets
 
 import typer
 
-from callvault.cli import audit, customers, demo, keys, pii, tenants
+from callvault.cli import audit, customers, demo, keys, pii, tenants, users
 from callvault.cli.common import console, handle_errors, runtime
 from callvault.core.config import get_settings
 
@@ -22,6 +22,7 @@ app.add_typer(customers.app, name="customers")
 app.add_typer(demo.app, name="demo")
 app.add_typer(audit.app, name="audit")
 app.add_typer(pii.app, name="pii")
+app.add_typer(users.app, name="users")
 
 
 @config_app.command("show")
@@ -67,4 +68,7 @@ def serve(
         console.print(f"CallVault API on http://{bind_host}:{bind_port}  docs: http://{bind_host}:{bind_port}/docs")
         if credentials.exists():
             console.print(credentials.read_text(), soft_wrap=True, highlight=False)
+        from callvault.access.identity.feed import start_sweeper
+
+        start_sweeper(built)  # offboarding sweep every user_sweep_minutes; stopped by runtime close
         uvicorn.run(create_app(built), host=bind_host, port=bind_port, log_config=None)

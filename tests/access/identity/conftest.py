@@ -9,14 +9,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import pyotp
 import pytest
 from fastapi.testclient import TestClient
 
 from callvault.access.actor import Actor
 from callvault.access.identity import users
 from callvault.core import clock
-from callvault.core.runtime import Runtime
 from callvault.core.db import set_tenant
+from callvault.core.runtime import Runtime
 from tests.conftest import TenantHandle, auth
 
 _names = itertools.count()
@@ -46,6 +47,18 @@ def fake_clock() -> Iterator[FakeClock]:
         clock.set_clock(None)
 
 
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(runtime: Runtime) -> Iterator[None]:
+    """argon2id at its minimum cost in these tests (the format and rehash are tested)."""
+    settings = runtime.settings
+    saved = settings.password_time_cost, settings.password_memory_kib
+    settings.password_time_cost, settings.password_memory_kib = 1, 8192
+    try:
+        yield
+    finally:
+        settings.password_time_cost, settings.password_memory_kib = saved
+
+
 @dataclass
 class Person:
     tenant_id: str
@@ -61,7 +74,9 @@ def strong_password() -> str:
 
 @pytest.fixture
 def make_person(runtime: Runtime):  # type: ignore[no-untyped-def]
-    def make(tenant_id: str, role: str = "agent", *, username: str | None = None, password: str | None = None) -> Person:
+    def make(
+        tenant_id: str, role: str = "agent", *, username: str | None = None, password: str | None = None
+    ) -> Person:
         name = username or f"person{next(_names)}.{uuid.uuid4().hex[:6]}"
         secret = password or strong_password()
         with runtime.sessions() as db_session, db_session.begin():
@@ -87,4 +102,36 @@ def bearer(token: str) -> dict[str, str]:
     return auth(token)
 
 
-__all__ = ["FakeClock", "Person", "TenantHandle", "bearer", "login", "strong_password"]
+def current_code(secret: str, at: datetime | None = None) -> str:
+    return pyotp.TOTP(secret).at(at or clock.now())
+
+
+def enrol(client: TestClient, token: str) -> tuple[str, list[str]]:
+    """Enrol TOTP through the API; returns the secret and the recovery codes."""
+    started = client.post("/v1/auth/totp", headers=bearer(token))
+    assert started.status_code == 201, started.text
+    secret = started.json()["secret"]
+    confirmed = client.post("/v1/auth/totp/confirm", json={"code": current_code(secret)}, headers=bearer(token))
+    assert confirmed.status_code == 200, confirmed.text
+    return secret, confirmed.json()["recovery_codes"]
+
+
+def admin_token(client: TestClient, person: Person, fake_clock: FakeClock) -> str:
+    """A tenant admin's session with TOTP enrolled (the role requires it)."""
+    first = login(client, person)
+    secret, _ = enrol(client, first["token"])
+    fake_clock.advance(seconds=30)  # next time step: codes are single-use
+    return login(client, person, totp=current_code(secret))["token"]  # type: ignore[no-any-return]
+
+
+__all__ = [
+    "FakeClock",
+    "Person",
+    "TenantHandle",
+    "admin_token",
+    "bearer",
+    "current_code",
+    "enrol",
+    "login",
+    "strong_password",
+]
