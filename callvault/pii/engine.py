@@ -5,6 +5,10 @@ text is scanned once with ``finditer`` and each match is handed to the recognize
 owns the pattern. Overlaps (possible only between a tenant recognizer and a built-in one,
 or after a run is split) are resolved by: higher score wins, then the longer span, then the
 earlier start.
+
+Text is folded first (full-width digits and letters to ASCII, one code point for one, see
+``normalize``), so every recognizer sees ``13812345678`` whether it was typed ASCII or
+full width, and the offsets it returns are those of the original text.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import re
 from collections.abc import Sequence
 
 from callvault.pii.model import Entity
+from callvault.pii.normalize import fold_width
 from callvault.pii.recognizers.base import Pattern, Recognizer
 
 __all__ = ["Analyzer", "resolve_overlaps"]
@@ -71,9 +76,17 @@ class Analyzer:
     def analyze(self, text: str) -> list[Entity]:
         if self._regex is None or not text:
             return []
+        text = fold_width(text)  # code point for code point: offsets stay those of the original
         found: list[Entity] = []
         owners = self._owners
-        for match in self._regex.finditer(text):
+        search = self._regex.search
+        position = 0
+        size = len(text)
+        while position < size:
+            match = search(text, position)
+            if match is None:
+                break
+            position = match.end() if match.end() > match.start() else match.start() + 1
             name = match.lastgroup
             # lastgroup is the outermost group that closed last: ours wrap each pattern
             while name is not None and name not in owners:
@@ -81,7 +94,11 @@ class Analyzer:
             if name is None:
                 continue
             recognizer, pattern = owners[name]
-            found.extend(recognizer.analyze(text, match, name, pattern))
+            entities = list(recognizer.analyze(text, match, name, pattern))
+            found.extend(entities)
+            if pattern.rescan:
+                # resume where what was found ends, so a value inside the match is still seen
+                position = max([match.start() + 1, *(e.end for e in entities)])
         if self.entities is not None:
             found = [e for e in found if e.type in self.entities]
         if len(found) > 1:

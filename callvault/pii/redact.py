@@ -17,9 +17,10 @@ from typing import Literal, Protocol
 
 from callvault.access import masking
 from callvault.pii.model import Entity
+from callvault.pii.normalize import fold_width
 from callvault.pii.recognizers.numbers import EN_DIGITS, ZH_DIGITS
 
-__all__ = ["MODES", "MemoryTokenizer", "Mode", "Tokenizer", "apply_operators", "mask_value"]
+__all__ = ["MODES", "MemoryTokenizer", "Mode", "Tokenizer", "apply_operators", "mask_value", "replacement"]
 
 Mode = Literal["mask", "tag", "hash", "token", "remove"]
 MODES: tuple[Mode, ...] = ("mask", "tag", "hash", "token", "remove")
@@ -54,6 +55,7 @@ class MemoryTokenizer:
 
 
 def _digits(value: str) -> str:
+    value = fold_width(value)
     words = value.lower().replace(",", " ").replace("-", " ").split()
     if words and all(word in EN_DIGITS for word in words):
         return "".join(EN_DIGITS[word] for word in words)
@@ -70,7 +72,7 @@ def mask_value(entity_type: str, value: str) -> str:
     if entity_type == "BANK_CARD":
         return masking.mask_bank_card(_digits(value))
     if entity_type == "EMAIL_ADDRESS":
-        return masking.mask_email(value)
+        return masking.mask_email(fold_width(value))
     if entity_type == "PERSON":
         return masking.mask_name(value)
     if entity_type == "ADDRESS":
@@ -82,7 +84,10 @@ def mask_value(entity_type: str, value: str) -> str:
     )
 
 
-def _replacement(entity: Entity, value: str, mode: Mode, hash_key: bytes, tokenizer: Tokenizer | None) -> str:
+def replacement(
+    entity: Entity, value: str, mode: Mode, *, hash_key: bytes = b"", tokenizer: Tokenizer | None = None
+) -> str:
+    """What ``value`` (the text of ``entity``) becomes under ``mode``."""
     if mode == "mask":
         return mask_value(entity.type, value)
     if mode == "tag":
@@ -113,7 +118,7 @@ def apply_operators(
             continue
         chosen = mode if isinstance(mode, str) else mode.get(entity.type, "tag")
         out.append(text[cursor : entity.start])
-        out.append(_replacement(entity, text[entity.start : entity.end], chosen, hash_key, tokenizer))
+        out.append(replacement(entity, text[entity.start : entity.end], chosen, hash_key=hash_key, tokenizer=tokenizer))
         cursor = entity.end
     out.append(text[cursor:])
     return "".join(out)

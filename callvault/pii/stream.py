@@ -7,6 +7,12 @@ the end (digits in any spelling, separators, e-mail characters), any entity that
 the end, and a few characters after a name cue. Already emitted text stays available as
 context (so "验证码是" in one segment still qualifies "4821" in the next) but is never
 emitted twice. ``flush`` emits the rest at the end of the utterance.
+
+A final segment is emitted whole, so a value split across two final segments ("OK.
+13812" / "345678") has its first part out before the second arrives: the engine still
+sees the whole value (the emitted text is its context), and what is left of it is
+replaced (starred under ``mask``, the full operator otherwise), never emitted in clear.
+Full-width digits and letters are folded before the tail is measured.
 """
 
 from __future__ import annotations
@@ -15,16 +21,35 @@ import re
 from collections.abc import Mapping
 
 from callvault.pii.engine import Analyzer
-from callvault.pii.redact import Mode, Tokenizer, apply_operators
+from callvault.pii.model import Entity
+from callvault.pii.normalize import fold_width
+from callvault.pii.redact import Mode, Tokenizer, apply_operators, replacement
 
 __all__ = ["StreamingRedactor"]
 
-_OPEN_TAIL = re.compile(
-    r"(?:[0-9零〇一幺二两三四五六七八九A-Za-z@._%+\-#()（）:：]|[ ,，、](?=[0-9零〇一幺二两三四五六七八九A-Za-z]))*$"
+# Characters an entity can be made of (digits in any spelling, Latin letters, e-mail and
+# phone punctuation), and separators that may sit inside one when more of it follows.
+_TAIL_CHARS = frozenset("0123456789零〇一幺二两三四五六七八九@._%+-#()（）:：") | frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 )
-_CONTEXT_KEEP = 32
+_INNER = frozenset("0123456789零〇一幺二两三四五六七八九ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_SEPARATORS = frozenset(" ,，、")
+_CONTEXT_KEEP = 64
 _MAX_HOLD = 96
-_NAME_CUE = re.compile(r"(?:我叫|我是|我姓|姓名|名字|联系人|客户|收件人|持卡人)[:：\s]*[\u4e00-\u9fff]{0,3}$")
+_NAME_CUE = re.compile(r"(?:我叫|我是|我姓|姓名|名字|联系人|客户|收件人|持卡人)[:：\s]{0,4}[\u4e00-\u9fff]{0,3}$")
+
+
+def _open_tail(buffer: str, offset: int) -> int:
+    """Start of the trailing run that could still grow into an entity (walks back from the
+    end, so it is linear however long the run is)."""
+    i = len(buffer)
+    while i > offset:
+        c = buffer[i - 1]
+        if c in _TAIL_CHARS or (c in _SEPARATORS and (i == len(buffer) or buffer[i] in _INNER)):
+            i -= 1
+        else:
+            break
+    return i
 
 
 class StreamingRedactor:
@@ -43,18 +68,16 @@ class StreamingRedactor:
         self._context = ""  # emitted text kept only as context for the next analysis
         self._pending = ""
 
-    def _hold_from(self, buffer: str, offset: int, entities: list[tuple[int, int]]) -> int:
+    def _hold_from(self, buffer: str, offset: int, entities: list[Entity]) -> int:
         """Index in ``buffer`` from which text must be held back."""
-        hold = len(buffer)
-        tail = _OPEN_TAIL.search(buffer, offset)
-        if tail is not None and tail.start() < hold:
-            hold = tail.start()
-        cue = _NAME_CUE.search(buffer, offset)
+        folded = fold_width(buffer)
+        hold = _open_tail(folded, offset)
+        cue = _NAME_CUE.search(folded, max(offset, len(folded) - 16))
         if cue is not None:
             hold = min(hold, cue.start())
-        for start, end in entities:
-            if end >= len(buffer) - 1:
-                hold = min(hold, start)
+        for entity in entities:
+            if entity.end >= len(buffer) - 1:
+                hold = min(hold, entity.start)
         return max(offset, hold, len(buffer) - _MAX_HOLD)
 
     def feed(self, segment: str) -> str:
@@ -69,15 +92,34 @@ class StreamingRedactor:
         buffer = self._context + self._pending
         offset = len(self._context)
         found = [e for e in self._analyzer.analyze(buffer) if e.end > offset]
-        cut = len(buffer) if final else self._hold_from(buffer, offset, [(e.start, e.end) for e in found])
+        cut = len(buffer) if final else self._hold_from(buffer, offset, found)
         # never cut through an entity: move the cut to its start
         for entity in found:
             if entity.start < cut < entity.end:
                 cut = max(offset, entity.start)
-        emitted_entities = [e for e in found if e.start >= offset and e.end <= cut]
-        part = buffer[offset:cut]
-        shifted = [type(e)(e.type, e.start - offset, e.end - offset, e.score, e.recognizer) for e in emitted_entities]
-        out = apply_operators(part, shifted, self._mode, hash_key=self._hash_key, tokenizer=self._tokenizer)
+        out: list[str] = []
+        start = offset
+        # An entity that began in text already emitted (a value split across final
+        # segments, "OK." / "138…"): what is left of it is replaced, never emitted.
+        straddling = next((e for e in found if e.start < offset < e.end <= cut), None)
+        if straddling is not None:
+            out.append(self._remainder(buffer, straddling, offset))
+            start = straddling.end
+        inside = [
+            Entity(e.type, e.start - start, e.end - start, e.score, e.recognizer)
+            for e in found
+            if e.start >= start and e.end <= cut
+        ]
+        out.append(
+            apply_operators(buffer[start:cut], inside, self._mode, hash_key=self._hash_key, tokenizer=self._tokenizer)
+        )
         self._pending = buffer[cut:]
-        self._context = (self._context + part)[-_CONTEXT_KEEP:]
-        return out
+        self._context = buffer[max(0, cut - _CONTEXT_KEEP) : cut]
+        return "".join(out)
+
+    def _remainder(self, buffer: str, entity: Entity, offset: int) -> str:
+        mode = self._mode if isinstance(self._mode, str) else self._mode.get(entity.type, "tag")
+        if mode == "mask":  # the first part is out already: star all that is left
+            return "".join(c if c.isspace() else "*" for c in buffer[offset : entity.end])
+        value = buffer[entity.start : entity.end]
+        return replacement(entity, value, mode, hash_key=self._hash_key, tokenizer=self._tokenizer)

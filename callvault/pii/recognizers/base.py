@@ -21,12 +21,17 @@ __all__ = ["Pattern", "Recognizer", "context_before"]
 @dataclass(frozen=True)
 class Pattern:
     """``first``: a regex character class (without brackets) of every character a match can
-    start with; the engine skips all other positions with one test. ``None``: unknown."""
+    start with; the engine skips all other positions with one test. ``None``: unknown.
+
+    ``rescan``: the match may run over other entities (an address body takes digits, so
+    "…建国路13812345678" holds a phone): the scan resumes where the entities found end,
+    not after the whole match."""
 
     name: str
     regex: str
     score: float
     first: str | None = None
+    rescan: bool = False
 
 
 def context_before(text: str, start: int, words: re.Pattern[str], window: int = 12) -> bool:

@@ -88,8 +88,10 @@ class NumberRecognizer(Recognizer):
     PATTERNS = (
         Pattern(
             "digits",
-            r"(?<![0-9A-Za-z.])(?:(?:\+|00)86[ \-]?|\((?:\+|00)86\)[ \-]?)?(?:\(0\d{2,3}\)[ \-]?)?"
-            r"\d(?:[ \-]?\d){3,24}[Xx]?(?![0-9A-Za-z])",
+            # The only boundary a digit run needs is "no digit on either side": a letter or a
+            # dot glued to the number ("OK.138…", "yes138…", "is138…") is not part of it.
+            r"(?<![0-9])(?:(?:\+|00)86[ \-]?|\((?:\+|00)86\)[ \-]?)?(?:\(0\d{2,3}\)[ \-]?)?"
+            r"[0-9](?:[ \-]?[0-9]){3,24}[Xx]?(?![0-9])",
             0.9,
             first="0-9+(",
         ),
@@ -111,6 +113,10 @@ class NumberRecognizer(Recognizer):
         if pattern.name == "digits":
             positions = [i for i, c in enumerate(raw) if c.isdigit() or c in "Xx"]
             digits = "".join(raw[i] for i in positions).upper()
+            if digits.endswith("X") and not (len(digits) == 18 and id_number_valid(digits)):
+                # only an ID's check character is an X: "13812345678x" is a phone and a letter
+                positions.pop()
+                digits = digits[:-1]
             international = raw.lstrip("(").startswith(("+", "00"))
         elif pattern.name == "zh_digits":
             positions = [i for i, c in enumerate(raw) if c in ZH_DIGITS]
