@@ -48,6 +48,7 @@ __all__ = [
     "head_message",
     "node_source",
     "record",
+    "record_many_in",
     "signing_key_id",
     "writer_for",
 ]
@@ -177,6 +178,7 @@ class AuditWriter:
         self._thread = threading.Thread(target=self._run, name="callvault-audit-writer", daemon=True)
         self._started = False
         self._start_lock = threading.Lock()
+        self._appended = False
 
     # -- public ------------------------------------------------------------------------
     def append(self, events: Sequence[dict[str, Any]]) -> list[int]:
@@ -184,16 +186,43 @@ class AuditWriter:
         if not events:
             return []
         self._ensure_started()
+        self._appended = True
         done: Future[list[int]] = Future()
         self._queue.put((list(events), done))
         return done.result()
 
+    def append_in(self, db_session: Session, events: Sequence[dict[str, Any]]) -> list[int]:
+        """Append events inside the caller's transaction: they commit or roll back with
+        whatever else it wrote, so a bulk import's customers and their ``customer.create``
+        events are durable together (a ``kill -9`` can lose neither without the other).
+
+        Takes the log's lock (PostgreSQL advisory lock; SQLite's write lock, which the
+        caller's writes already hold) until the caller commits: keep that transaction
+        short. The tree is reloaded from committed rows every time: state cached across a
+        transaction the caller may still roll back could fork the log.
+        """
+        if not events:
+            return []
+        if is_postgres(db_session):
+            db_session.execute(text("SELECT pg_advisory_xact_lock(7262746)"))
+        size = int(db_session.scalar(select(func.coalesce(func.max(AuditEvent.seq), 0))) or 0)
+        tree = self._load_tree(db_session, size)
+        seqs = _insert_events(db_session, events, tree)
+        self._maybe_sign(db_session, force=False, tree=tree)
+        self._appended = True
+        return seqs
+
     def close(self) -> None:
-        """Stop the writer thread (after everything queued so far is committed)."""
+        """Stop the writer thread (after everything queued so far is committed), then sign
+        a head over what this process appended: a short-lived process (a CLI import) must
+        not leave events outside every signed head, which ``verify`` reports."""
         if self._started:
             self._queue.put(_STOP)  # type: ignore[arg-type]
             self._thread.join(timeout=30)
             self._started = False
+        if self._appended:
+            self._appended = False
+            self._sign_if_due(force=True)
 
     def sign_head(self) -> TreeHead | None:
         """Write a signed tree head now (if the log grew since the last one)."""
@@ -245,10 +274,10 @@ class AuditWriter:
                 done.set_result(seqs[position : position + len(events)])
                 position += len(events)
 
-    def _sign_if_due(self) -> None:
+    def _sign_if_due(self, *, force: bool = False) -> None:
         try:
             with self._runtime.sessions() as db_session, db_session.begin():
-                self._maybe_sign(db_session, force=False)
+                self._maybe_sign(db_session, force=force)
         except Exception as error:
             _log.error("audit.head_failed", error_type=type(error).__name__)
 
@@ -276,24 +305,10 @@ class AuditWriter:
             if self._tree is None or self._tree.size != size:
                 self._tree = self._load_tree(db_session, size)
             tree = self._tree.copy()
-            rows: list[dict[str, Any]] = []
-            nodes: list[dict[str, Any]] = []
-            for offset, event in enumerate(events, start=1):
-                row = {name: event.get(name) for name in EVENT_FIELDS}
-                row["seq"] = size + offset
-                digest = _leaf_of_row(row)
-                row["leaf_hash"] = digest
-                rows.append(row)
-                for level, index, node_hash in tree.append(digest):
-                    if level and not level % STORED_LEVEL_STEP:
-                        nodes.append({"level": level, "index": index, "hash": node_hash})
-            if rows:
-                bulk_insert(db_session, _table(AuditEvent), rows)
-            if nodes:
-                bulk_insert(db_session, _table(AuditNode), nodes)
+            seqs = _insert_events(db_session, events, tree)
             self._maybe_sign(db_session, force=False, tree=tree)
         self._tree = tree
-        return [row["seq"] for row in rows]
+        return seqs
 
     def _maybe_sign(
         self, db_session: Session, *, force: bool, tree: merkle.CompactTree | None = None
@@ -325,6 +340,28 @@ class AuditWriter:
         self._last_head_size = tree.size
         self._last_head_at = time.monotonic()
         return head
+
+
+def _insert_events(db_session: Session, events: Sequence[dict[str, Any]], tree: merkle.CompactTree) -> list[int]:
+    """Number events after ``tree.size``, hash them into ``tree`` and insert them with the
+    perfect subtrees they complete; returns their sequence numbers."""
+    size = tree.size
+    rows: list[dict[str, Any]] = []
+    nodes: list[dict[str, Any]] = []
+    for offset, event in enumerate(events, start=1):
+        row = {name: event.get(name) for name in EVENT_FIELDS}
+        row["seq"] = size + offset
+        digest = _leaf_of_row(row)
+        row["leaf_hash"] = digest
+        rows.append(row)
+        for level, index, node_hash in tree.append(digest):
+            if level and not level % STORED_LEVEL_STEP:
+                nodes.append({"level": level, "index": index, "hash": node_hash})
+    if rows:
+        bulk_insert(db_session, _table(AuditEvent), rows)
+    if nodes:
+        bulk_insert(db_session, _table(AuditNode), nodes)
+    return [row["seq"] for row in rows]
 
 
 def _table(model: type[Any]) -> Table:
@@ -400,3 +437,10 @@ def record(
 def record_many(runtime: Runtime, events: Iterable[dict[str, Any]]) -> list[int]:
     """Append prepared events (bulk paths, benchmarks)."""
     return writer_for(runtime).append(list(events))
+
+
+def record_many_in(db_session: Session, events: Iterable[dict[str, Any]]) -> list[int]:
+    """Append prepared events in ``db_session``'s transaction (see ``AuditWriter.append_in``)."""
+    from callvault.core.runtime import runtime_of
+
+    return writer_for(runtime_of(db_session)).append_in(db_session, list(events))

@@ -27,6 +27,7 @@ from callvault.audit.schemas import (
     SignedTreeHead,
     SubjectAccess,
     SubjectReport,
+    parse_utc_instant,
 )
 from callvault.core.errors import Invalid, NotFound
 from callvault.core.runtime import runtime_of
@@ -129,11 +130,14 @@ def _public_key(db_session: Session) -> str:
 
 
 def inclusion_proof(*, db_session: Session, actor: Actor, seq: int) -> InclusionProof:
-    """Proof that event ``seq`` is in the log, against the latest signed tree head."""
+    """Proof that event ``seq`` is in the log, against the latest signed tree head.
+
+    The scope is checked before anything is read: a caller without ``audit:read`` learns
+    nothing, not even whether the event exists."""
+    _authorize(db_session, actor, str(seq))
     event = db_session.get(AuditEvent, seq)
     if event is None or event.tenant_id != actor.tenant_id:
         raise NotFound("Audit event not found", code="audit.event_not_found")
-    _authorize(db_session, actor, str(seq))
     head = db_session.scalar(select(TreeHead).order_by(TreeHead.size.desc()).limit(1))
     if head is None or head.size < seq:
         writer_for(runtime_of(db_session)).sign_head()
@@ -165,7 +169,10 @@ def consistency_proof(*, db_session: Session, actor: Actor, first: int, second: 
 def iter_events(
     *, db_session: Session, tenant_id: str | None, since: datetime | None = None, batch: int = 5000
 ) -> Iterator[dict[str, Any]]:
-    """Events in sequence order as plain dicts (SIEM export); ``tenant_id=None``: all tenants."""
+    """Events in sequence order as plain dicts (SIEM export); ``tenant_id=None``: all tenants.
+    A naive ``since`` is UTC (as at the API edge)."""
+    if since is not None:
+        since = parse_utc_instant(since)
     after = 0
     while True:
         statement = select(AuditEvent).where(AuditEvent.seq > after)

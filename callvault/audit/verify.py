@@ -10,6 +10,7 @@ kept outside the database.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import multiprocessing
@@ -17,6 +18,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +27,19 @@ from sqlalchemy import Connection, select
 from callvault.audit import merkle
 from callvault.audit.log import EVENT_FIELDS, event_json, format_time, head_message, signing_key_id
 from callvault.audit.models import TreeHead
+from callvault.core import clock
+from callvault.core.errors import IntegrityViolation, Invalid
 from callvault.crypto import verify_signature
 
-__all__ = ["Finding", "HeadRecord", "VerifyReport", "load_anchor", "verify_log"]
+__all__ = [
+    "Finding",
+    "HeadRecord",
+    "VerifyReport",
+    "key_fingerprint",
+    "load_anchor",
+    "trusted_public_key",
+    "verify_log",
+]
 
 _FETCH = 20_000
 
@@ -77,6 +89,37 @@ class VerifyReport:
     @property
     def first(self) -> Finding | None:
         return self.findings[0] if self.findings else None
+
+
+def key_fingerprint(public_key: bytes) -> str:
+    """``SHA256:<hex>`` of the raw Ed25519 public key: what an operator pins."""
+    return "SHA256:" + hashlib.sha256(public_key).hexdigest()
+
+
+def trusted_public_key(pin: str | None, keyring_key: bytes) -> bytes:
+    """The key heads must be signed with.
+
+    ``pin`` is the public key (64 hex digits) or its fingerprint (``SHA256:<hex>``), kept
+    outside the data folder. Without a pin the keyring's own key is trusted, which proves
+    nothing against someone who holds the keyring (docs/audit.md). A pinned fingerprint
+    the keyring's key does not match raises: the key itself was swapped.
+    """
+    if pin is None or not pin.strip():
+        return keyring_key
+    text = pin.strip()
+    if text.lower().startswith("sha256:"):
+        if key_fingerprint(keyring_key).lower() != "sha256:" + text[7:].lower():
+            raise IntegrityViolation(
+                "The keyring's audit signing key does not match the pinned fingerprint", code="audit.key_mismatch"
+            )
+        return keyring_key
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise Invalid("A pinned audit key is 64 hex digits or SHA256:<fingerprint>", code="audit.public_key_invalid")
+    return key
 
 
 def load_anchor(path: Path) -> list[HeadRecord]:
@@ -148,8 +191,17 @@ def verify_log(
     anchor: Sequence[HeadRecord] = (),
     max_findings: int = 20,
     workers: int | None = None,
+    max_unsigned_age: float | None = None,
+    now: datetime | None = None,
 ) -> VerifyReport:
-    """Check events, nodes, heads (and an anchor file); findings in sequence order."""
+    """Check events, nodes, heads (and an anchor file); findings in sequence order.
+
+    Heads are what a signature protects, so a log must have them: events without any
+    signed head fail (whoever can edit the table can also delete the heads and rewrite
+    the leaves), and with ``max_unsigned_age`` (seconds) so do events left outside the
+    newest head for longer than heads are due. ``public_key`` is the key the caller
+    trusts (pinned); heads signed by any other key fail.
+    """
     report = VerifyReport()
     heads = _head_records(connection)
     report.heads = len(heads)
@@ -194,8 +246,39 @@ def verify_log(
         report.findings.append(
             Finding(report.events + 1, "missing", f"log ends at {report.events} but a head covers {largest} events")
         )
+    report.findings.extend(_unsigned_tail(connection, report.events, heads, max_unsigned_age, now))
     report.findings.sort(key=lambda f: f.seq if f.seq is not None else 0)
     return report
+
+
+def _unsigned_tail(
+    connection: Connection, events: int, heads: Sequence[HeadRecord], max_age: float | None, now: datetime | None
+) -> list[Finding]:
+    """Events no signed head covers: any at all without a head, or too old a tail."""
+    if events == 0:
+        return []
+    if not heads:
+        return [Finding(1, "unsigned", f"the log holds {events} events but no signed tree head")]
+    newest = heads[-1].size
+    if max_age is None or newest >= events:
+        return []
+    text = connection.exec_driver_sql(
+        _select_time(connection.dialect.name) + f" WHERE seq = {int(newest) + 1}"
+    ).scalar()
+    if text is None:
+        return []
+    age = ((now or clock.now()) - _parse(_time_text(text))).total_seconds()
+    if age <= max_age:
+        return []
+    detail = (
+        f"events {newest + 1}..{events} are not covered by a signed tree head; the oldest is {age:.0f} s old "
+        f"(allowed {max_age:.0f} s)"
+    )
+    return [Finding(newest + 1, "unsigned", detail)]
+
+
+def _select_time(dialect: str) -> str:
+    return f"SELECT {_TIME_SQL.get(dialect, 'time')} FROM audit_event"  # noqa: S608 - constant
 
 
 _Chunk = tuple[list[int], bytes, list[Finding]]
@@ -282,7 +365,5 @@ def _explained(report: VerifyReport, size: int) -> bool:
     )
 
 
-def _parse(text: str):  # type: ignore[no-untyped-def]
-    from datetime import datetime
-
+def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))

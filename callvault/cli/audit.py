@@ -9,16 +9,21 @@ from datetime import datetime
 from pathlib import Path
 
 import typer
+from pydantic import TypeAdapter, ValidationError
 
 from callvault.access.actor import Actor
 from callvault.audit import merkle, service, siem
 from callvault.audit.log import SIGNING_KEY_REF, format_time, head_message
-from callvault.audit.schemas import AuditQuery
-from callvault.audit.verify import HeadRecord, load_anchor, verify_log
+from callvault.audit.schemas import AuditQuery, UtcInstant
+from callvault.audit.verify import HeadRecord, key_fingerprint, load_anchor, trusted_public_key, verify_log
 from callvault.cli.common import console, err_console, handle_errors, runtime
 from callvault.core.db import tenant_session
 from callvault.core.errors import Invalid
 from callvault.crypto import verify_signature
+
+UNSIGNED_GRACE_S = 60.0
+"""How late a signed head may be beyond CALLVAULT_AUDIT_HEAD_SECONDS before verify fails:
+room for a busy writer and clock skew between processes."""
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 heads_app = typer.Typer(help="Signed tree heads.", no_args_is_help=True)
@@ -27,12 +32,35 @@ app.add_typer(heads_app, name="heads")
 
 @app.command("verify")
 @handle_errors
-def verify(anchor: Path | None = typer.Option(None, "--anchor", exists=True, help="Exported heads file.")) -> None:
+def verify(
+    anchor: Path | None = typer.Option(None, "--anchor", exists=True, help="Exported heads file."),
+    public_key: str | None = typer.Option(
+        None,
+        "--public-key",
+        help="Pinned signing key: 64 hex digits or SHA256:<fingerprint> (default CALLVAULT_AUDIT_PUBLIC_KEY).",
+    ),
+    max_unsigned_age: float | None = typer.Option(
+        None,
+        "--max-unsigned-age",
+        min=0,
+        help=f"Seconds events may wait for a signed head (default: head interval + {UNSIGNED_GRACE_S:.0f}).",
+    ),
+) -> None:
     """Recompute the whole log; exit 1 naming the first bad sequence number."""
     with runtime() as built:
-        public_key = built.keyring.public_key(SIGNING_KEY_REF)
+        pin = public_key or built.settings.audit_public_key
+        trusted = trusted_public_key(pin, built.keyring.public_key(SIGNING_KEY_REF))
+        allowed = built.settings.audit_head_seconds + UNSIGNED_GRACE_S if max_unsigned_age is None else max_unsigned_age
         with built.engine.connect() as connection:
-            report = verify_log(connection, public_key, anchor=load_anchor(anchor) if anchor else ())
+            report = verify_log(
+                connection, trusted, anchor=load_anchor(anchor) if anchor else (), max_unsigned_age=allowed
+            )
+    if not pin:
+        err_console.print(
+            "note: no pinned key: heads are checked against the keyring's own key, which anyone holding the data "
+            "folder also holds (pin it: --public-key or CALLVAULT_AUDIT_PUBLIC_KEY, from `audit heads export`)",
+            highlight=False,
+        )
     if report.ok:
         if report.events == 0:
             console.print("audit log is empty: nothing to verify, OK")
@@ -96,13 +124,17 @@ def heads_export(out: Path | None = typer.Option(None, "--out", help="File to wr
     """Write every signed tree head as JSON lines: {size, root, time, key_id, signature} (hex)."""
     with runtime() as built, built.sessions() as db_session:
         lines = [json.dumps(head.model_dump(), sort_keys=True) for head in service.heads(db_session=db_session)]
-        public_key = built.keyring.public_key(SIGNING_KEY_REF).hex()
+        public_key = built.keyring.public_key(SIGNING_KEY_REF)
     text = "".join(line + "\n" for line in lines)
     if out is None:
         sys.stdout.write(text)
     else:
         out.write_text(text)
-        err_console.print(f"{len(lines)} heads written to {out}; public key {public_key}", highlight=False)
+        err_console.print(f"{len(lines)} heads written to {out}", highlight=False)
+    # On stderr, so stdout stays JSON lines: the key to pin (CALLVAULT_AUDIT_PUBLIC_KEY or
+    # `verify --public-key`) somewhere the data folder's holder cannot change it.
+    err_console.print(f"public key {public_key.hex()}", highlight=False)
+    err_console.print(f"fingerprint {key_fingerprint(public_key)}", highlight=False)
 
 
 @heads_app.command("sign")
@@ -124,24 +156,27 @@ def events(
     subject_id: str | None = typer.Option(None, "--subject"),
     action: str | None = typer.Option(None),
     decision: str | None = typer.Option(None),
-    since: datetime | None = typer.Option(None),
-    until: datetime | None = typer.Option(None),
+    since: str | None = typer.Option(None, help="ISO 8601 date or date-time; no offset means UTC."),
+    until: str | None = typer.Option(None, help="ISO 8601 date or date-time; no offset means UTC."),
     after_seq: int = typer.Option(0, min=0),
     limit: int = typer.Option(100, min=1, max=1000),
 ) -> None:
     """Query a tenant's events (JSON lines)."""
-    query = AuditQuery.model_validate(
-        {
-            "actor_id": actor_id,
-            "subject_id": subject_id,
-            "action": action,
-            "decision": decision,
-            "since": since,
-            "until": until,
-            "after_seq": after_seq,
-            "limit": limit,
-        }
-    )
+    try:
+        query = AuditQuery.model_validate(
+            {
+                "actor_id": actor_id,
+                "subject_id": subject_id,
+                "action": action,
+                "decision": decision,
+                "since": since,
+                "until": until,
+                "after_seq": after_seq,
+                "limit": limit,
+            }
+        )
+    except ValidationError as error:
+        raise _invalid_query(error) from None
     with runtime() as built, tenant_session(built.sessions, tenant) as db_session:
         page = service.get_all(db_session=db_session, actor=Actor.operator(tenant), query=query)
     for item in page.items:
@@ -161,16 +196,30 @@ def report(subject_id: str, tenant: str = typer.Option(..., "--tenant")) -> None
 @handle_errors
 def export(
     fmt: str = typer.Option("jsonl", "--format", help="jsonl | ocsf | syslog"),
-    since: datetime | None = typer.Option(None, "--since"),
+    since: str | None = typer.Option(None, "--since", help="ISO 8601 date or date-time; no offset means UTC."),
     tenant: str | None = typer.Option(None, "--tenant", help="Only this tenant (default: all)."),
 ) -> None:
     """Write events for a SIEM to stdout."""
     if fmt not in ("jsonl", "ocsf", "syslog"):
         raise Invalid("Format must be jsonl, ocsf or syslog", code="audit.export_format")
+    try:
+        start = None if since is None else TypeAdapter(UtcInstant).validate_python(since)
+    except ValidationError as error:
+        raise _invalid_query(error) from None
     hostname = socket.gethostname()
     with runtime() as built, built.sessions() as db_session:
-        for event in service.iter_events(db_session=db_session, tenant_id=tenant, since=since):
+        for event in service.iter_events(db_session=db_session, tenant_id=tenant, since=start):
             sys.stdout.write(siem.render(event, fmt, hostname=hostname) + "\n")
+
+
+def _invalid_query(error: ValidationError) -> Invalid:
+    """A bad option as one line and exit code 2, like any other invalid input."""
+    errors = [
+        {"field": ".".join(str(part) for part in item["loc"]) or None, "code": item["type"], "message": item["msg"]}
+        for item in error.errors(include_url=False, include_input=False)
+    ]
+    first = errors[0]
+    return Invalid(f"{first['field'] or 'value'}: {first['message']}", code="request.invalid", errors=errors)
 
 
 __all__ = ["app", "format_time"]

@@ -130,7 +130,8 @@ def test_cli_verify_exit_codes_and_anchor(isolated_runtime: Runtime, tmp_path: A
     _tamper(isolated_runtime, "DELETE FROM audit_tree_head", "UPDATE audit_event SET purpose = 'x' WHERE seq = 3")
     bad = cli("verify", "--anchor", str(anchor))
     assert bad.returncode == 1
-    assert "FAILED at seq 3: changed" in bad.stderr
+    assert "FAILED at seq 1: unsigned: the log holds 20 events but no signed tree head" in bad.stderr
+    assert "also seq 3: changed" in bad.stderr
 
 
 def test_parallel_verify_finds_the_same(isolated_runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -144,4 +145,153 @@ def test_parallel_verify_finds_the_same(isolated_runtime: Runtime, monkeypatch: 
     with isolated_runtime.engine.connect() as conn:
         report = verify_log(conn, isolated_runtime.keyring.public_key("audit"), workers=2)
     assert report.events == 40
-    assert report.first is not None and report.first.line() == "seq 23: changed: event content does not match its leaf hash"
+    assert (
+        report.first is not None
+        and report.first.line() == "seq 23: changed: event content does not match its leaf hash"
+    )
+
+
+def _leaf_literal(runtime: Runtime, seq: int, **changes: str) -> str:
+    """SQL literal of the leaf hash event ``seq`` would have with ``changes``: what a DBA who
+    also recomputes hashes writes."""
+    from callvault.audit.log import event_leaf_hash
+    from callvault.audit.models import AuditEvent
+    from callvault.audit.service import event_dict
+
+    with runtime.sessions() as db_session:
+        if runtime.engine.dialect.name == "postgresql":
+            db_session.execute(text("SELECT set_config('callvault.scope', 'system', true)"))
+        event = db_session.get(AuditEvent, seq)
+        assert event is not None
+        document = {**event_dict(event), **changes}
+        document["time"] = event.time
+    digest = event_leaf_hash(document).hex()
+    return f"X'{digest}'" if runtime.engine.dialect.name == "sqlite" else f"'\\x{digest}'::bytea"
+
+
+def test_deleting_every_head_and_recomputing_a_leaf_fails(isolated_runtime: Runtime) -> None:
+    """Issue 9, item 7: this used to verify as "OK: 0 signed tree heads"."""
+    _fill(isolated_runtime, 30)
+    leaf = _leaf_literal(isolated_runtime, 12, action="customer.delete")
+    _tamper(
+        isolated_runtime,
+        "DELETE FROM audit_tree_head",
+        f"UPDATE audit_event SET action = 'customer.delete', leaf_hash = {leaf} WHERE seq = 12",
+    )
+    assert _verify(isolated_runtime) == ["seq 1: unsigned: the log holds 30 events but no signed tree head"]
+
+
+def _resign(runtime: Runtime, keyring: Any) -> None:
+    """Replace every head by one over the current rows, signed with ``keyring``'s key."""
+    from callvault.audit import merkle
+    from callvault.audit.log import format_time, head_message, signing_key_id
+
+    with runtime.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT set_config('callvault.scope', 'system', false)"))
+        leaves = [bytes(row[0]) for row in conn.execute(text("SELECT leaf_hash FROM audit_event ORDER BY seq"))]
+    root, moment = merkle.root_from_leaves(leaves), clock.now()
+    signature = keyring.sign("audit", head_message(len(leaves), root, moment)).hex()
+    key_id = signing_key_id(keyring.public_key("audit"))
+    sqlite = runtime.engine.dialect.name == "sqlite"
+
+    def blob(value: str) -> str:
+        return f"X'{value}'" if sqlite else f"'\\x{value}'::bytea"
+
+    stamp = format_time(moment).replace("T", " ").replace("Z", "" if sqlite else "+00")
+    _tamper(
+        runtime,
+        "DELETE FROM audit_tree_head",
+        f"INSERT INTO audit_tree_head (size, root, time, key_id, signature) VALUES ({len(leaves)}, "
+        f"{blob(root.hex())}, '{stamp}', '{key_id}', {blob(signature)})",
+    )
+
+
+def test_heads_resigned_with_another_key_fail_against_the_pinned_key(isolated_runtime: Runtime, tmp_path: Any) -> None:
+    from callvault.audit.verify import key_fingerprint, trusted_public_key
+    from callvault.core.errors import IntegrityViolation
+    from callvault.crypto.keyrings.local import LocalKeyring
+
+    _fill(isolated_runtime, 30)
+    pinned = isolated_runtime.keyring.public_key("audit")
+    attacker = LocalKeyring(tmp_path / "attacker.json", "attacker", scrypt_n=2**12)
+    leaf = _leaf_literal(isolated_runtime, 12, action="customer.delete")
+    _tamper(isolated_runtime, f"UPDATE audit_event SET action = 'customer.delete', leaf_hash = {leaf} WHERE seq = 12")
+    _resign(isolated_runtime, attacker)
+    with isolated_runtime.engine.connect() as conn:
+        forged = verify_log(conn, attacker.public_key("audit"))  # whoever swaps the keyring passes this
+        pinned_report = verify_log(conn, trusted_public_key(pinned.hex(), attacker.public_key("audit")))
+    assert forged.ok
+    assert [f.line() for f in pinned_report.findings] == [
+        "seq 30: bad signature: tree head of size 30 is not validly signed"
+    ]
+    with pytest.raises(IntegrityViolation):
+        trusted_public_key(key_fingerprint(pinned), attacker.public_key("audit"))
+    assert trusted_public_key(key_fingerprint(pinned).lower(), pinned) == pinned
+
+
+def test_an_old_unsigned_tail_fails(isolated_runtime: Runtime) -> None:
+    from datetime import timedelta
+
+    from callvault.audit.log import AuditWriter
+
+    _fill(isolated_runtime, 14)
+    writer = AuditWriter(isolated_runtime, head_every=10**6, head_seconds=3600)
+    try:
+        writer.append([{"time": clock.now(), "tenant_id": "acme", "actor_id": "sa:1", "actor_kind": "service_account",
+                        "action": "customer.read", "resource_type": "customer", "decision": "allow"}] * 3)  # fmt: skip
+    finally:
+        writer._appended = False  # a crash: the process never signs what it wrote
+        writer.close()
+    with isolated_runtime.engine.connect() as conn:
+        fresh = verify_log(conn, isolated_runtime.keyring.public_key("audit"), max_unsigned_age=70)
+        later = clock.now() + timedelta(minutes=5)
+        stale = verify_log(conn, isolated_runtime.keyring.public_key("audit"), max_unsigned_age=70, now=later)
+    assert fresh.ok and fresh.events == 17
+    assert [f.line()[:70] for f in stale.findings] == [
+        "seq 15: unsigned: events 15..17 are not covered by a signed tree head;"
+    ]
+
+
+def test_a_process_signs_what_it_appended_when_it_closes(isolated_runtime: Runtime) -> None:
+    from callvault.audit.log import AuditWriter
+
+    writer = AuditWriter(isolated_runtime, head_every=10**6, head_seconds=3600)
+    writer.append([{"time": clock.now(), "tenant_id": "acme", "actor_id": "sa:1", "actor_kind": "service_account",
+                    "action": "customer.read", "resource_type": "customer", "decision": "allow"}] * 5)  # fmt: skip
+    writer.close()
+    with isolated_runtime.engine.connect() as conn:
+        report = verify_log(conn, isolated_runtime.keyring.public_key("audit"), max_unsigned_age=0)
+    assert report.ok and (report.events, report.heads) == (5, 1)
+
+
+def test_cli_pins_the_key(isolated_runtime: Runtime, tmp_path: Any) -> None:
+    from callvault.audit.verify import key_fingerprint
+
+    _fill(isolated_runtime, 10)
+    settings = isolated_runtime.settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLVAULT_")}
+    env.update(CALLVAULT_HOME=str(settings.home), CALLVAULT_MASTER_KEY="test-master-key")
+    if settings.database_url:
+        env.update(CALLVAULT_DATABASE_URL=settings.database_url, CALLVAULT_DB_APP_ROLE=settings.db_app_role or "")
+
+    def cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "callvault.cli", "audit", *args],
+            env={**env, **extra}, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    public_key = isolated_runtime.keyring.public_key("audit")
+    exported = cli("heads", "export")
+    assert exported.returncode == 0, exported.stderr
+    assert f"fingerprint {key_fingerprint(public_key)}" in exported.stderr
+    assert f"public key {public_key.hex()}" in exported.stderr
+    assert all(line.startswith("{") for line in exported.stdout.splitlines())
+    assert cli("verify", "--public-key", key_fingerprint(public_key)).returncode == 0
+    assert cli("verify", CALLVAULT_AUDIT_PUBLIC_KEY=public_key.hex()).returncode == 0
+    other = cli("verify", "--public-key", "11" * 32)
+    assert other.returncode == 1 and "bad signature" in other.stderr
+    swapped = cli("verify", CALLVAULT_AUDIT_PUBLIC_KEY="SHA256:" + "0" * 64)
+    assert swapped.returncode == 8 and "audit.key_mismatch" in swapped.stderr
+    malformed = cli("verify", "--public-key", "xyz")
+    assert malformed.returncode == 2 and "Traceback" not in malformed.stderr

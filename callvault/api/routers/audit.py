@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from callvault.api.deps import CurrentActor, DbSession, get_runtime
 from callvault.audit import service, siem
 from callvault.audit.schemas import (
+    MAX_SEQ,
     AuditPage,
     AuditQuery,
     ConsistencyProof,
     InclusionProof,
     SignedTreeHead,
     SubjectReport,
+    UtcInstant,
 )
 from callvault.core.db import tenant_session
 
@@ -31,7 +32,9 @@ def list_events(query: Annotated[AuditQuery, Query()], actor: CurrentActor, db_s
 
 
 @router.get("/events/{seq}/proof")
-def event_proof(seq: int, actor: CurrentActor, db_session: DbSession) -> InclusionProof:
+def event_proof(
+    seq: Annotated[int, Path(ge=1, le=MAX_SEQ)], actor: CurrentActor, db_session: DbSession
+) -> InclusionProof:
     """Inclusion proof of one event against the latest signed tree head."""
     return service.inclusion_proof(db_session=db_session, actor=actor, seq=seq)
 
@@ -44,7 +47,10 @@ def tree_heads(actor: CurrentActor, db_session: DbSession) -> list[SignedTreeHea
 
 @router.get("/tree-heads/consistency")
 def tree_head_consistency(
-    first: Annotated[int, Query(ge=1)], second: Annotated[int, Query(ge=1)], actor: CurrentActor, db_session: DbSession
+    first: Annotated[int, Query(ge=1, le=MAX_SEQ)],
+    second: Annotated[int, Query(ge=1, le=MAX_SEQ)],
+    actor: CurrentActor,
+    db_session: DbSession,
 ) -> ConsistencyProof:
     return service.consistency_proof(db_session=db_session, actor=actor, first=first, second=second)
 
@@ -61,9 +67,12 @@ def export(
     actor: CurrentActor,
     db_session: DbSession,
     format: Literal["jsonl", "ocsf", "syslog"] = "jsonl",
-    since: datetime | None = None,
+    since: Annotated[UtcInstant | None, Query(description="ISO 8601 date or date-time; no offset means UTC.")] = None,
 ) -> StreamingResponse:
-    """Stream the tenant's events for a SIEM (JSON lines, OCSF JSON lines, or RFC 5424 syslog)."""
+    """Stream the tenant's events for a SIEM (JSON lines, OCSF JSON lines, or RFC 5424 syslog).
+
+    Everything that can fail is checked before the first byte: once the stream has
+    started, an error could only truncate it under a 200."""
     service.get_all(db_session=db_session, actor=actor, query=AuditQuery(limit=1))
     runtime = get_runtime(request)
 

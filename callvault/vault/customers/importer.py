@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from callvault.access.actor import Actor
 from callvault.access.identity.service import get_tenant_or_raise
 from callvault.access.pdp import Decision, Resource, enforce
-from callvault.audit.log import build_event, record_many
+from callvault.audit.log import build_event, record_many_in
+from callvault.audit.models import AuditEvent
 from callvault.core import clock
 from callvault.core.db import bulk_insert, is_postgres, set_tenant
 from callvault.core.errors import Invalid
@@ -168,52 +169,73 @@ def _prepare(keys: TenantKeys, keyring: Keyring, items: list[tuple[int, _RawRow]
     return prepared
 
 
-def _existing_refs(db_session: Session, tenant_id: str, refs: list[str]) -> set[str]:
-    """External references of ``refs`` already stored for the tenant."""
+def _existing_refs(db_session: Session, tenant_id: str, refs: list[str]) -> dict[str, str]:
+    """External references of ``refs`` already stored for the tenant, with their ids."""
     if not refs:
-        return set()
+        return {}
     if is_postgres(db_session):
         # A join on the unique index whatever the statistics say: during a bulk load they
         # are stale, and a plain IN list was planned as a scan of the whole tenant.
         rows = db_session.execute(
             sql_text(
-                "SELECT c.external_ref FROM unnest(CAST(:refs AS varchar[])) AS r(ref) "
+                "SELECT c.external_ref, c.id FROM unnest(CAST(:refs AS varchar[])) AS r(ref) "
                 "JOIN customer c ON c.tenant_id = :tenant AND c.external_ref = r.ref"
             ),
             {"refs": refs, "tenant": tenant_id},
         )
-        return {str(ref) for (ref,) in rows}
-    return set(
+    else:
+        rows = db_session.execute(
+            select(Customer.external_ref, Customer.id).where(
+                Customer.tenant_id == tenant_id, Customer.external_ref.in_(refs)
+            )
+        )
+    return {str(ref): str(customer_id) for ref, customer_id in rows}
+
+
+def _without_create_event(db_session: Session, tenant_id: str, customer_ids: list[str]) -> list[str]:
+    """Those of ``customer_ids`` whose ``customer.create`` event is missing: customers an
+    import before events committed with their batch stored but never logged (a crash
+    between the two commits). Only skipped rows are checked, so a first run pays nothing."""
+    if not customer_ids:
+        return []
+    logged = set(
         db_session.scalars(
-            select(Customer.external_ref).where(Customer.tenant_id == tenant_id, Customer.external_ref.in_(refs))
+            select(AuditEvent.subject_id).where(
+                AuditEvent.tenant_id == tenant_id,
+                AuditEvent.subject_id.in_(customer_ids),
+                AuditEvent.action == "customer.create",
+            )
         )
     )
+    return [customer_id for customer_id in customer_ids if customer_id not in logged]
 
 
 def _store(db_session: Session, tenant_id: str, prepared: _Prepared, report: ImportReport) -> list[str]:
     """Insert what is not stored yet (by external reference) in the session's transaction;
-    returns the ids of the customers created."""
+    returns the ids of the customers that need a ``customer.create`` event: those created
+    now, and skipped ones that never got theirs."""
     refs = [row["external_ref"] for row in prepared.customers]
     existing = _existing_refs(db_session, tenant_id, refs)
+    skipped = list(existing.values())
     customers, keys = [], []
     for row, key in zip(prepared.customers, prepared.keys, strict=True):
         if row["external_ref"] in existing:
             report.skipped_existing += 1
             continue
-        existing.add(row["external_ref"])
+        existing[row["external_ref"]] = str(row["id"])
         customers.append(row)
         keys.append(key)
     if customers:
         bulk_insert(db_session, cast(Table, SubjectKey.__table__), keys)
         bulk_insert(db_session, cast(Table, Customer.__table__), customers)
     report.imported += len(customers)
-    return [str(row["id"]) for row in customers]
+    return _without_create_event(db_session, tenant_id, skipped) + [str(row["id"]) for row in customers]
 
 
-def _record_created(runtime: Runtime, actor: Actor, decision: Decision, customer_ids: list[str]) -> None:
+def _record_created(db_session: Session, actor: Actor, decision: Decision, customer_ids: list[str]) -> None:
     """One ``customer.create`` audit event per imported customer, so each subject's access
-    report starts with its creation (after the batch commit: the log never claims a
-    customer that was rolled back)."""
+    report starts with its creation. Written in the batch's own transaction: the log never
+    claims a customer that was rolled back, and a crash never leaves a customer unlogged."""
     events = [
         build_event(
             actor=actor,
@@ -224,7 +246,7 @@ def _record_created(runtime: Runtime, actor: Actor, decision: Decision, customer
         )
         for customer_id in customer_ids
     ]
-    record_many(runtime, events)
+    record_many_in(db_session, events)
 
 
 # -- worker processes -------------------------------------------------------------------
@@ -329,7 +351,6 @@ def import_customers(
         workers = 1 if strict else (runtime.settings.import_workers or os.cpu_count() or 1)
         preparer = _Preparer(runtime, keys, index_wrapped, workers)
         transaction = db_session.begin() if strict else None
-        created_in_strict: list[str] = []
         try:
             if transaction is not None:
                 set_tenant(db_session, actor.tenant_id)
@@ -347,17 +368,16 @@ def import_customers(
                         errors=[error.model_dump() for error in report.errors],
                     )
                 if transaction is not None:
-                    created_in_strict += _store(db_session, actor.tenant_id, prepared, report)
+                    _record_created(db_session, actor, decision, _store(db_session, actor.tenant_id, prepared, report))
                 else:
                     with db_session.begin():
                         set_tenant(db_session, actor.tenant_id)
                         created = _store(db_session, actor.tenant_id, prepared, report)
-                    _record_created(runtime, actor, decision, created)
+                        _record_created(db_session, actor, decision, created)
                 if on_progress:
                     on_progress(report)
             if transaction is not None:
                 transaction.commit()
-                _record_created(runtime, actor, decision, created_in_strict)
         except BaseException:
             if transaction is not None and transaction.is_active:
                 transaction.rollback()

@@ -8,12 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from callvault.audit.models import AuditEvent
 from callvault.core.db import tenant_session
 from callvault.core.runtime import Runtime
 from callvault.demo.generator import CustomerGenerator
@@ -27,6 +29,20 @@ def _count(runtime: Runtime, tenant_id: str) -> tuple[int, int]:
         customers = db_session.scalar(select(func.count()).where(Customer.tenant_id == tenant_id))
         keys = db_session.scalar(select(func.count()).where(SubjectKey.tenant_id == tenant_id))
     return int(customers or 0), int(keys or 0)
+
+
+def _unlogged(runtime: Runtime, tenant_id: str) -> tuple[int, int]:
+    """(customers without a ``customer.create`` event, customers with more than one)."""
+    with tenant_session(runtime.sessions, tenant_id) as db_session:
+        ids = {str(cid) for cid in db_session.scalars(select(Customer.id).where(Customer.tenant_id == tenant_id))}
+        logged = Counter(
+            db_session.scalars(
+                select(AuditEvent.subject_id).where(
+                    AuditEvent.tenant_id == tenant_id, AuditEvent.action == "customer.create"
+                )
+            )
+        )
+    return len(ids - set(logged)), sum(1 for cid in ids if logged[cid] > 1)
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
@@ -57,12 +73,14 @@ def test_kill_9_midway_leaves_no_partial_row_and_rerun_completes(
     assert 0 < customers < total, "the kill must land midway"
     assert customers % 500 == 0, "only whole batches are ever committed"
     assert keys == customers, "no data key without its customer and vice versa"
+    assert _unlogged(runtime, tenant.id) == (0, 0), "every stored customer has exactly one creation event"
 
     rerun = _cli(cli_env, "customers", "import", str(path), "--tenant", tenant.id, "--batch-size", "500")
     out, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err.decode()
     assert f"imported={total - customers} skipped_existing={customers} failed=0" in out.decode()
     assert _count(runtime, tenant.id) == (total, total)
+    assert _unlogged(runtime, tenant.id) == (0, 0)
 
 
 def test_bad_rows_are_reported_and_good_rows_kept(client: TestClient, tenant: TenantHandle) -> None:
@@ -150,3 +168,79 @@ def test_oversized_import_is_413(runtime: Runtime, tenant: TenantHandle) -> None
         response = test_client.post("/v1/customers:import", content=b"{}\n" * 2000, headers=headers)
     assert response.status_code == 413
     assert "2048" in response.json()["detail"]
+
+
+def _refuse_create_events(runtime: Runtime) -> None:
+    """A DBA-made fault: the log refuses ``customer.create`` events (disk full, lost lock...)."""
+    from tests.conftest import owner_engine
+
+    engine = owner_engine(runtime)
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(
+                "CREATE FUNCTION refuse_create() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF NEW.action = 'customer.create' THEN RAISE EXCEPTION 'log refuses'; END IF; RETURN NEW; END $$"
+            )
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_create BEFORE INSERT ON audit_event FOR EACH ROW EXECUTE FUNCTION refuse_create()"
+            )
+        else:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_create BEFORE INSERT ON audit_event WHEN NEW.action = 'customer.create' "
+                "BEGIN SELECT RAISE(ABORT, 'log refuses'); END"
+            )
+    engine.dispose()
+
+
+def _new_tenant(runtime: Runtime, tenant_id: str) -> None:
+    from callvault.access.identity import service as identity
+
+    with runtime.sessions() as db_session, db_session.begin():
+        identity.create_tenant(db_session=db_session, tenant_id=tenant_id, name=tenant_id)
+
+
+def test_customers_and_their_creation_events_commit_together(isolated_runtime: Runtime) -> None:
+    """If the creation events cannot be written, the batch's customers are not stored
+    either: no customer is ever stored without its event (issue 9, item 8)."""
+    import pytest
+
+    from callvault.access.actor import Actor
+    from callvault.vault.customers.importer import import_customers
+
+    _new_tenant(isolated_runtime, "acme")
+    _refuse_create_events(isolated_runtime)
+    lines = list(CustomerGenerator(seed=31).jsonl_lines(40, start=5_000_000))
+    with pytest.raises(Exception, match="log refuses"):
+        import_customers(
+            runtime=isolated_runtime, actor=Actor.operator("acme"), lines=lines, fmt="jsonl", batch_size=20
+        )
+    assert _count(isolated_runtime, "acme") == (0, 0)
+
+
+def test_rerun_backfills_creation_events_an_older_import_lost(isolated_runtime: Runtime) -> None:
+    """Customers stored by an import that crashed between its two commits (before events
+    committed with their batch) get their one creation event on the next run."""
+    from callvault.access.actor import Actor
+    from callvault.core.db import set_tenant
+    from callvault.vault.customers import importer
+    from callvault.vault.customers.schemas import ImportReport
+    from callvault.vault.fields.service import tenant_keys
+
+    _new_tenant(isolated_runtime, "acme")
+    lines = list(CustomerGenerator(seed=32).jsonl_lines(30, start=5_100_000))
+    with isolated_runtime.sessions() as db_session, db_session.begin():  # what the old importer left behind
+        set_tenant(db_session, "acme")
+        keys = tenant_keys(db_session=db_session, tenant_id="acme")
+        rows = [(number, line.decode()) for number, line in enumerate(lines[:12], start=1)]
+        prepared = importer._prepare(keys, isolated_runtime.keyring, list(rows))
+        importer._store(db_session, "acme", prepared, ImportReport())
+    assert _unlogged(isolated_runtime, "acme") == (12, 0)
+
+    report = importer.import_customers(
+        runtime=isolated_runtime, actor=Actor.operator("acme"), lines=lines, fmt="jsonl", batch_size=10
+    )
+    assert (report.imported, report.skipped_existing) == (18, 12)
+    assert _count(isolated_runtime, "acme") == (30, 30)
+    assert _unlogged(isolated_runtime, "acme") == (0, 0)
+    importer.import_customers(runtime=isolated_runtime, actor=Actor.operator("acme"), lines=lines, fmt="jsonl")
+    assert _unlogged(isolated_runtime, "acme") == (0, 0), "a second re-run adds nothing"
