@@ -9,34 +9,15 @@ below in the access-control issue without changing either signature.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from sqlalchemy.orm import Session
 
 from callvault.access.actor import Actor
+from callvault.access.decision import Decision, MaskLevel, Outcome, Resource
+from callvault.audit import log
 from callvault.core.errors import Forbidden, Invalid
 
-__all__ = ["Decision", "Resource", "authorize", "enforce"]
-
-MaskLevel = Literal["masked", "clear", "none"]
-
-
-@dataclass(frozen=True, slots=True)
-class Resource:
-    type: str
-    tenant_id: str
-    id: str | None = None
-    subject_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    allow: bool
-    mask: MaskLevel
-    rule: str
-    reason: str
-    needs_step_up: bool = False
-    needs_approval: bool = False
+__all__ = ["Decision", "Resource", "authorize", "enforce", "record_failure"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +67,39 @@ def enforce(
     action: str,
     resource: Resource,
     purpose: str | None = None,
+    *,
+    outcome: Outcome | None = None,
+    sealed_purpose: str | None = None,
 ) -> Decision:
-    """Authorize, record the decision, raise ``Forbidden`` if denied."""
-    from callvault.audit import log
+    """Authorize, record the decision and its outcome, raise ``Forbidden`` if denied.
 
+    ``sealed_purpose``: the free-text purpose encrypted under the subject's data key, to
+    be stored instead of the redacted text (so erasing the subject erases it too).
+
+    Callers enforce once they know the outcome as far as it can be known before acting:
+    after looking the resource up (``outcome="not_found"``, then raise ``NotFound``) and
+    before writing, so the audit append never waits on the caller's own write lock.
+    """
     decision = authorize(actor, action, resource, purpose)
-    log.record(db_session, actor=actor, action=action, resource=resource, decision=decision, purpose=purpose)
+    if not decision.allow:
+        outcome = "denied"
+    log.record(
+        db_session, actor=actor, action=action, resource=resource, decision=decision, purpose=purpose, outcome=outcome,
+        sealed_purpose=sealed_purpose,
+    )
     if not decision.allow:
         if decision.rule.endswith(".reason"):
             raise Invalid("A reason is required for this access", code="access.reason_required")
         raise Forbidden(f"Not allowed: {decision.reason}", code="access.denied")
     return decision
+
+
+def record_failure(db_session: Session, actor: Actor, action: str, resource: Resource, code: str) -> None:
+    """Record that an allowed action then failed (``code`` is the error's stable code).
+
+    Call it only once the caller's transaction holds no write lock (after a read, or after
+    a rollback)."""
+    decision = authorize(actor, action, resource)
+    log.record(
+        db_session, actor=actor, action=action, resource=resource, decision=decision, outcome="failed", failure=code
+    )

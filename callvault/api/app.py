@@ -11,7 +11,13 @@ from sqlalchemy.exc import IntegrityError
 
 from callvault import __version__
 from callvault.api.deps import get_actor
-from callvault.api.problem import install_problem_handlers, problem_response
+from callvault.api.guards import BodyGuard, RejectedBody
+from callvault.api.problem import (
+    install_problem_handlers,
+    internal_error_response,
+    problem_response,
+    rejected_body_response,
+)
 from callvault.api.routers import audit, auth, customers, pii, scim, tenant, users
 from callvault.core.runtime import Runtime
 
@@ -29,6 +35,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
+    app.add_middleware(BodyGuard)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> Response:
@@ -44,6 +51,10 @@ def create_app(runtime: Runtime) -> FastAPI:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             response = await call_next(request)
+        except RejectedBody as rejected:  # raised by BodyGuard before any route ran
+            response = rejected_body_response(request, rejected)
+        except Exception as error:  # anything no handler took: answered here, never re-raised to the server
+            response = internal_error_response(request, error)
         finally:
             structlog.contextvars.unbind_contextvars("request_id")
         response.headers["x-request-id"] = request_id

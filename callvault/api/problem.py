@@ -14,9 +14,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from callvault.api.guards import RejectedBody
 from callvault.core.errors import CallVaultError
+from callvault.core.logging import exception_summary
 
-__all__ = ["install_problem_handlers", "problem_response"]
+__all__ = ["install_problem_handlers", "internal_error_response", "problem_response", "rejected_body_response"]
 
 _log = structlog.get_logger("callvault.api")
 PROBLEM_TYPE = "application/problem+json"
@@ -67,20 +69,42 @@ def install_problem_handlers(app: FastAPI) -> None:
             errors=errors,
         )
 
+    @app.exception_handler(RejectedBody)
+    async def _rejected_body(request: Request, exc: RejectedBody) -> JSONResponse:
+        return rejected_body_response(request, exc)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, RejectedBody):  # FastAPI wraps errors raised while reading the body
+            return rejected_body_response(request, exc.__cause__)
         code = {404: "route.not_found", 405: "method.not_allowed"}.get(exc.status_code, "http.error")
-        return problem_response(
+        response = problem_response(
             request, status=exc.status_code, code=code, title=str(exc.detail), detail=str(exc.detail)
         )
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        _log.error("request.failed", error_type=type(exc).__name__)
-        return problem_response(
-            request,
-            status=500,
-            code="internal.error",
-            title="Internal error",
-            detail="An unexpected error occurred; quote the instance id to the operator",
-        )
+        return internal_error_response(request, exc)
+
+
+def rejected_body_response(request: Request, exc: RejectedBody) -> JSONResponse:
+    _log.info("request.rejected", code=exc.code, status=exc.status)
+    title = "Request too large" if exc.status == 413 else "Invalid request"
+    return problem_response(request, status=exc.status, code=exc.code, title=title, detail=exc.detail)
+
+
+def internal_error_response(request: Request, exc: BaseException) -> JSONResponse:
+    """The one 500: logged as type, route, request id and frames — never locals, the
+    request or the exception's message (which may quote stored data)."""
+    route = getattr(request.scope.get("route"), "path", None) or "unmatched"
+    _log.error("request.failed", method=request.method, route=route, **exception_summary(exc))
+    return problem_response(
+        request,
+        status=500,
+        code="internal.error",
+        title="Internal error",
+        detail="An unexpected error occurred; quote the instance id to the operator",
+    )

@@ -31,12 +31,12 @@ from sqlalchemy.orm import Session
 from callvault.audit import merkle
 from callvault.audit.models import AuditEvent, AuditNode, TreeHead
 from callvault.core import clock
-from callvault.core.db import bulk_insert, is_postgres
+from callvault.core.db import bulk_insert, is_postgres, set_system_scope, system_session
 from callvault.core.errors import IntegrityViolation
 
 if TYPE_CHECKING:
     from callvault.access.actor import Actor
-    from callvault.access.pdp import Decision, Resource
+    from callvault.access.decision import Decision, Outcome, Resource
     from callvault.core.runtime import Runtime
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "event_leaf_hash",
     "format_time",
     "head_message",
+    "leaf_document",
     "node_source",
     "record",
     "record_many_in",
@@ -59,9 +60,12 @@ SIGNING_KEY_REF = "audit"
 EVENT_FIELDS = (
     "seq", "time", "tenant_id", "actor_id", "actor_kind", "actor_role", "session_id", "action",
     "resource_type", "resource_id", "subject_id", "purpose", "decision", "mask", "rule", "reason",
-    "request_id", "client_ip",
+    "request_id", "client_ip", "outcome",
 )  # fmt: skip
-"""What a leaf commits to, in canonical JSON (``leaf_hash`` itself is derived)."""
+"""What a leaf commits to, in canonical JSON (``leaf_hash`` itself is derived).
+
+``outcome`` came after the first release: a leaf commits to it only when it is set, so
+events written before it keep their hashes (``leaf_document``)."""
 
 
 def event_json(document: dict[str, Any]) -> bytes:
@@ -78,12 +82,19 @@ def format_time(moment: datetime) -> str:
     return f"{moment.replace(tzinfo=None).isoformat(timespec='microseconds')}Z"
 
 
+def leaf_document(document: dict[str, Any]) -> dict[str, Any]:
+    """Drop the fields a leaf commits to only when set (see ``EVENT_FIELDS``)."""
+    if document.get("outcome") is None:
+        document.pop("outcome", None)
+    return document
+
+
 def event_leaf_hash(event: Mapping[str, Any]) -> bytes:
     """RFC 6962 leaf hash of an event: SHA-256(0x00 ‖ canonical JSON of its fields)."""
     document = {name: event.get(name) for name in EVENT_FIELDS}
     if isinstance(document["time"], datetime):
         document["time"] = format_time(document["time"])
-    return merkle.leaf_hash(event_json(document))
+    return merkle.leaf_hash(event_json(leaf_document(document)))
 
 
 _SORTED_FIELDS = tuple(sorted(EVENT_FIELDS))
@@ -93,7 +104,7 @@ def _leaf_of_row(row: dict[str, Any]) -> bytes:
     """``event_leaf_hash`` for a row that already holds exactly ``EVENT_FIELDS``."""
     document = {name: row[name] for name in _SORTED_FIELDS}
     document["time"] = format_time(document["time"])
-    return merkle.leaf_hash(event_json(document))
+    return merkle.leaf_hash(event_json(leaf_document(document)))
 
 
 def head_message(size: int, root: bytes, moment: datetime) -> bytes:
@@ -130,6 +141,8 @@ def node_source(db_session: Session) -> merkle.NodeSource:
         width = 1 << (level - base)
         first, last = index * width, (index + 1) * width - 1
         if base == 0:
+            # leaf hashes of every tenant's events (hashes only: they reveal nothing)
+            previous_scope = _enter_system_scope(db_session)
             rows = db_session.execute(
                 select(AuditEvent.leaf_hash)
                 .where(AuditEvent.seq >= first + 1, AuditEvent.seq <= last + 1)
@@ -142,6 +155,8 @@ def node_source(db_session: Session) -> merkle.NodeSource:
                 .order_by(AuditNode.index)
             ).scalars()
         hashes = [bytes(digest) for digest in rows]
+        if base == 0:
+            _leave_system_scope(db_session, previous_scope)
         if len(hashes) != width:
             raise IntegrityViolation("The audit log's Merkle nodes are incomplete", code="audit.node_missing")
         while len(hashes) > 1:
@@ -153,6 +168,20 @@ def node_source(db_session: Session) -> merkle.NodeSource:
         return hashes[0]
 
     return get_node
+
+
+def _enter_system_scope(db_session: Session) -> str | None:
+    """System scope for one read inside a tenant transaction; returns the scope to restore."""
+    if not is_postgres(db_session):
+        return None
+    previous = db_session.scalar(text("SELECT current_setting('callvault.scope', true)"))
+    set_system_scope(db_session)
+    return str(previous or "")
+
+
+def _leave_system_scope(db_session: Session, previous: str | None) -> None:
+    if previous is not None:
+        db_session.execute(text("SELECT set_config('callvault.scope', :s, true)"), {"s": previous})
 
 
 def _redact_reason(reason: str | None) -> str | None:
@@ -205,10 +234,12 @@ class AuditWriter:
             return []
         if is_postgres(db_session):
             db_session.execute(text("SELECT pg_advisory_xact_lock(7262746)"))
+        previous_scope = _enter_system_scope(db_session)  # the log's size counts every tenant's events
         size = int(db_session.scalar(select(func.coalesce(func.max(AuditEvent.seq), 0))) or 0)
         tree = self._load_tree(db_session, size)
         seqs = _insert_events(db_session, events, tree)
         self._maybe_sign(db_session, force=False, tree=tree)
+        _leave_system_scope(db_session, previous_scope)
         self._appended = True
         return seqs
 
@@ -230,7 +261,7 @@ class AuditWriter:
         self._ensure_started()
         self._queue.put(([], done))
         done.result()
-        with self._runtime.sessions() as db_session, db_session.begin():
+        with system_session(self._runtime.sessions) as db_session:
             return self._maybe_sign(db_session, force=True)
 
     # -- writer thread --------------------------------------------------------------------
@@ -276,7 +307,7 @@ class AuditWriter:
 
     def _sign_if_due(self, *, force: bool = False) -> None:
         try:
-            with self._runtime.sessions() as db_session, db_session.begin():
+            with system_session(self._runtime.sessions) as db_session:
                 self._maybe_sign(db_session, force=force)
         except Exception as error:
             _log.error("audit.head_failed", error_type=type(error).__name__)
@@ -298,7 +329,7 @@ class AuditWriter:
         raise AssertionError("unreachable")
 
     def _commit_once(self, events: list[dict[str, Any]]) -> list[int]:
-        with self._runtime.sessions() as db_session, db_session.begin():
+        with system_session(self._runtime.sessions) as db_session:
             if is_postgres(db_session):
                 db_session.execute(text("SELECT pg_advisory_xact_lock(7262746)"))
             size = int(db_session.scalar(select(func.coalesce(func.max(AuditEvent.seq), 0))) or 0)
@@ -395,7 +426,15 @@ def build_event(
     resource: Resource,
     decision: Decision,
     purpose: str | None = None,
+    outcome: Outcome | None = None,
+    failure: str | None = None,
+    sealed_purpose: str | None = None,
 ) -> dict[str, Any]:
+    """One event; ``failure`` (an error code) replaces the decision's reason when the
+    allowed action failed. ``sealed_purpose`` (the purpose already encrypted under the
+    subject's data key, see docs/audit.md) is stored instead of a redacted ``purpose``."""
+    if outcome is None:
+        outcome = "done" if decision.allow else "denied"
     return {
         "time": clock.now(),
         "tenant_id": actor.tenant_id,
@@ -407,13 +446,14 @@ def build_event(
         "resource_type": resource.type,
         "resource_id": resource.id,
         "subject_id": resource.subject_id,
-        "purpose": _redact_reason(purpose),
+        "purpose": sealed_purpose if sealed_purpose is not None else _redact_reason(purpose),
         "decision": "allow" if decision.allow else "deny",
         "mask": decision.mask,
         "rule": decision.rule,
-        "reason": decision.reason,
+        "reason": failure or decision.reason,
         "request_id": actor.request_id,
         "client_ip": actor.client_ip,
+        "outcome": outcome,
     }
 
 
@@ -425,11 +465,20 @@ def record(
     resource: Resource,
     decision: Decision,
     purpose: str | None = None,
+    outcome: Outcome | None = None,
+    failure: str | None = None,
+    sealed_purpose: str | None = None,
 ) -> int:
-    """Append one event durably; returns its sequence number."""
+    """Append one event durably; returns its sequence number.
+
+    ``outcome`` defaults to what the decision implies (``done`` / ``denied``); callers
+    that know better (not found, failed) say so."""
     from callvault.core.runtime import runtime_of
 
-    event = build_event(actor=actor, action=action, resource=resource, decision=decision, purpose=purpose)
+    event = build_event(
+        actor=actor, action=action, resource=resource, decision=decision, purpose=purpose, outcome=outcome,
+        failure=failure, sealed_purpose=sealed_purpose,
+    )
     (seq,) = writer_for(runtime_of(db_session)).append([event])
     return seq
 

@@ -40,13 +40,14 @@ class AuditEvent(Base):
     resource_type: Mapped[str] = mapped_column(String(64))
     resource_id: Mapped[str | None] = mapped_column(String(128))
     subject_id: Mapped[str | None] = mapped_column(String(128))
-    purpose: Mapped[str | None] = mapped_column(String(200))
+    purpose: Mapped[str | None] = mapped_column(String(1024))  # sealed purposes are longer than typed ones
     decision: Mapped[str] = mapped_column(String(8))
     mask: Mapped[str | None] = mapped_column(String(16))
     rule: Mapped[str | None] = mapped_column(String(128))
     reason: Mapped[str | None] = mapped_column(String(300))
     request_id: Mapped[str | None] = mapped_column(String(64))
     client_ip: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str | None] = mapped_column(String(16))
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 

@@ -83,6 +83,9 @@ class AuditEventRead(BaseModel):
     reason: str | None
     request_id: str | None
     client_ip: str | None
+    outcome: str | None = Field(
+        default=None, description="What happened: done, not_found, denied or failed (null on events older than it)."
+    )
     leaf_hash: str
 
 
@@ -148,6 +151,7 @@ class SubjectAccess(BaseModel):
     purpose: str | None
     decision: str
     mask: str | None
+    outcome: str | None = None
 
 
 class SubjectReport(BaseModel):

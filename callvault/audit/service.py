@@ -54,13 +54,25 @@ def event_dict(event: AuditEvent) -> dict[str, Any]:
         "session_id": event.session_id, "action": event.action, "resource_type": event.resource_type,
         "resource_id": event.resource_id, "subject_id": event.subject_id, "purpose": event.purpose,
         "decision": event.decision, "mask": event.mask, "rule": event.rule, "reason": event.reason,
-        "request_id": event.request_id, "client_ip": event.client_ip, "leaf_hash": event.leaf_hash.hex(),
+        "request_id": event.request_id, "client_ip": event.client_ip, "outcome": event.outcome,
+        "leaf_hash": event.leaf_hash.hex(),
     }  # fmt: skip
 
 
-def _read(event: AuditEvent) -> AuditEventRead:
+def _purpose(db_session: Session, event: AuditEvent) -> str | None:
+    """The purpose as a reader sees it: a reason sealed under the subject's data key is
+    opened (and reads as null once the subject is erased). Exports keep it sealed."""
+    if event.purpose is None or event.subject_id is None:
+        return event.purpose
+    from callvault.vault.customers.service import open_audit_purpose
+
+    return open_audit_purpose(db_session, tenant_id=event.tenant_id, subject_id=event.subject_id, stored=event.purpose)
+
+
+def _read(db_session: Session, event: AuditEvent) -> AuditEventRead:
     doc = event_dict(event)
     doc["time"] = event.time
+    doc["purpose"] = _purpose(db_session, event)
     return AuditEventRead(**doc)
 
 
@@ -86,7 +98,9 @@ def get_all(*, db_session: Session, actor: Actor, query: AuditQuery) -> AuditPag
     rows = list(db_session.scalars(_filtered(actor.tenant_id, query).limit(query.limit + 1)))
     more = len(rows) > query.limit
     rows = rows[: query.limit]
-    return AuditPage(items=[_read(row) for row in rows], next_after_seq=rows[-1].seq if more and rows else None)
+    return AuditPage(
+        items=[_read(db_session, row) for row in rows], next_after_seq=rows[-1].seq if more and rows else None
+    )
 
 
 def subject_report(*, db_session: Session, actor: Actor, subject_id: str, limit: int = 10_000) -> SubjectReport:
@@ -106,9 +120,10 @@ def subject_report(*, db_session: Session, actor: Actor, subject_id: str, limit:
             actor_id=r.actor_id,
             actor_role=r.actor_role,
             action=r.action,
-            purpose=r.purpose,
+            purpose=_purpose(db_session, r),
             decision=r.decision,
             mask=r.mask,
+            outcome=r.outcome,
         )
         for r in rows
     ]

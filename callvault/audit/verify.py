@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from callvault.audit import merkle
-from callvault.audit.log import EVENT_FIELDS, event_json, format_time, head_message, signing_key_id
+from callvault.audit.log import EVENT_FIELDS, event_json, format_time, head_message, leaf_document, signing_key_id
 from callvault.audit.models import TreeHead
 from callvault.core import clock
 from callvault.core.errors import IntegrityViolation, Invalid
@@ -181,7 +181,7 @@ _TIME = EVENT_FIELDS.index("time")
 def _leaf(values: Sequence[Any]) -> bytes:
     document = dict(zip(EVENT_FIELDS, values, strict=False))  # the encoder sorts the keys
     document["time"] = _time_text(values[_TIME])
-    return merkle.leaf_hash(event_json(document))
+    return merkle.leaf_hash(event_json(leaf_document(document)))
 
 
 def verify_log(
@@ -203,6 +203,8 @@ def verify_log(
     trusts (pinned); heads signed by any other key fail.
     """
     report = VerifyReport()
+    if connection.dialect.name == "postgresql":  # every tenant's rows (row-level security)
+        connection.exec_driver_sql("SELECT set_config('callvault.scope', 'system', false)")
     heads = _head_records(connection)
     report.heads = len(heads)
     expected_key = signing_key_id(public_key)
@@ -312,6 +314,8 @@ def _hash_range(url: str, first: int, last: int) -> _Chunk:
         raw = engine.raw_connection()  # plain DB-API rows: no per-row wrapping
         try:
             cursor = raw.cursor()
+            if engine.dialect.name == "postgresql":  # every tenant's rows (row-level security)
+                cursor.execute("SELECT set_config('callvault.scope', 'system', false)")
             cursor.execute(
                 _select_events(engine.dialect.name, f"WHERE seq BETWEEN {int(first)} AND {int(last)}") + " ORDER BY seq"
             )

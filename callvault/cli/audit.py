@@ -7,19 +7,16 @@ import socket
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from pydantic import TypeAdapter, ValidationError
 
 from callvault.access.actor import Actor
-from callvault.audit import merkle, service, siem
-from callvault.audit.log import SIGNING_KEY_REF, format_time, head_message
-from callvault.audit.schemas import AuditQuery, UtcInstant
-from callvault.audit.verify import HeadRecord, key_fingerprint, load_anchor, trusted_public_key, verify_log
 from callvault.cli.common import console, err_console, handle_errors, runtime
-from callvault.core.db import tenant_session
 from callvault.core.errors import Invalid
-from callvault.crypto import verify_signature
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 UNSIGNED_GRACE_S = 60.0
 """How late a signed head may be beyond CALLVAULT_AUDIT_HEAD_SECONDS before verify fails:
@@ -47,6 +44,9 @@ def verify(
     ),
 ) -> None:
     """Recompute the whole log; exit 1 naming the first bad sequence number."""
+    from callvault.audit.log import SIGNING_KEY_REF
+    from callvault.audit.verify import load_anchor, trusted_public_key, verify_log
+
     with runtime() as built:
         pin = public_key or built.settings.audit_public_key
         trusted = trusted_public_key(pin, built.keyring.public_key(SIGNING_KEY_REF))
@@ -89,6 +89,11 @@ def verify_proof(
     public_key: str | None = typer.Option(None, help="Trusted public key (hex); default: the one in the file."),
 ) -> None:
     """Check an inclusion or consistency proof offline (no server, no database)."""
+    from callvault.audit import merkle
+    from callvault.audit.log import head_message
+    from callvault.audit.verify import HeadRecord
+    from callvault.crypto import verify_signature
+
     try:
         doc = json.loads(proof_file.read_text())
         key = bytes.fromhex(public_key or doc["public_key"])
@@ -122,6 +127,10 @@ def _parse(text: str) -> datetime:
 @handle_errors
 def heads_export(out: Path | None = typer.Option(None, "--out", help="File to write (default stdout).")) -> None:
     """Write every signed tree head as JSON lines: {size, root, time, key_id, signature} (hex)."""
+    from callvault.audit import service
+    from callvault.audit.log import SIGNING_KEY_REF
+    from callvault.audit.verify import key_fingerprint
+
     with runtime() as built, built.sessions() as db_session:
         lines = [json.dumps(head.model_dump(), sort_keys=True) for head in service.heads(db_session=db_session)]
         public_key = built.keyring.public_key(SIGNING_KEY_REF)
@@ -162,6 +171,12 @@ def events(
     limit: int = typer.Option(100, min=1, max=1000),
 ) -> None:
     """Query a tenant's events (JSON lines)."""
+    from pydantic import ValidationError
+
+    from callvault.audit import service
+    from callvault.audit.schemas import AuditQuery
+    from callvault.core.db import tenant_session
+
     try:
         query = AuditQuery.model_validate(
             {
@@ -187,6 +202,9 @@ def events(
 @handle_errors
 def report(subject_id: str, tenant: str = typer.Option(..., "--tenant")) -> None:
     """Who accessed one customer's data (the access part of a DSAR)."""
+    from callvault.audit import service
+    from callvault.core.db import tenant_session
+
     with runtime() as built, tenant_session(built.sessions, tenant) as db_session:
         result = service.subject_report(db_session=db_session, actor=Actor.operator(tenant), subject_id=subject_id)
     console.print_json(result.model_dump_json())
@@ -200,6 +218,12 @@ def export(
     tenant: str | None = typer.Option(None, "--tenant", help="Only this tenant (default: all)."),
 ) -> None:
     """Write events for a SIEM to stdout."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from callvault.audit import service, siem
+    from callvault.audit.schemas import UtcInstant
+    from callvault.core.db import system_session
+
     if fmt not in ("jsonl", "ocsf", "syslog"):
         raise Invalid("Format must be jsonl, ocsf or syslog", code="audit.export_format")
     try:
@@ -207,7 +231,7 @@ def export(
     except ValidationError as error:
         raise _invalid_query(error) from None
     hostname = socket.gethostname()
-    with runtime() as built, built.sessions() as db_session:
+    with runtime() as built, system_session(built.sessions) as db_session:
         for event in service.iter_events(db_session=db_session, tenant_id=tenant, since=start):
             sys.stdout.write(siem.render(event, fmt, hostname=hostname) + "\n")
 
@@ -222,4 +246,4 @@ def _invalid_query(error: ValidationError) -> Invalid:
     return Invalid(f"{first['field'] or 'value'}: {first['message']}", code="request.invalid", errors=errors)
 
 
-__all__ = ["app", "format_time"]
+__all__ = ["app"]

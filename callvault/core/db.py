@@ -37,7 +37,11 @@ __all__ = [
     "create_db_engine",
     "is_postgres",
     "session_factory",
+    "set_lookup_key",
+    "set_system_scope",
     "set_tenant",
+    "system_session",
+    "tenant_policy_sql",
     "tenant_session",
 ]
 
@@ -162,9 +166,57 @@ def set_tenant(session: Session, tenant_id: str) -> None:
         session.execute(text("SELECT set_config('callvault.tenant_id', :t, true)"), {"t": tenant_id})
 
 
+def set_system_scope(session: Session) -> None:
+    """Let this transaction see every tenant's rows (PostgreSQL row-level security).
+
+    For the few paths that are cross-tenant by nature: the audit writer (one global log),
+    log verification and proofs, scheduled sweeps. Row-level security guards against a
+    request-path query that forgets its tenant filter; it is not a wall against code that
+    runs as the application role and chooses to set this (see docs/security.md).
+    """
+    if is_postgres(session):
+        session.execute(text("SELECT set_config('callvault.scope', 'system', true)"))
+
+
+def set_lookup_key(session: Session, key_id: str) -> None:
+    """Let this transaction read the one credential row named ``key_id`` before its tenant
+    is known (authentication), and no other row of the credential tables."""
+    if is_postgres(session):
+        session.execute(text("SELECT set_config('callvault.key_id', :k, true)"), {"k": key_id})
+
+
+@contextmanager
+def system_session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session in one transaction that sees every tenant (``set_system_scope``)."""
+    with factory() as session, session.begin():
+        set_system_scope(session)
+        yield session
+
+
 @contextmanager
 def tenant_session(factory: sessionmaker[Session], tenant_id: str) -> Iterator[Session]:
     """A session in one transaction scoped to ``tenant_id``; commits on success."""
     with factory() as session, session.begin():
         set_tenant(session, tenant_id)
         yield session
+
+
+_TENANT_CLAUSE = (
+    "(tenant_id = current_setting('callvault.tenant_id', true) "
+    "OR current_setting('callvault.scope', true) = 'system')"
+)
+
+
+def tenant_policy_sql(table: str, *, key_column: str | None = None) -> list[str]:
+    """PostgreSQL statements (for migrations) that put ``table`` under the tenant policy:
+    rows of the transaction's tenant, or every row in system scope; with ``key_column``,
+    also the one row named by ``set_lookup_key``. Every table with a ``tenant_id`` gets it
+    (a test walks the metadata)."""
+    clause = _TENANT_CLAUSE
+    if key_column:
+        clause = f"({clause} OR {key_column} = current_setting('callvault.key_id', true))"
+    return [
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"DROP POLICY IF EXISTS tenant_isolation ON {table}",
+        f"CREATE POLICY tenant_isolation ON {table} USING {clause} WITH CHECK {clause}",
+    ]

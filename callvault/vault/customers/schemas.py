@@ -24,6 +24,9 @@ __all__ = [
     "ImportReport",
 ]
 
+IDENTIFYING_FIELDS = ("name", "mobile", "landline", "id_number", "bank_card", "email", "external_ref")
+"""A customer record must hold at least one of these: an empty row identifies nobody."""
+
 CustomerField = Literal["name", "mobile", "landline", "id_number", "bank_card", "email", "address"]
 
 
@@ -65,6 +68,14 @@ class CustomerCreate(BaseModel):
     region: Label | None = None
     external_ref: ExternalRef | None = None
 
+    @model_validator(mode="after")
+    def _identifies_someone(self) -> CustomerCreate:
+        if type(self) is CustomerCreate and all(getattr(self, field) is None for field in IDENTIFYING_FIELDS):
+            raise PydanticCustomError(
+                "customer.no_identifier", "give at least one of: " + ", ".join(IDENTIFYING_FIELDS)
+            )
+        return self
+
 
 class CustomerUpdate(CustomerCreate):
     """Only the fields present in the request change; ``null`` clears a field."""
@@ -90,6 +101,11 @@ class CustomerMasked(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int
+    error: str | None = Field(
+        default=None,
+        description="Set (e.g. `crypto.decryption_failed`) when this row's personal fields could not be "
+        "opened; they are then null and the rest of the page is unaffected.",
+    )
 
 
 class CustomerReveal(BaseModel):

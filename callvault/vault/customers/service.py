@@ -7,18 +7,19 @@ never as forbidden, so ids cannot be probed across tenants.
 
 from __future__ import annotations
 
+import base64
 import uuid
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from callvault.access.actor import Actor
 from callvault.access.masking import mask_field
-from callvault.access.pdp import Resource, enforce
+from callvault.access.pdp import Resource, enforce, record_failure
 from callvault.core import clock
-from callvault.core.errors import Conflict, NotFound
+from callvault.core.errors import Conflict, DecryptionFailed, NotFound
 from callvault.crypto import DataKey
 from callvault.vault.customers.models import ENCRYPTED_FIELDS, Customer
 from callvault.vault.customers.schemas import (
@@ -44,6 +45,7 @@ __all__ = [
     "delete_customer",
     "get_all",
     "get_or_raise",
+    "open_audit_purpose",
     "reveal",
     "sealed_row",
     "search",
@@ -51,6 +53,7 @@ __all__ = [
 ]
 
 TABLE = "customer"
+T = TypeVar("T")
 _PLAIN_FIELDS = ("membership_level", "assigned_agent", "region", "external_ref")
 
 
@@ -95,11 +98,99 @@ def _masked(db_session: Session, keys: TenantKeys, customer: Customer) -> Custom
     )
 
 
-def _load(db_session: Session, actor: Actor, customer_id: uuid.UUID) -> Customer:
+def _masked_rows(
+    db_session: Session, actor: Actor, action: str, keys: TenantKeys, rows: Iterable[Customer]
+) -> list[CustomerMasked]:
+    """Masked rows of a page; a row whose ciphertext cannot be opened comes back with its
+    plain columns and ``error`` set (the rest of the page is unaffected), and is audited."""
+    out: list[CustomerMasked] = []
+    for customer in rows:
+        try:
+            out.append(_masked(db_session, keys, customer))
+        except DecryptionFailed as error:
+            record_failure(db_session, actor, action, _resource(actor, customer.id), error.code)
+            out.append(
+                CustomerMasked(
+                    id=customer.id,
+                    **dict.fromkeys(ENCRYPTED_FIELDS),
+                    **{field: getattr(customer, field) for field in _PLAIN_FIELDS},
+                    created_at=customer.created_at,
+                    updated_at=customer.updated_at,
+                    version=customer.version,
+                    error=error.code,
+                )
+            )
+    return out
+
+
+def _load(
+    db_session: Session, actor: Actor, action: str, customer_id: uuid.UUID, purpose: str | None = None
+) -> Customer:
+    """The customer, after the PDP allowed ``action`` on it; a missing one (or one of
+    another tenant) is audited as ``not_found`` and raised as ``NotFound``."""
     customer = db_session.get(Customer, (actor.tenant_id, customer_id))
+    resource = _resource(actor, customer_id)
     if customer is None:
+        enforce(db_session, actor, action, resource, purpose=purpose, outcome="not_found")
         raise _not_found()
+    sealed = None if purpose is None else _sealed_purpose(db_session, actor, customer, purpose)
+    enforce(db_session, actor, action, resource, purpose=purpose, sealed_purpose=sealed)
     return customer
+
+
+AUDIT_PURPOSE_PREFIX = "sealed:v1:"
+
+
+def _sealed_purpose(db_session: Session, actor: Actor, customer: Customer, purpose: str) -> str | None:
+    """The free-text purpose, redacted then encrypted under the customer's data key, for
+    the audit log.
+
+    The log can never be edited, and a reason typed by a person may name the customer
+    ("陈英要求核实身份") in a way no recognizer catches. Sealed under the subject's key, it
+    stays readable to an auditor while the customer exists and dies with the key when
+    the customer is erased (crypto-shredding reaches the immutable log too)."""
+    keys = tenant_keys(db_session=db_session, tenant_id=actor.tenant_id)
+    try:
+        dek = open_subject_key(db_session=db_session, keys=keys, key_id=customer.subject_key_id)
+    except DecryptionFailed:
+        return None  # falls back to the redacted text
+    from callvault.pii.service import redact_text
+
+    # structured values (numbers, e-mails) are tagged first: an auditor needs the reason,
+    # not the number; what the engine misses (a name) still dies with the key
+    redacted = redact_text(purpose, mode="tag")[:200]
+    sealed = dek.seal(redacted, keys.context("audit_event", "purpose", customer.id))
+    return AUDIT_PURPOSE_PREFIX + base64.b64encode(sealed).decode("ascii")
+
+
+def open_audit_purpose(db_session: Session, *, tenant_id: str, subject_id: str, stored: str) -> str | None:
+    """The clear purpose of an audit event stored by ``_sealed_purpose``; None once the
+    subject is erased (its key destroyed) or if the text does not open."""
+    if not stored.startswith(AUDIT_PURPOSE_PREFIX):
+        return stored
+    try:
+        customer_id = uuid.UUID(subject_id)
+        sealed = base64.b64decode(stored[len(AUDIT_PURPOSE_PREFIX) :], validate=True)
+    except ValueError:
+        return None
+    customer = db_session.get(Customer, (tenant_id, customer_id))
+    if customer is None:
+        return None
+    keys = tenant_keys(db_session=db_session, tenant_id=tenant_id)
+    try:
+        dek = open_subject_key(db_session=db_session, keys=keys, key_id=customer.subject_key_id)
+        return dek.open(sealed, keys.context("audit_event", "purpose", customer_id))
+    except DecryptionFailed:
+        return None
+
+
+def _opened(db_session: Session, actor: Actor, action: str, customer_id: uuid.UUID, build: Callable[[], T]) -> T:
+    """Run ``build()`` (which decrypts); a decryption failure is audited as ``failed``."""
+    try:
+        return build()
+    except DecryptionFailed as error:
+        record_failure(db_session, actor, action, _resource(actor, customer_id), error.code)
+        raise
 
 
 def _resource(actor: Actor, customer_id: uuid.UUID | None = None) -> Resource:
@@ -108,16 +199,19 @@ def _resource(actor: Actor, customer_id: uuid.UUID | None = None) -> Resource:
 
 
 def create(*, db_session: Session, actor: Actor, customer_in: CustomerCreate) -> CustomerMasked:
-    enforce(db_session, actor, "customer.create", _resource(actor))
+    customer_id = time_ordered_uuid()
+    resource = _resource(actor, customer_id)
+    enforce(db_session, actor, "customer.create", resource)
     keys = tenant_keys(db_session=db_session, tenant_id=actor.tenant_id)
     if customer_in.external_ref is not None and db_session.scalar(
         select(Customer.id).where(
             Customer.tenant_id == actor.tenant_id, Customer.external_ref == customer_in.external_ref
         )
     ):
-        raise Conflict("A customer with this external reference exists", code="customer.external_ref_exists")
+        error = Conflict("A customer with this external reference exists", code="customer.external_ref_exists")
+        record_failure(db_session, actor, "customer.create", resource, error.code)
+        raise error
     (dek,) = new_subject_keys(db_session=db_session, keys=keys, count=1)
-    customer_id = time_ordered_uuid()
     now = clock.now()
     values = customer_in.model_dump()
     customer = Customer(
@@ -138,33 +232,39 @@ def create(*, db_session: Session, actor: Actor, customer_in: CustomerCreate) ->
 
 
 def get_or_raise(*, db_session: Session, actor: Actor, customer_id: uuid.UUID) -> CustomerMasked:
-    enforce(db_session, actor, "customer.read", _resource(actor, customer_id))
-    customer = _load(db_session, actor, customer_id)
-    return _masked(db_session, tenant_keys(db_session=db_session, tenant_id=actor.tenant_id), customer)
+    customer = _load(db_session, actor, "customer.read", customer_id)
+    keys = tenant_keys(db_session=db_session, tenant_id=actor.tenant_id)
+    return _opened(db_session, actor, "customer.read", customer_id, lambda: _masked(db_session, keys, customer))
 
 
 def reveal(*, db_session: Session, actor: Actor, customer_id: uuid.UUID, request: CustomerReveal) -> CustomerRevealed:
     """Clear values of chosen fields: needs the reveal scope and a reason; always audited."""
-    customer = _load(db_session, actor, customer_id)
-    enforce(db_session, actor, "customer.reveal", _resource(actor, customer_id), purpose=request.reason)
+    customer = _load(db_session, actor, "customer.reveal", customer_id, purpose=request.reason)
     keys = tenant_keys(db_session=db_session, tenant_id=actor.tenant_id)
-    dek = open_subject_key(db_session=db_session, keys=keys, key_id=customer.subject_key_id)
-    return CustomerRevealed(id=customer.id, fields=_open_fields(keys, dek, customer, dict.fromkeys(request.fields)))
+
+    def opened() -> CustomerRevealed:
+        dek = open_subject_key(db_session=db_session, keys=keys, key_id=customer.subject_key_id)
+        return CustomerRevealed(id=customer.id, fields=_open_fields(keys, dek, customer, dict.fromkeys(request.fields)))
+
+    return _opened(db_session, actor, "customer.reveal", customer_id, opened)
 
 
 def update(*, db_session: Session, actor: Actor, customer_id: uuid.UUID, customer_in: CustomerUpdate) -> CustomerMasked:
-    enforce(db_session, actor, "customer.update", _resource(actor, customer_id))
-    customer = _load(db_session, actor, customer_id)
+    customer = _load(db_session, actor, "customer.update", customer_id)
     changes = customer_in.model_dump(exclude_unset=True)
     expected = changes.pop("expected_version", None)
+    conflict = None
     if expected is not None and expected != customer.version:
-        raise Conflict("The customer changed since it was read", code="customer.version_conflict")
-    if changes.get("external_ref") not in (None, customer.external_ref) and db_session.scalar(
+        conflict = Conflict("The customer changed since it was read", code="customer.version_conflict")
+    elif changes.get("external_ref") not in (None, customer.external_ref) and db_session.scalar(
         select(Customer.id).where(
             Customer.tenant_id == actor.tenant_id, Customer.external_ref == changes["external_ref"]
         )
     ):
-        raise Conflict("A customer with this external reference exists", code="customer.external_ref_exists")
+        conflict = Conflict("A customer with this external reference exists", code="customer.external_ref_exists")
+    if conflict is not None:  # checked before any write: the audit append needs no lock we hold
+        record_failure(db_session, actor, "customer.update", _resource(actor, customer_id), conflict.code)
+        raise conflict
     keys = tenant_keys(db_session=db_session, tenant_id=actor.tenant_id)
     dek = open_subject_key(db_session=db_session, keys=keys, key_id=customer.subject_key_id)
     for column, value in sealed_row(keys, dek, customer.id, changes).items():
@@ -180,10 +280,11 @@ def update(*, db_session: Session, actor: Actor, customer_id: uuid.UUID, custome
 
 def delete_customer(*, db_session: Session, actor: Actor, customer_id: uuid.UUID) -> None:
     """Delete the row and crypto-shred its data key (copies in backups die with it)."""
-    enforce(db_session, actor, "customer.delete", _resource(actor, customer_id))
-    customer = _load(db_session, actor, customer_id)
+    customer = _load(db_session, actor, "customer.delete", customer_id)
     if customer.legal_hold:
-        raise Conflict("The customer is under legal hold", code="customer.legal_hold")
+        error = Conflict("The customer is under legal hold", code="customer.legal_hold")
+        record_failure(db_session, actor, "customer.delete", _resource(actor, customer_id), error.code)
+        raise error
     destroy_subject_key(db_session=db_session, tenant_id=actor.tenant_id, key_id=customer.subject_key_id)
     db_session.execute(delete(Customer).where(Customer.tenant_id == actor.tenant_id, Customer.id == customer_id))
 
@@ -204,8 +305,8 @@ def search(*, db_session: Session, actor: Actor, query: CustomerSearch) -> list[
         statement = statement.where(Customer.email_bidx == keys.index("customer.email", query.email))
     else:
         statement = statement.where(Customer.external_ref == query.external_ref)
-    rows = db_session.scalars(statement.order_by(Customer.id).limit(query.limit))
-    return [_masked(db_session, keys, row) for row in rows]
+    rows = list(db_session.scalars(statement.order_by(Customer.id).limit(query.limit)))
+    return _masked_rows(db_session, actor, "customer.search", keys, rows)
 
 
 def get_all(*, db_session: Session, actor: Actor, limit: int = 50, cursor: uuid.UUID | None = None) -> CustomerPage:
@@ -219,6 +320,6 @@ def get_all(*, db_session: Session, actor: Actor, limit: int = 50, cursor: uuid.
     more = len(rows) > limit
     rows = rows[:limit]
     return CustomerPage(
-        items=[_masked(db_session, keys, row) for row in rows],
+        items=_masked_rows(db_session, actor, "customer.list", keys, rows),
         next_cursor=str(rows[-1].id) if more and rows else None,
     )

@@ -8,6 +8,7 @@ code and a message that never repeats the value.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from functools import lru_cache
 
@@ -38,6 +39,22 @@ class FieldError(ValueError):
 
 
 _SEPARATORS = re.compile(r"[\s\-().]")
+_PHONE_CHARS = re.compile(r"\+?[0-9\s\-().]{3,32}")
+
+
+def _ascii_form(value: str) -> str:
+    """NFKC folds full-width digits and letters (１３８…, Ｘ) to ASCII, so every spelling of
+    a number has one canonical form, one ciphertext and one blind index."""
+    return unicodedata.normalize("NFKC", value).strip()
+
+
+def _phone_text(value: str) -> str:
+    """The value if it is only what a phone number is written with; trailing junk,
+    letters (vanity numbers) and other scripts' digits are refused."""
+    folded = _ascii_form(value)
+    if not _PHONE_CHARS.fullmatch(folded):
+        raise FieldError("phone.format", "a phone number holds only digits, spaces, +, -, ( and )")
+    return folded
 _CN_MOBILE = re.compile(r"(?:\+?86|0086)?(1[3-9]\d{9})")
 
 
@@ -53,6 +70,7 @@ def _cn_mobile_pattern() -> re.Pattern[str]:
 
 def normalize_mobile(value: str, *, default_region: str = "CN") -> str:
     """E.164 form of a mobile number; CN numbers take a cached fast path."""
+    value = _phone_text(value)
     compact = _SEPARATORS.sub("", value)
     match = _CN_MOBILE.fullmatch(compact)
     if match:
@@ -76,6 +94,7 @@ def normalize_mobile(value: str, *, default_region: str = "CN") -> str:
 
 def normalize_landline(value: str, *, default_region: str = "CN") -> str:
     """E.164 form of a fixed-line (or 400/800 service) number."""
+    value = _phone_text(value)
     try:
         number = phonenumbers.parse(value, default_region)
     except phonenumbers.NumberParseException:
@@ -94,8 +113,8 @@ def _region_ok(number: str) -> bool:
 
 def normalize_id_number(value: str) -> str:
     """Upper-cased 18-character 身份证 number with a valid checksum and birth date."""
-    number = value.strip().upper()
-    if not _ID_SHAPE.fullmatch(number):
+    number = _ascii_form(value).upper()
+    if not number.isascii() or not _ID_SHAPE.fullmatch(number):
         raise FieldError("id_number.format", "ID number must be 17 digits and a check character")
     if not _region_ok(number):
         raise FieldError("id_number.region", "ID region code invalid")
@@ -115,7 +134,7 @@ _CARD_SEPARATORS = re.compile(r"[\s\-]")
 
 def normalize_bank_card(value: str) -> str:
     """Digits only, 16 to 19 of them, Luhn-valid."""
-    digits = _CARD_SEPARATORS.sub("", value)
+    digits = _CARD_SEPARATORS.sub("", _ascii_form(value))
     if not digits.isascii() or not digits.isdigit() or not 16 <= len(digits) <= 19:
         raise FieldError("bank_card.format", "bank card must be 16 to 19 digits")
     if not luhn_valid(digits):
@@ -128,7 +147,7 @@ _SIMPLE_EMAIL = re.compile(r"[a-z0-9._%+\-]{1,64}@(?:[a-z0-9](?:[a-z0-9\-]{0,61}
 
 def normalize_email(value: str) -> str:
     """Lower-cased address; common shapes take a regex fast path."""
-    candidate = value.strip().lower()
+    candidate = _ascii_form(value).lower()
     if _SIMPLE_EMAIL.fullmatch(candidate) and ".." not in candidate and not candidate.startswith("."):
         return candidate
     try:

@@ -154,7 +154,9 @@ def test_other_tenant_sees_not_found_everywhere(client: TestClient, make_tenant)
     ("field", "value", "code"),
     [
         ("mobile", "12345", "phone.invalid"),
-        ("mobile", "call me maybe", "phone.unparsable"),
+        ("mobile", "call me maybe", "phone.format"),
+        ("mobile", "18200007764x", "phone.format"),
+        ("landline", "010-1234567 ext", "phone.format"),
         ("id_number", "110101199003071235", "id_number.checksum"),
         ("id_number", "110101199013071234", "id_number.birth_date"),
         ("bank_card", "6222020000000008", "bank_card.checksum"),
