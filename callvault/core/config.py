@@ -82,6 +82,18 @@ class Settings(BaseSettings):
     import_batch_size: int = Field(default=2000, ge=1, le=100_000)
     max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
+    # people and sessions (callvault.access.identity)
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60, description="A session unused this long ends.")
+    session_absolute_hours: int = Field(default=12, ge=1, le=24 * 7, description="A session ends this long after login")
+    login_lockout_after: int = Field(default=5, ge=1, le=100, description="Failed logins before the account locks.")
+    login_lockout_seconds: int = Field(default=60, ge=1, description="First lock; doubles with each further failure.")
+    login_lockout_max_seconds: int = Field(default=3600, ge=1, description="Longest lock.")
+    login_rate_per_username: int = Field(default=20, ge=1, description="Login attempts per minute per username.")
+    login_rate_per_address: int = Field(default=300, ge=1, description="Login attempts per minute per client address.")
+    password_time_cost: int = Field(default=3, ge=1, le=20, description="argon2id passes (rehash on change).")
+    password_memory_kib: int = Field(default=65536, ge=8192, description="argon2id memory in KiB.")
+    user_sweep_minutes: float = Field(default=10.0, gt=0, le=60, description="Offboarding sweep interval in serve.")
+
     @classmethod
     def settings_customise_sources(
         cls,

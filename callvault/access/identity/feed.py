@@ -208,13 +208,16 @@ def _sync_one(runtime: Runtime, actor: Actor, row: StaffRow, report: SyncReport)
         user.last_seen_in_feed_at = now
 
 
-def sweep(runtime: Runtime, *, now: datetime | None = None) -> SweepReport:
-    """One pass over every tenant (see the module docstring)."""
+def sweep(runtime: Runtime, *, now: datetime | None = None, tenant_ids: Iterable[str] | None = None) -> SweepReport:
+    """One pass over every tenant, or over ``tenant_ids`` (see the module docstring)."""
     moment = now or clock.now()
     report = SweepReport()
     idle = timedelta(minutes=runtime.settings.session_idle_minutes)
+    query = select(Tenant.id, Tenant.feed_max_age_seconds).order_by(Tenant.id)
+    if tenant_ids is not None:
+        query = query.where(Tenant.id.in_(list(tenant_ids)))
     with runtime.sessions() as db_session:
-        tenants = list(db_session.execute(select(Tenant.id, Tenant.feed_max_age_seconds)).all())
+        tenants = list(db_session.execute(query).all())
     for tenant_id, max_age in tenants:
         with tenant_session(runtime.sessions, tenant_id) as db_session:
             stale: list[uuid.UUID] = []

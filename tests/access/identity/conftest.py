@@ -48,15 +48,16 @@ def fake_clock() -> Iterator[FakeClock]:
 
 
 @pytest.fixture(autouse=True)
-def _cheap_password_hashing(runtime: Runtime) -> Iterator[None]:
-    """argon2id at its minimum cost in these tests (the format and rehash are tested)."""
+def _test_login_settings(runtime: Runtime) -> Iterator[None]:
+    """argon2id at its minimum cost in these tests (the format and rehash are tested elsewhere)."""
     settings = runtime.settings
-    saved = settings.password_time_cost, settings.password_memory_kib
-    settings.password_time_cost, settings.password_memory_kib = 1, 8192
+    saved = settings.password_time_cost, settings.password_memory_kib, settings.login_rate_per_address
+    # every TestClient request comes from one address: the per-address limit has its own test
+    settings.password_time_cost, settings.password_memory_kib, settings.login_rate_per_address = 1, 8192, 100_000
     try:
         yield
     finally:
-        settings.password_time_cost, settings.password_memory_kib = saved
+        settings.password_time_cost, settings.password_memory_kib, settings.login_rate_per_address = saved
 
 
 @dataclass

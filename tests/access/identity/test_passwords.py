@@ -58,7 +58,9 @@ def test_login_rehashes_after_a_parameter_change(client: TestClient, runtime: Ru
 
     def stored_hash() -> str:
         with runtime.sessions() as db_session:
-            value = db_session.scalar(select(User.password_hash).where(User.tenant_id == tenant.id, User.id == person.id))
+            value = db_session.scalar(
+                select(User.password_hash).where(User.tenant_id == tenant.id, User.id == person.id)
+            )
             assert value is not None
             return value
 

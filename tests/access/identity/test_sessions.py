@@ -4,6 +4,8 @@ The clock is pinned and moved by hand; nothing sleeps."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
@@ -15,7 +17,9 @@ from tests.conftest import auth
 
 
 def _login_raw(client: TestClient, tenant_id: str, username: str, password: str, **extra: str):  # type: ignore[no-untyped-def]
-    return client.post("/v1/auth/login", json={"tenant": tenant_id, "username": username, "password": password, **extra})
+    return client.post(
+        "/v1/auth/login", json={"tenant": tenant_id, "username": username, "password": password, **extra}
+    )
 
 
 def _whoami(client: TestClient, token: str):  # type: ignore[no-untyped-def]
@@ -139,7 +143,9 @@ def test_disabled_frozen_and_suspended_are_refused(  # type: ignore[no-untyped-d
     frozen, suspended_later = make_person(tenant.id), make_person(tenant.id)
     token = login(client, frozen)["token"]
     with runtime.sessions() as db_session, db_session.begin():
-        db_session.execute(update(User).where(User.tenant_id == tenant.id, User.id == frozen.id).values(status="frozen"))
+        db_session.execute(
+            update(User).where(User.tenant_id == tenant.id, User.id == frozen.id).values(status="frozen")
+        )
     refused = _whoami(client, token)
     assert refused.status_code == 401 and refused.json()["code"] == "auth.account_inactive"
     assert _login_raw(client, tenant.id, frozen.username, frozen.password).json()["code"] == "auth.login_failed"
@@ -149,3 +155,17 @@ def test_disabled_frozen_and_suspended_are_refused(  # type: ignore[no-untyped-d
         identity.set_tenant_status(db_session=db_session, tenant_id=tenant.id, status="suspended")
     assert _whoami(client, other).json()["code"] == "auth.tenant_suspended"
     assert _login_raw(client, tenant.id, suspended_later.username, suspended_later.password).status_code == 401
+
+
+def test_login_rate_limit_per_address(  # type: ignore[no-untyped-def]
+    client: TestClient, runtime: Runtime, tenant, make_person, fake_clock: FakeClock
+) -> None:
+    person = make_person(tenant.id)
+    fake_clock.moment = fake_clock.moment.replace(second=0) + timedelta(days=5)  # a window no other test uses
+    runtime.settings.login_rate_per_address = 5  # restored by the autouse fixture
+    statuses = [_login_raw(client, tenant.id, f"someone{i}", "wrong-password-1").status_code for i in range(5)]
+    assert statuses == [401] * 5
+    limited = _login_raw(client, tenant.id, person.username, person.password)  # even the right password waits
+    assert limited.status_code == 429 and limited.json()["code"] == "auth.rate_limited"
+    fake_clock.advance(minutes=1)
+    assert _login_raw(client, tenant.id, person.username, person.password).status_code == 200

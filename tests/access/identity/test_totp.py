@@ -46,7 +46,9 @@ def test_enrol_then_login_needs_a_code(  # type: ignore[no-untyped-def]
     wrong = client.post("/v1/auth/totp/confirm", json={"code": "000000"}, headers=bearer(first["token"]))
     if current_code(secret) != "000000":
         assert wrong.status_code == 422 and wrong.json()["code"] == "totp.code_invalid"
-    confirmed = client.post("/v1/auth/totp/confirm", json={"code": current_code(secret)}, headers=bearer(first["token"]))
+    confirmed = client.post(
+        "/v1/auth/totp/confirm", json={"code": current_code(secret)}, headers=bearer(first["token"])
+    )
     assert confirmed.status_code == 200
     codes = confirmed.json()["recovery_codes"]
     assert len(codes) == 10 and len(set(codes)) == 10
