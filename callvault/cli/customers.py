@@ -6,22 +6,25 @@ import json
 import os
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from callvault.access.actor import Actor
 from callvault.cli.common import console, err_console, handle_errors, runtime
-from callvault.core.db import tenant_session
 from callvault.core.errors import Invalid
-from callvault.vault.customers import importer, service
-from callvault.vault.customers.schemas import CustomerCreate, CustomerSearch, ImportReport
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from callvault.vault.customers.importer import ImportFormat
+    from callvault.vault.customers.schemas import ImportReport
 
 app = typer.Typer(help="Customers of a tenant.", no_args_is_help=True)
 TenantOption = typer.Option(..., "--tenant", help="Tenant id.")
 
 
-def _format_of(path: Path, given: str | None) -> importer.ImportFormat:
+def _format_of(path: Path, given: str | None) -> ImportFormat:
     fmt = given or {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(path.suffix.lower())
     if fmt not in ("csv", "jsonl"):
         raise Invalid("Cannot tell the format: use --format csv|jsonl", code="import.format_unknown")
@@ -51,6 +54,10 @@ def import_file(
     batch_size: int | None = typer.Option(None, min=1, max=100_000),
 ) -> None:
     """Import customers; re-running the same file skips what is already stored."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from callvault.vault.customers import importer
+
     actor = Actor.operator(tenant, os.environ.get("USER", "cli"))
     with (
         runtime() as built,
@@ -95,6 +102,10 @@ def _print(model: object) -> None:
 @handle_errors
 def create(tenant: str = TenantOption, data: str = typer.Option(..., "--json", help="Customer as JSON.")) -> None:
     """Create one customer from a JSON object (output masked)."""
+    from callvault.core.db import tenant_session
+    from callvault.vault.customers import service
+    from callvault.vault.customers.schemas import CustomerCreate
+
     customer_in = _parse(CustomerCreate, data)
     with runtime() as built, tenant_session(built.sessions, tenant) as db_session:
         _print(service.create(db_session=db_session, actor=Actor.operator(tenant), customer_in=customer_in))
@@ -103,6 +114,9 @@ def create(tenant: str = TenantOption, data: str = typer.Option(..., "--json", h
 @app.command("get")
 @handle_errors
 def get(customer_id: uuid.UUID, tenant: str = TenantOption) -> None:
+    from callvault.core.db import tenant_session
+    from callvault.vault.customers import service
+
     with runtime() as built, tenant_session(built.sessions, tenant) as db_session:
         _print(service.get_or_raise(db_session=db_session, actor=Actor.operator(tenant), customer_id=customer_id))
 
@@ -119,6 +133,10 @@ def search(
     limit: int = typer.Option(20, min=1, max=500),
 ) -> None:
     """Find customers by exact value (blind index); prints masked records."""
+    from callvault.core.db import tenant_session
+    from callvault.vault.customers import service
+    from callvault.vault.customers.schemas import CustomerSearch
+
     given = {
         k: v
         for k, v in {
@@ -139,6 +157,9 @@ def search(
 @app.command("list")
 @handle_errors
 def list_customers(tenant: str = TenantOption, limit: int = typer.Option(20, min=1, max=500)) -> None:
+    from callvault.core.db import tenant_session
+    from callvault.vault.customers import service
+
     with runtime() as built, tenant_session(built.sessions, tenant) as db_session:
         _print(service.get_all(db_session=db_session, actor=Actor.operator(tenant), limit=limit))
 

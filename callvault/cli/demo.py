@@ -1,18 +1,46 @@
-"""``callvault demo seed``: a demo tenant full of realistic (generated) customers."""
+"""``callvault demo seed``: a demo tenant full of realistic (generated) customers.
+
+Generating customers needs Faker, an optional extra (``pip install 'callvault[demo]'``,
+which ``make run`` does): a production install carries no demo code's dependencies.
+"""
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import typer
 
-from callvault.access.actor import Actor
-from callvault.access.identity import service as identity
-from callvault.cli.common import console, handle_errors, runtime
-from callvault.demo.generator import CustomerGenerator
-from callvault.vault.customers import importer
+from callvault.cli.common import console, err_console, handle_errors, runtime
+
+if TYPE_CHECKING:
+    from callvault.demo.generator import CustomerGenerator
 
 app = typer.Typer(help="Demo data.", no_args_is_help=True)
+
+DEMO_ACCOUNTS = (
+    # (account name, what the key may do, extra scopes beyond the defaults, or None for exactly these)
+    ("demo-backend", "backend key (masked reads)", (), None),
+    ("demo-supervisor", "supervisor key (may reveal)", ("customers:reveal",), None),
+    ("demo-auditor", "auditor key (audit log, read-only)", (), ("audit:read",)),
+)
+"""The demo's service accounts; every key is shown once by ``demo seed`` and kept in
+``$CALLVAULT_HOME/demo-credentials.txt`` (0600), never printed again."""
+
+
+def _generator() -> CustomerGenerator:
+    try:
+        from callvault.demo.generator import CustomerGenerator
+    except ModuleNotFoundError as error:
+        if error.name != "faker" and not (error.name or "").startswith("faker."):
+            raise
+        err_console.print(
+            "error demo.faker_missing: demo data needs Faker; install the demo extra: pip install 'callvault[demo]'",
+            highlight=False,
+            markup=False,
+        )
+        raise typer.Exit(2) from None
+    return CustomerGenerator()
 
 
 @app.command("seed")
@@ -21,38 +49,63 @@ def seed(
     customers: int = typer.Option(1000, "--customers", min=0, max=10_000_000),
     tenant: str = typer.Option("demo", "--tenant"),
 ) -> None:
-    """Create the demo tenant (if missing), two service accounts, and N customers."""
+    """Create the demo tenant (if missing), its service accounts, and N customers.
+
+    The API keys are printed here, once; afterwards only the credentials file has them.
+    """
+    generator = _generator()  # before anything is created: no half-seeded tenant without Faker
+
+    from callvault.access.actor import Actor
+    from callvault.access.identity import service as identity
+    from callvault.vault.customers import importer
+
     with runtime() as built:
         credentials = built.settings.home / "demo-credentials.txt"
+        created: list[tuple[str, str]] = []
         with built.sessions() as db_session, db_session.begin():
             if identity.get_tenant(db_session=db_session, tenant_id=tenant) is None:
                 identity.create_tenant(db_session=db_session, tenant_id=tenant, name="Demo Call Center")
-                _, backend_key = identity.create_service_account(
-                    db_session=db_session, tenant_id=tenant, name="demo-backend"
+            existing = {
+                account.name
+                for account in identity.get_all_service_accounts(db_session=db_session, tenant_id=tenant)
+                if account.revoked_at is None
+            }
+            for name, label, extra, only in DEMO_ACCOUNTS:
+                if name in existing:
+                    continue
+                scopes = list(only) if only is not None else [*identity.DEFAULT_SCOPES, *extra]
+                _, api_key = identity.create_service_account(
+                    db_session=db_session, tenant_id=tenant, name=name, scopes=scopes
                 )
-                _, reveal_key = identity.create_service_account(
-                    db_session=db_session,
-                    tenant_id=tenant,
-                    name="demo-supervisor",
-                    scopes=[*identity.DEFAULT_SCOPES, "customers:reveal"],
-                )
-                text = (
-                    f"demo tenant: {tenant}\n"
-                    f"  backend key (masked reads):  {backend_key}\n"
-                    f"  supervisor key (may reveal): {reveal_key}\n"
-                    "  use it in /docs -> Authorize, or: curl -H 'Authorization: Bearer <key>' ...\n"
-                )
-                fd = os.open(credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(text)
+                created.append((label, api_key))
+            if created:
+                _write_credentials(credentials, tenant, created)
         report = importer.import_customers(
             runtime=built,
             actor=Actor.operator(tenant, "demo"),
-            lines=CustomerGenerator().jsonl_lines(customers),
+            lines=generator.jsonl_lines(customers),
             fmt="jsonl",
         )
+    if created:
+        # Shown this once; `callvault serve` only points to the file.
+        console.print(f"demo tenant {tenant}: new API keys (shown once, also in {credentials}):", highlight=False)
+        for label, api_key in created:
+            console.print(f"  {label + ':':<38} {api_key}", highlight=False)
+        console.print("  use one in /docs -> Authorize, or: curl -H 'Authorization: Bearer <key>' ...", highlight=False)
     console.print(
         f"demo tenant {tenant}: imported={report.imported} skipped_existing={report.skipped_existing} "
         f"failed={report.failed}; credentials in {credentials}",
         highlight=False,
     )
+
+
+def _write_credentials(path: os.PathLike[str], tenant: str, created: list[tuple[str, str]]) -> None:
+    """Append the new keys to the credentials file, created 0600 (keys of earlier runs stay)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "a") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            handle.write(f"demo tenant: {tenant}\n")
+        for label, api_key in created:
+            handle.write(f"  {label + ':':<38} {api_key}\n")
+        handle.write("  use one in /docs -> Authorize, or: curl -H 'Authorization: Bearer <key>' ...\n")

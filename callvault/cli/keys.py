@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from callvault.cli.common import console, handle_errors, runtime
-from callvault.vault.fields.service import rotate_tenant_kek
 
 app = typer.Typer(help="Key management.", no_args_is_help=True)
 
@@ -18,6 +16,10 @@ def rotate(
     batch_size: int = typer.Option(1000, min=1, max=100_000),
 ) -> None:
     """New KEK version; rewrap every data key (reads keep working); retire old versions."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from callvault.vault.fields.service import rotate_tenant_kek
+
     with (
         runtime() as built,
         Progress(

@@ -14,15 +14,16 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from callvault.cli.common import err_console
 from callvault.core.errors import CallVaultError
-from callvault.pii.engine import Analyzer
-from callvault.pii.redact import MemoryTokenizer, Mode, apply_operators
-from callvault.pii.service import engine_for
+
+if TYPE_CHECKING:
+    from callvault.pii.engine import Analyzer
+    from callvault.pii.redact import Mode
 
 app = typer.Typer(help="Find and redact personal data in transcripts (JSON lines).", no_args_is_help=True)
 
@@ -45,6 +46,8 @@ def _records(path: Path | None, bad: list[int]) -> Iterator[tuple[Any, str]]:
 
 
 def _engine(recognizers: Path | None) -> Analyzer:
+    from callvault.pii.service import engine_for
+
     if recognizers is not None and not recognizers.is_file():
         err_console.print("error pii.config_missing: the --recognizers file does not exist")
         raise typer.Exit(2)
@@ -83,6 +86,8 @@ def redact(
     if mode not in ("mask", "tag", "hash", "token", "remove"):
         err_console.print("error pii.mode_invalid: --mode must be mask, tag, hash or token")
         raise typer.Exit(2)
+    from callvault.pii.redact import MemoryTokenizer, apply_operators
+
     engine = _engine(recognizers)
     key = os.environ.get("CALLVAULT_PII_HASH_KEY", "").encode()
     tokenizer = MemoryTokenizer()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
-from callvault.access.identity import service as identity
 from callvault.cli.common import console, handle_errors, runtime
 
 app = typer.Typer(help="Tenants (client companies).", no_args_is_help=True)
@@ -16,6 +14,8 @@ accounts_app = typer.Typer(help="Service accounts and their API keys.", no_args_
 @handle_errors
 def create(tenant_id: str, name: str = typer.Option(..., help="Display name."), region: str = "cn") -> None:
     """Create a tenant with its own KEK and blind-index key."""
+    from callvault.access.identity import service as identity
+
     with runtime() as built, built.sessions() as db_session, db_session.begin():
         identity.create_tenant(db_session=db_session, tenant_id=tenant_id, name=name, region=region)
     console.print(f"tenant {tenant_id} created")
@@ -24,6 +24,10 @@ def create(tenant_id: str, name: str = typer.Option(..., help="Display name."), 
 @app.command("list")
 @handle_errors
 def list_tenants() -> None:
+    from rich.table import Table
+
+    from callvault.access.identity import service as identity
+
     with runtime() as built, built.sessions() as db_session:
         table = Table("id", "name", "region", "status", "created")
         for tenant in identity.get_all_tenants(db_session=db_session):
@@ -32,6 +36,8 @@ def list_tenants() -> None:
 
 
 def _set_status(tenant_id: str, status: str) -> None:
+    from callvault.access.identity import service as identity
+
     with runtime() as built, built.sessions() as db_session, db_session.begin():
         identity.set_tenant_status(db_session=db_session, tenant_id=tenant_id, status=status)
     console.print(f"tenant {tenant_id} {status}")
@@ -55,12 +61,18 @@ def activate(tenant_id: str) -> None:
 def create_account(
     name: str,
     tenant: str = typer.Option(..., "--tenant", help="Tenant id."),
-    scope: list[str] = typer.Option(list(identity.DEFAULT_SCOPES), "--scope", help="Repeat for each scope."),
+    scope: list[str] | None = typer.Option(
+        None,
+        "--scope",
+        help="Repeat for each scope (default: customers:read, customers:write, customers:import, pii:scan).",
+    ),
 ) -> None:
     """Create a service account; its API key is printed once and never stored."""
+    from callvault.access.identity import service as identity
+
     with runtime() as built, built.sessions() as db_session, db_session.begin():
         account, api_key = identity.create_service_account(
-            db_session=db_session, tenant_id=tenant, name=name, scopes=scope
+            db_session=db_session, tenant_id=tenant, name=name, scopes=scope or identity.DEFAULT_SCOPES
         )
     console.print(f"service account {account.name} ({account.key_id}) scopes: {' '.join(account.scopes)}")
     console.print(f"API key (shown once): {api_key}", highlight=False)
@@ -69,6 +81,10 @@ def create_account(
 @accounts_app.command("list")
 @handle_errors
 def list_accounts(tenant: str = typer.Option(..., "--tenant")) -> None:
+    from rich.table import Table
+
+    from callvault.access.identity import service as identity
+
     with runtime() as built, built.sessions() as db_session:
         table = Table("key id", "name", "scopes", "revoked")
         for account in identity.get_all_service_accounts(db_session=db_session, tenant_id=tenant):
@@ -80,6 +96,8 @@ def list_accounts(tenant: str = typer.Option(..., "--tenant")) -> None:
 @accounts_app.command("revoke")
 @handle_errors
 def revoke(key_id: str, tenant: str = typer.Option(..., "--tenant")) -> None:
+    from callvault.access.identity import service as identity
+
     with runtime() as built, built.sessions() as db_session, db_session.begin():
         identity.revoke_service_account(db_session=db_session, tenant_id=tenant, key_id=key_id)
     console.print(f"service account {key_id} revoked")

@@ -8,9 +8,11 @@ Values come from ``CALLVAULT_*`` environment variables, then an optional TOML fi
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote_plus
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (
@@ -20,7 +22,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["Settings", "get_settings", "reset_settings"]
+from callvault.core.errors import Invalid
+
+__all__ = ["Settings", "get_settings", "redact_secrets", "reset_settings"]
 
 
 def _toml_path() -> Path:
@@ -53,6 +57,14 @@ class Settings(BaseSettings):
     keyring: Literal["local", "pkcs11"] = "local"
     keyring_path: Path | None = Field(default=None, description="Local key file; default home/keyring.json")
     master_key: SecretStr | None = Field(default=None, description="Passphrase sealing the local key file (scrypt).")
+    master_key_file: Path | None = Field(
+        default=None,
+        description="File holding the master key; outside the data folder unless the database is the embedded SQLite.",
+    )
+    insecure_colocated_key: bool = Field(
+        default=False,
+        description="Allow the master key file in the data folder with a non-embedded database (not for production).",
+    )
     pkcs11_module: str = "/usr/lib/softhsm/libsofthsm2.so"
     pkcs11_token_label: str = "callvault"  # noqa: S105 - a label, not a secret
     pkcs11_pin: SecretStr | None = None
@@ -118,12 +130,53 @@ class Settings(BaseSettings):
         return self.migration_database_url or self.resolved_database_url
 
     @property
+    def is_embedded(self) -> bool:
+        """The embedded demo: SQLite. Anything else (PostgreSQL) is a deployment."""
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def colocated_master_key_path(self) -> Path:
+        """Where ``callvault init`` keeps the master key of the embedded demo: beside the keyring."""
+        return self.home / "master.key"
+
+    def master_key_colocated(self, path: Path) -> bool:
+        """Whether ``path`` sits in the data folder or beside the keyring it unlocks, so one
+        copy of that folder would carry both the lock and its key."""
+        target = path.expanduser().resolve()
+        folders = {self.home.expanduser().resolve(), self.resolved_keyring_path.expanduser().resolve().parent}
+        return any(target == folder or folder in target.parents for folder in folders)
+
+    @property
+    def master_key_path(self) -> Path | None:
+        """The file the local keyring's master key is read from (``None``: from the environment).
+
+        Raises ``Invalid`` (``keyring.master_key_colocated``) when a non-embedded database
+        would use a key file inside the data folder, unless ``insecure_colocated_key``.
+        """
+        if self.master_key is not None:
+            return None
+        path = self.master_key_file or self.colocated_master_key_path
+        if not self.is_embedded and not self.insecure_colocated_key and self.master_key_colocated(path):
+            raise Invalid(
+                "The master key must not live in the data folder beside the keyring when the database is not "
+                "the embedded SQLite: set CALLVAULT_MASTER_KEY (from a secret manager), CALLVAULT_MASTER_KEY_FILE "
+                "(a path outside the data folder) or CALLVAULT_KEYRING=pkcs11; --insecure-colocated-key overrides",
+                code="keyring.master_key_colocated",
+            )
+        return path
+
+    @property
     def resolved_master_key(self) -> str | None:
-        """The env/TOML master key, else the one ``callvault init`` wrote for the embedded default."""
+        """The env/TOML master key, else the key file (``master_key_file`` or, for the embedded
+        demo, the one ``callvault init`` wrote beside the keyring)."""
         if self.master_key is not None:
             return self.master_key.get_secret_value()
-        path = self.home / "master.key"
-        return path.read_text().strip() if path.exists() else None
+        path = self.master_key_path
+        if path is None or not path.exists():
+            if self.master_key_file is not None:
+                raise Invalid("CALLVAULT_MASTER_KEY_FILE names a missing file", code="keyring.master_key_missing")
+            return None
+        return path.read_text().strip() or None
 
     @property
     def resolved_pii_dir(self) -> Path:
@@ -139,28 +192,75 @@ class Settings(BaseSettings):
         return self.keyring_path or self.home / "keyring.json"
 
     def redacted(self) -> dict[str, Any]:
-        """Settings as plain values, secrets and URL passwords hidden."""
+        """Settings as plain values, secrets hidden: ``SecretStr`` fields, and in every text
+        value URL passwords, secret query parameters and libpq ``password=`` keywords."""
         out: dict[str, Any] = {}
         for name, value in self.model_dump().items():
             if isinstance(value, SecretStr):
                 out[name] = "**********" if value.get_secret_value() else ""
-            elif isinstance(value, str) and "://" in value and "@" in value:
-                out[name] = _hide_url_password(value)
+            elif isinstance(value, str):
+                out[name] = redact_secrets(value)
             elif isinstance(value, Path):
                 out[name] = str(value)
             else:
                 out[name] = value
-        out["database_url"] = _hide_url_password(self.resolved_database_url)
+        out["database_url"] = redact_secrets(self.resolved_database_url)
         return out
 
 
-def _hide_url_password(url: str) -> str:
-    from sqlalchemy.engine import make_url
+HIDDEN = "***"
+_SECRET_NAME = re.compile(r"pass|pwd|secret|token|credential|auth|key", re.IGNORECASE)
+"""Names of query parameters and DSN keywords whose values are hidden (sslpassword, api_key...)."""
+_QUERY_PARAM = re.compile(r"(?P<lead>^|[?&;#])(?P<name>[^=&;#?]+)=(?P<value>[^&;#]*)")
+_DSN_KEYWORD = re.compile(r"(?P<lead>(?:^|\s)(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'?|\S*)")
+_REDIS_SCHEMES = ("redis", "rediss", "redis+sentinel", "unix")
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url.split("@")[-1]
+
+def redact_secrets(text: str) -> str:
+    """``text`` with every secret a connection string can carry replaced by ``***``.
+
+    Covers URL userinfo (``scheme://user:pw@host``, ``redis://:pw@host``, a bare
+    ``redis://pw@host``, passwords holding ``@`` or ``/``), secret query parameters and
+    fragments (``?password=``, ``&sslpassword=``, ``?token=``, percent-encoded names too),
+    and libpq keyword DSNs (``host=db password=pw``, quoted values). Anything that parses as
+    none of these comes back unchanged.
+    """
+    if "://" in text:
+        scheme, _, rest = text.partition("://")
+        at = rest.rfind("@", 0, _query_start(rest))
+        if at < 0 and "@" in rest:
+            # An unencoded "?" or "#" inside the password: "user:pa?ss@host" (no query
+            # parameter before the "@"), or "user:pa?s=s@host" (no port after the ":").
+            head = rest[: _query_start(rest)]
+            port = head.partition(":")[2]
+            if "=" not in rest[: rest.rfind("@")] or (port and "/" not in head and not port.isdigit()):
+                at = rest.rfind("@")
+        userinfo = ""
+        if at >= 0:
+            userinfo, rest = rest[:at], rest[at:]
+            if ":" in userinfo:
+                userinfo = f"{userinfo.split(':', 1)[0]}:{HIDDEN}"
+            elif scheme.lower().split("+")[0] in _REDIS_SCHEMES:
+                userinfo = HIDDEN  # redis://secret@host: a bare userinfo is the password
+        query_at = _query_start(rest)
+        return f"{scheme}://{userinfo}{rest[:query_at]}{_QUERY_PARAM.sub(_hide_query, rest[query_at:])}"
+    if "=" in text:
+        return _DSN_KEYWORD.sub(_hide_keyword, text)
+    return text
+
+
+def _query_start(rest: str) -> int:
+    return min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+
+
+def _hide_query(match: re.Match[str]) -> str:
+    if not _SECRET_NAME.search(unquote_plus(match["name"])):
+        return match.group(0)
+    return f"{match['lead']}{match['name']}={HIDDEN}"
+
+
+def _hide_keyword(match: re.Match[str]) -> str:
+    return f"{match['lead']}{HIDDEN}" if _SECRET_NAME.search(match["name"]) else match.group(0)
 
 
 @lru_cache(maxsize=1)

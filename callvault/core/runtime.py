@@ -7,11 +7,14 @@ globals; two runtimes (two test apps) never share state.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from callvault.core.config import Settings
@@ -22,7 +25,7 @@ from callvault.crypto import Keyring, open_keyring
 if TYPE_CHECKING:
     from callvault.core.counters import Counters
 
-__all__ = ["Runtime", "build_runtime", "runtime_of"]
+__all__ = ["Runtime", "build_runtime", "prepare_data_dir", "runtime_of"]
 
 
 @dataclass
@@ -60,10 +63,49 @@ class Runtime:
         self.engine.dispose()
 
 
+DATA_DIR_MODE = 0o700
+DATA_FILE_MODE = 0o600
+
+
+def prepare_data_dir(settings: Settings) -> None:
+    """Create the data folder 0700 and make every file in it 0600, before anything writes.
+
+    The folder holds the SQLite database (personal data, sealed but with its blind
+    indexes), the keyring and, for the embedded demo, its master key: nobody but the
+    service user may list or read it. SQLite gives its ``-wal``/``-shm`` files the mode of
+    the database file, so creating that file 0600 first covers them too; files left by an
+    older version are tightened on every start (the folder's top level, not the blobs
+    tree, so a start stays fast).
+    """
+    home = settings.home
+    home.mkdir(parents=True, exist_ok=True, mode=DATA_DIR_MODE)
+    os.chmod(home, DATA_DIR_MODE)
+    settings.resolved_blob_dir.mkdir(parents=True, exist_ok=True, mode=DATA_DIR_MODE)
+    for folder in (settings.resolved_blob_dir, settings.resolved_pii_dir):
+        if folder.is_dir():
+            os.chmod(folder, DATA_DIR_MODE)
+    database = make_url(settings.resolved_database_url)
+    name = database.database
+    if database.get_backend_name() == "sqlite" and name and name != ":memory:":
+        path = Path(name)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=DATA_DIR_MODE)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, DATA_FILE_MODE))
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            sibling = path.with_name(path.name + suffix)
+            if sibling.exists():
+                os.chmod(sibling, DATA_FILE_MODE)
+    for entry in home.iterdir():
+        if entry.is_file() and not entry.is_symlink():
+            os.chmod(entry, DATA_FILE_MODE)
+
+
 def build_runtime(settings: Settings, *, migrate: bool = True, keyring: Keyring | None = None) -> Runtime:
-    """Connect, apply migrations as the owner (if asked) and open the keyring."""
-    if settings.database_url is None:
-        settings.home.mkdir(parents=True, exist_ok=True)
+    """Check the master key policy, prepare the data folder, connect, apply migrations as
+    the owner (if asked) and open the keyring."""
+    if keyring is None and settings.keyring == "local":
+        settings.master_key_path  # noqa: B018 - refuses a colocated key before touching anything
+    if settings.is_embedded or settings.keyring == "local":
+        prepare_data_dir(settings)
     if migrate:
         owner = create_db_engine(settings.resolved_migration_url)
         try:

@@ -74,3 +74,112 @@ def test_init_seed_search_and_config_show(tmp_path: Path) -> None:
     assert "KEK version 2, 52 data keys rewrapped" in rotated.stdout or "KEK version 2, 50" in rotated.stdout
     after = _run(home, "customers", "list", "--tenant", "demo", "--limit", "1")
     assert json.loads(after.stdout)["items"][0]["id"] == item["id"]
+
+
+def _keys(text: str) -> dict[str, str]:
+    """``label -> key`` from the lines ``demo seed`` prints and writes."""
+    found = {}
+    for line in text.splitlines():
+        label, _, key = line.strip().rpartition(" ")
+        if key.startswith("cvk_"):
+            found[label.split(" key")[0]] = key
+    return found
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_demo_keys_are_shown_once_and_serve_only_points_to_the_file(tmp_path: Path) -> None:
+    import time
+    import urllib.request
+
+    home = tmp_path / "var"
+    assert _run(home, "init").returncode == 0
+    first = _run(home, "demo", "seed", "--customers", "2")
+    assert first.returncode == 0, first.stderr
+    shown = _keys(first.stdout)
+    assert set(shown) == {"backend", "supervisor", "auditor"}
+    assert _keys((home / "demo-credentials.txt").read_text()) == shown
+    assert (home / "demo-credentials.txt").stat().st_mode & 0o777 == 0o600
+    again = _run(home, "demo", "seed", "--customers", "2")
+    assert again.returncode == 0 and "cvk_" not in again.stdout + again.stderr
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLVAULT_")}
+    env.update(CALLVAULT_HOME=str(home), COLUMNS="200")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "callvault", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(240):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise AssertionError("serve did not come up")
+    finally:
+        server.terminate()
+        out, err = server.communicate(timeout=60)
+    assert "cvk_" not in out + err
+    assert not any(key in out + err for key in shown.values())
+    assert "demo-credentials.txt" in out
+
+
+def test_the_demo_auditor_key_reads_the_audit_log_and_nothing_else(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from callvault.api.app import create_app
+    from callvault.core.runtime import build_runtime
+
+    home = tmp_path / "var"
+    assert _run(home, "init").returncode == 0
+    seeded = _run(home, "demo", "seed", "--customers", "2")
+    assert seeded.returncode == 0, seeded.stderr
+    keys = _keys(seeded.stdout)
+    built = build_runtime(Settings(home=home, database_url=None, master_key=None))
+    try:
+        with TestClient(create_app(built), raise_server_exceptions=False) as client:
+
+            def get(path: str, key: str) -> int:
+                return client.get(path, headers={"Authorization": f"Bearer {key}"}).status_code
+
+            assert get("/v1/audit/events", keys["auditor"]) == 200
+            assert get("/v1/audit/tree-heads", keys["auditor"]) == 200
+            assert get("/v1/customers", keys["auditor"]) == 403
+            assert get("/v1/audit/events", keys["backend"]) == 403
+            assert get("/v1/customers", keys["backend"]) == 200
+    finally:
+        built.close()
+
+
+def test_demo_seed_without_faker_says_how_to_install_it(tmp_path: Path) -> None:
+    home = tmp_path / "var"
+    assert _run(home, "init").returncode == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLVAULT_")}
+    env.update(CALLVAULT_HOME=str(home), COLUMNS="200")
+    # Faker is an optional extra: simulate an install without it (`None` in sys.modules
+    # makes `import faker` raise ModuleNotFoundError, as a missing package does).
+    code = "import sys; sys.modules['faker'] = None; from callvault.cli.main import app; app(prog_name='callvault')"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "demo", "seed", "--customers", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "pip install 'callvault[demo]'" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (home / "demo-credentials.txt").exists()  # nothing half-seeded

@@ -1,0 +1,5 @@
+"""``python -m callvault``: the command line."""
+
+from callvault.cli.main import app
+
+app(prog_name="callvault")
