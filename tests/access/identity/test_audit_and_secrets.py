@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from callvault.access.identity import scim
 from callvault.audit.models import AuditEvent
+from callvault.core.db import tenant_session
 from callvault.core.runtime import Runtime
 from tests.access.identity.conftest import FakeClock, bearer, current_code, login, strong_password
 from tests.conftest import CAPTURED_LOGS, remember_pii
@@ -54,7 +55,7 @@ def test_identity_events_are_audited_without_secrets(  # type: ignore[no-untyped
     assert client.patch(f"/scim/v2/Users/{created['id']}", json=patch, headers=bearer(scim_token)).status_code == 200
     remember_pii(*secrets)  # the suite-wide log scan checks them again at the end
 
-    with runtime.sessions() as db_session:
+    with tenant_session(runtime.sessions, tenant.id) as db_session:
         events = list(db_session.scalars(select(AuditEvent).where(AuditEvent.tenant_id == tenant.id)))
     seen = {(event.action, event.decision) for event in events}
     for expected in [

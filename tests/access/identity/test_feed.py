@@ -29,7 +29,7 @@ def _rows(text: str) -> list[feed.StaffRow]:
 
 
 def _status(runtime: Runtime, tenant_id: str, username: str) -> str:
-    with runtime.sessions() as db_session:
+    with tenant_session(runtime.sessions, tenant_id) as db_session:
         status = db_session.scalar(select(User.status).where(User.tenant_id == tenant_id, User.username == username))
         assert status is not None
         return status

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from callvault.access.identity.models import User
 from callvault.access.identity.passwords import check_strength, hash_password, needs_rehash, verify_password
+from callvault.core.db import tenant_session
 from callvault.core.errors import Invalid
 from callvault.core.runtime import Runtime
 from tests.access.identity.conftest import login
@@ -57,7 +58,7 @@ def test_login_rehashes_after_a_parameter_change(client: TestClient, runtime: Ru
     person = make_person(tenant.id)
 
     def stored_hash() -> str:
-        with runtime.sessions() as db_session:
+        with tenant_session(runtime.sessions, tenant.id) as db_session:
             value = db_session.scalar(
                 select(User.password_hash).where(User.tenant_id == tenant.id, User.id == person.id)
             )

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from callvault.access.identity import service as identity
 from callvault.access.identity.models import User, UserSession
+from callvault.core.db import tenant_session
 from callvault.core.runtime import Runtime
 from tests.access.identity.conftest import FakeClock, bearer, login
 from tests.conftest import auth
@@ -35,7 +36,7 @@ def test_login_whoami_logout(client: TestClient, runtime: Runtime, tenant, make_
     assert me.status_code == 200
     assert me.json()["actor_id"] == f"user:{person.id}" and me.json()["kind"] == "user"
 
-    with runtime.sessions() as db_session:  # only a digest of the secret is stored
+    with tenant_session(runtime.sessions, tenant.id) as db_session:  # only a digest of the secret is stored
         row = db_session.scalar(select(UserSession).where(UserSession.user_id == person.id))
         assert row is not None
         secret = token.split(".", 1)[1]
@@ -109,7 +110,7 @@ def test_lockout_with_exponential_backoff(  # type: ignore[no-untyped-def]
     assert locked.status_code == 401 and locked.json()["code"] == "auth.login_failed"
 
     def lock_seconds() -> float:
-        with runtime.sessions() as db_session:
+        with tenant_session(runtime.sessions, tenant.id) as db_session:
             user = db_session.scalar(select(User).where(User.tenant_id == tenant.id, User.id == person.id))
             assert user is not None and user.locked_until is not None
             return (user.locked_until - fake_clock.moment).total_seconds()
@@ -123,7 +124,7 @@ def test_lockout_with_exponential_backoff(  # type: ignore[no-untyped-def]
     assert lock_seconds() == 240
     fake_clock.advance(seconds=241)
     login(client, person)  # success resets the count
-    with runtime.sessions() as db_session:
+    with tenant_session(runtime.sessions, tenant.id) as db_session:
         user = db_session.scalar(select(User).where(User.tenant_id == tenant.id, User.id == person.id))
         assert user is not None and user.failed_logins == 0 and user.locked_until is None
 
@@ -142,7 +143,7 @@ def test_disabled_frozen_and_suspended_are_refused(  # type: ignore[no-untyped-d
     tenant = make_tenant()
     frozen, suspended_later = make_person(tenant.id), make_person(tenant.id)
     token = login(client, frozen)["token"]
-    with runtime.sessions() as db_session, db_session.begin():
+    with tenant_session(runtime.sessions, tenant.id) as db_session:
         db_session.execute(
             update(User).where(User.tenant_id == tenant.id, User.id == frozen.id).values(status="frozen")
         )

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from callvault.access.identity import sessions
 from callvault.access.identity.models import RecoveryCode, User
+from callvault.core.db import tenant_session
 from callvault.core.errors import StepUpRequired
 from callvault.core.runtime import Runtime
 from tests.access.identity.conftest import FakeClock, bearer, current_code, enrol, login
@@ -55,7 +56,7 @@ def test_enrol_then_login_needs_a_code(  # type: ignore[no-untyped-def]
     # the enrolment session is now a full one, stepped up
     assert client.get("/v1/whoami", headers=bearer(first["token"])).status_code == 200
 
-    with runtime.sessions() as db_session:  # the secret is sealed, the codes are digests
+    with tenant_session(runtime.sessions, tenant.id) as db_session:  # the secret is sealed, the codes are digests
         user = db_session.scalar(select(User).where(User.tenant_id == tenant.id, User.id == person.id))
         assert user is not None and user.totp_secret_ct is not None
         assert secret.encode() not in user.totp_secret_ct

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from callvault.audit.models import AuditEvent
+from callvault.core.db import tenant_session
 from callvault.core.runtime import Runtime
 from tests.access.identity.conftest import FakeClock, admin_token, bearer, login, strong_password
 
@@ -52,7 +53,7 @@ def test_admin_creates_lists_updates_and_disables(  # type: ignore[no-untyped-de
     assert disabled.json()["offboarded_at"] is not None
     assert client.get("/v1/whoami", headers=bearer(agent_session)).status_code == 401
 
-    with runtime.sessions() as db_session:
+    with tenant_session(runtime.sessions, tenant.id) as db_session:
         actions = set(
             db_session.scalars(
                 select(AuditEvent.action).where(AuditEvent.tenant_id == tenant.id, AuditEvent.resource_id == body["id"])
