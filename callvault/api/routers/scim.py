@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from callvault.access.actor import Actor
@@ -65,6 +66,8 @@ class _ScimRoute(APIRoute):
                 return _scim_error(status, error.detail, _scim_type(error))
             except RequestValidationError:
                 return _scim_error(400, "The request failed validation", "invalidSyntax")
+            except IntegrityError:  # a concurrent create of the same userName lost the race
+                return _scim_error(409, "The change conflicts with stored data", "uniqueness")
 
         return scim_handler
 
