@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from callvault.core.db import Base, UtcDateTime
 
-__all__ = ["AuditEvent", "AuditNode", "TreeHead"]
+__all__ = ["AuditEvent", "AuditNode", "TreeHead", "VerifiedHead"]
 
 
 class AuditEvent(Base):
@@ -71,5 +71,21 @@ class TreeHead(Base):
     )
     root: Mapped[bytes] = mapped_column(LargeBinary(32))
     time: Mapped[datetime] = mapped_column(UtcDateTime)
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+
+
+class VerifiedHead(Base):
+    """A signed tree head that ``audit verify`` found consistent with the events, when, and
+    a signature over both by the audit key: where the next routine verify starts, so it
+    costs O(new events). Append-only like the log."""
+
+    __tablename__ = "audit_verified_head"
+
+    size: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    verified_at: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
     key_id: Mapped[str] = mapped_column(String(64))
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
