@@ -267,6 +267,8 @@ class OffboardingSweeper:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
         self._stop = threading.Event()
+        self.passes = 0
+        self.passed = threading.Event()  # set after each pass (tests and health checks wait on it)
         self._thread = threading.Thread(target=self._run, name="callvault-offboarding-sweep", daemon=True)
 
     def start(self) -> None:
@@ -285,6 +287,8 @@ class OffboardingSweeper:
                 )
             except Exception as error:  # keep sweeping: the next pass retries
                 _log.error("identity.sweep_failed", error_type=type(error).__name__)
+            self.passes += 1
+            self.passed.set()
             self._stop.wait(interval)
 
     def close(self) -> None:

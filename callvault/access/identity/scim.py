@@ -300,8 +300,8 @@ def create_user(*, db_session: Session, actor: Actor, document: dict[str, Any]) 
 def _change(db_session: Session, actor: Actor, user: User, attrs: _Attributes, *, replace: bool = False) -> User:
     clear_display_name = attrs.display_name is None and replace
     status = None if attrs.active is None else ("active" if attrs.active else "disabled")
-    if status == user.status or (status == "disabled" and user.status == "frozen"):
-        status = None  # a frozen account stays frozen when the IdP deactivates it too
+    if status == user.status or user.status == "frozen":
+        status = None  # a security freeze is CallVault's own: the IdP can neither lift nor replace it
     changes = users.UserChanges(
         role=attrs.role,
         display_name=attrs.display_name,

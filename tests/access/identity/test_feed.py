@@ -147,6 +147,24 @@ def test_sweep_deletes_expired_sessions(
     assert feed.sweep(runtime, tenant_ids=[tenant.id]).expired_sessions == 1
 
 
+def test_serve_sweeps_in_the_background(client: TestClient, runtime: Runtime, tenant, fake_clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    feed.sync_staff(runtime, tenant.id, _rows("username,role,display_name\nbai.yun,agent,Bai\n"))
+    person = _give_password(runtime, tenant.id, "bai.yun")
+    fake_clock.advance(hours=22)
+    session = login(client, person)["token"]
+    fake_clock.advance(hours=1, seconds=1)  # past the default 23-hour feed age
+    sweeper = feed.start_sweeper(runtime)
+    try:
+        assert feed.start_sweeper(runtime) is sweeper  # one per runtime
+        assert sweeper.passed.wait(timeout=120)  # a safety net, not a timing assertion
+        assert client.get("/v1/whoami", headers=bearer(session)).status_code == 401
+        assert _status(runtime, tenant.id, "bai.yun") == "disabled"
+    finally:
+        sweeper.close()
+        runtime.caches.pop("identity.sweeper", None)
+    assert sweeper.passes >= 1
+
+
 def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "callvault.cli", *args],

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -172,3 +173,23 @@ def test_revoked_scim_token_is_refused(client: TestClient, runtime: Runtime, ten
     with runtime.sessions() as db_session, db_session.begin():
         scim.revoke_token(db_session=db_session, tenant_id=tenant.id, token_id=row.id)
     _scim_error(client.get("/scim/v2/Users", headers=bearer(token)), 401)
+
+
+def test_the_idp_cannot_lift_a_security_freeze(client: TestClient, runtime: Runtime, tenant, scim_token) -> None:  # type: ignore[no-untyped-def]
+    from callvault.access.actor import Actor
+    from callvault.access.identity import users
+    from callvault.core.db import tenant_session
+
+    headers = bearer(scim_token(tenant.id))
+    created = client.post("/scim/v2/Users", json=_user("frozen.one"), headers=headers).json()
+    with tenant_session(runtime.sessions, tenant.id) as db_session:
+        users.update_user(
+            db_session=db_session,
+            actor=Actor.operator(tenant.id),
+            user_id=uuid.UUID(created["id"]),
+            changes=users.UserChanges(status="frozen"),
+        )
+    for active in (True, False, True):
+        patch = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": active}]}
+        body = client.patch(f"/scim/v2/Users/{created['id']}", json=patch, headers=headers).json()
+        assert body["active"] is False and body[scim.CALLVAULT_EXTENSION]["status"] == "frozen"
