@@ -19,6 +19,7 @@ SCOPES = frozenset(
         "pii:scan",
         "audit:read",
         "users:manage",
+        "calls:write",
     }
 )
 """Scopes a service account can hold; ``customers:reveal`` is never granted by default."""
@@ -38,6 +39,7 @@ class Actor:
     request_id: str | None = None
     client_ip: str | None = None
     user_id: str | None = None
+    username: str | None = None  # people: matched against a customer's ``assigned_agent``
     step_up_at: datetime | None = None  # last TOTP confirmation in this session (users only)
 
     @classmethod

@@ -7,12 +7,15 @@ types from here, so the dependency runs one way: ``access.pdp`` → ``audit.log`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["OUTCOMES", "Decision", "MaskLevel", "Outcome", "Resource"]
+__all__ = ["OUTCOMES", "Decision", "FieldMask", "MaskLevel", "Outcome", "Resource", "RowFilter"]
 
 MaskLevel = Literal["masked", "clear", "none"]
+FieldMask = Literal["clear", "masked", "hidden"]
+RowFilter = Literal["all", "assigned"]
 
 Outcome = Literal["done", "not_found", "denied", "failed"]
 """What happened, recorded beside what was decided: allowed and done, allowed but the
@@ -28,6 +31,8 @@ class Resource:
     tenant_id: str
     id: str | None = None
     subject_id: str | None = None
+    owner: str | None = None
+    """The agent (username) the resource is assigned to, for the ``assigned`` condition."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +43,11 @@ class Decision:
     reason: str
     needs_step_up: bool = False
     needs_approval: bool = False
+    rows: RowFilter = "all"
+    """``assigned``: lists and searches return only the actor's own customers."""
+    field_masks: Mapping[str, FieldMask] = field(default_factory=dict)
+    """Per-field overrides of ``mask`` from the role × field matrix (``hidden``: never shown)."""
+    quota: str | None = None
+    critical: bool = False
+    """Break-glass and the like: allowed, but an alert for the security officer."""
+    approval_kind: str | None = None

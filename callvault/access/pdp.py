@@ -1,64 +1,241 @@
 """The policy decision point: one function decides every access.
 
-``authorize`` is pure (rules are data); ``enforce`` is what services call: it decides,
-records the decision in the audit log, and raises on denial. A missing rule is a denial.
-The full rule engine (roles, grants, live calls, quotas, approvals) replaces the table
-below in the access-control issue without changing either signature.
+``authorize`` is pure: the rules are data (``access.policy``), the facts it may need
+(a live call, a grant, an approval) come through the ``Facts`` protocol, the time is a
+parameter. ``enforce`` is what services call: it loads the tenant's effective policy,
+gathers facts from storage on demand, decides, charges quotas, records the decision and
+its outcome in the audit log, and raises on denial. A missing rule is a denial.
+
+The dependency runs one way: ``pdp`` → ``audit.log`` → ``access.decision``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from callvault.access.actor import Actor
-from callvault.access.decision import Decision, MaskLevel, Outcome, Resource
+from callvault.access.decision import Decision, FieldMask, Outcome, Resource
+from callvault.access.policy import PolicyDocument, PolicyRule, default_policy, effective_policy
 from callvault.audit import log
-from callvault.core.errors import Forbidden, Invalid
+from callvault.core import clock
+from callvault.core.errors import ApprovalRequired, Forbidden, Invalid, StepUpRequired
 
-__all__ = ["Decision", "Resource", "authorize", "enforce", "record_failure"]
-
-
-@dataclass(frozen=True, slots=True)
-class _Rule:
-    scope: str | None  # None: any authenticated actor of the tenant
-    mask: MaskLevel
-    reason_required: bool = False
+__all__ = ["Decision", "Facts", "Resource", "authorize", "enforce", "record_failure"]
 
 
-_RULES: dict[str, _Rule] = {
-    "customer.create": _Rule("customers:write", "masked"),
-    "customer.update": _Rule("customers:write", "masked"),
-    "customer.delete": _Rule("customers:write", "none"),
-    "customer.read": _Rule("customers:read", "masked"),
-    "customer.search": _Rule("customers:read", "masked"),
-    "customer.list": _Rule("customers:read", "masked"),
-    "customer.import": _Rule("customers:import", "none"),
-    "customer.reveal": _Rule("customers:reveal", "clear", reason_required=True),
-    "pii.scan": _Rule("pii:scan", "none"),
-    "pii.redact": _Rule("pii:scan", "none"),
-    "audit.read": _Rule("audit:read", "none"),
-    "identity.read": _Rule(None, "none"),
-    "user.create": _Rule("users:manage", "none"),
-    "user.read": _Rule("users:manage", "none"),
-    "user.update": _Rule("users:manage", "none"),
-    "user.disable": _Rule("users:manage", "none"),
-}
+class Facts(Protocol):
+    """What ``authorize`` may ask about the world; asked only when a rule needs it."""
+
+    def live_call(self) -> bool: ...
+
+    def grant(self) -> bool: ...
+
+    def approval(self, kind: str) -> bool: ...
 
 
-def authorize(actor: Actor, action: str, resource: Resource, purpose: str | None = None) -> Decision:
-    """Decide; never raises, never touches storage."""
+class NoFacts:
+    """Nothing is known: every fact is false (pure callers, unit tests)."""
+
+    def live_call(self) -> bool:
+        return False
+
+    def grant(self) -> bool:
+        return False
+
+    def approval(self, kind: str) -> bool:
+        return False
+
+
+def _deny(rule: str, reason: str, **flags: Any) -> Decision:
+    return Decision(False, "none", rule, reason, **flags)
+
+
+def _unmet(
+    rule: PolicyRule,
+    actor: Actor,
+    resource: Resource,
+    purpose: str | None,
+    policy: PolicyDocument,
+    facts: Facts,
+    now: datetime,
+    context: Mapping[str, Any],
+) -> str | None:
+    """The first condition of ``rule`` that does not hold, or None."""
+    for condition in rule.when:
+        if condition == "assigned":
+            listing = resource.id is None
+            own = actor.username is not None and resource.owner == actor.username
+            if not (listing or own or facts.live_call()):
+                return condition
+        elif condition == "live_call":
+            if not facts.live_call():
+                return condition
+        elif condition == "reason":
+            if not purpose or len(purpose.strip()) < policy.reason_min_length:
+                return condition
+        elif condition == "step_up":
+            window = timedelta(minutes=policy.step_up_minutes)
+            if actor.step_up_at is None or not timedelta(0) <= now - actor.step_up_at <= window:
+                return condition
+        elif condition == "grant":
+            if not facts.grant():
+                return condition
+        elif condition == "break_glass":
+            if not context.get("break_glass") or not purpose or len(purpose.strip()) < policy.break_glass_min_length:
+                return condition
+        elif condition.startswith("approval:"):
+            if not facts.approval(condition.partition(":")[2]):
+                return condition
+        else:  # a condition this code does not know never holds
+            return condition
+    return None
+
+
+def _field_masks(policy: PolicyDocument, actor: Actor) -> Mapping[str, FieldMask]:
+    return policy.field_masks(actor.role) if actor.kind == "user" else {}
+
+
+def authorize(
+    actor: Actor,
+    action: str,
+    resource: Resource,
+    purpose: str | None = None,
+    *,
+    policy: PolicyDocument | None = None,
+    facts: Facts | None = None,
+    now: datetime | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> Decision:
+    """Decide; never raises, never touches storage (facts come through ``facts``).
+
+    Rules are tried in order; the first whose actions and principals match and whose
+    conditions all hold decides. A matching rule missing only a step-up, an approval or
+    a reason is remembered, so the denial can say what would make the access possible.
+    """
+    policy = policy or default_policy()
+    facts = facts or NoFacts()
+    now = now or clock.now()
+    context = context or {}
     if resource.tenant_id != actor.tenant_id:
-        return Decision(False, "none", "tenant.isolation", "resource belongs to another tenant")
-    rule = _RULES.get(action)
-    if rule is None:
-        return Decision(False, "none", "default.deny", f"no rule allows {action}")
-    if rule.scope is not None and rule.scope not in actor.scopes:
-        return Decision(False, "none", f"scope.{rule.scope}", f"scope {rule.scope} required")
-    if rule.reason_required and not (purpose and purpose.strip()):
-        return Decision(False, "none", f"{action}.reason", "a reason is required")
-    return Decision(True, rule.mask, f"scope.{rule.scope or 'authenticated'}", "allowed")
+        return _deny("tenant.isolation", "resource belongs to another tenant")
+    is_person = actor.kind == "user"
+    role = actor.role if is_person else None
+    scopes = frozenset() if is_person else actor.scopes
+    near_miss: tuple[PolicyRule, str] | None = None
+    for rule in policy.rules:
+        if not rule.matches(action, role, scopes):
+            continue
+        if rule.effect == "deny":
+            return _deny(rule.id, f"{action} is never allowed for this actor")
+        missing = _unmet(rule, actor, resource, purpose, policy, facts, now, context)
+        if missing is None:
+            return Decision(
+                True,
+                rule.mask,
+                rule.id,
+                "allowed",
+                rows=rule.rows,
+                field_masks=_field_masks(policy, actor),
+                quota=rule.quota,
+                critical="break_glass" in rule.when,
+            )
+        if near_miss is None and (missing in ("step_up", "reason") or missing.startswith("approval:")):
+            near_miss = (rule, missing)
+    if near_miss is not None:
+        rule, missing = near_miss
+        if missing == "step_up":
+            return _deny(rule.id, "a recent two-factor confirmation is required", needs_step_up=True)
+        if missing == "reason":
+            return _deny(f"{rule.id}.reason", f"a reason of at least {policy.reason_min_length} characters is required")
+        kind = missing.partition(":")[2]
+        return _deny(rule.id, f"an approved {kind} request is required", needs_approval=True, approval_kind=kind)
+    return _deny("default.deny", f"no rule allows {action}")
+
+
+class _StoredFacts:
+    """Facts read from the database the first time a rule asks (then remembered)."""
+
+    def __init__(self, db_session: Session, actor: Actor, action: str, resource: Resource, now: datetime) -> None:
+        self._db = db_session
+        self._actor = actor
+        self._action = action
+        self._resource = resource
+        self._now = now
+        self._known: dict[str, bool] = {}
+
+    def _customer_id(self) -> uuid.UUID | None:
+        if self._resource.type != "customer" or self._resource.id is None:
+            return None
+        try:
+            return uuid.UUID(self._resource.id)
+        except ValueError:
+            return None
+
+    def live_call(self) -> bool:
+        if "live_call" not in self._known:
+            from callvault.calls.service import has_live_call
+
+            customer_id = self._customer_id()
+            self._known["live_call"] = (
+                self._actor.username is not None
+                and customer_id is not None
+                and has_live_call(
+                    db_session=self._db,
+                    tenant_id=self._actor.tenant_id,
+                    agent=self._actor.username,
+                    customer_id=customer_id,
+                )
+            )
+        return self._known["live_call"]
+
+    def grant(self) -> bool:
+        if "grant" not in self._known:
+            from callvault.access.grants import has_grant
+
+            self._known["grant"] = self._actor.user_id is not None and has_grant(
+                db_session=self._db,
+                tenant_id=self._actor.tenant_id,
+                user_id=self._actor.user_id,
+                action=self._action,
+                customer_id=self._customer_id(),
+                at=self._now,
+            )
+        return self._known["grant"]
+
+    def approval(self, kind: str) -> bool:
+        key = f"approval:{kind}"
+        if key not in self._known:
+            self._known[key] = _approved(self._db, self._actor, kind, self._resource, self._now)
+        return self._known[key]
+
+
+def _approved(db_session: Session, actor: Actor, kind: str, resource: Resource, now: datetime) -> bool:
+    """An approved, unexpired request of ``kind`` by this actor that covers the resource
+    (its target names the customer, or the whole tenant)."""
+    try:
+        from callvault.access.approvals.service import active_approval
+    except ImportError:  # the approvals capability is not installed: nothing is approved
+        return False
+
+    def covers(target: dict[str, Any]) -> bool:
+        if target.get("scope") == "tenant":
+            return True
+        return resource.id is not None and resource.id in target.get("customer_ids", ())
+
+    found = active_approval(
+        db_session=db_session,
+        tenant_id=actor.tenant_id,
+        requester_id=actor.actor_id,
+        kind=kind,
+        covers=covers,
+        at=now,
+    )
+    return found is not None
 
 
 def enforce(
@@ -70,8 +247,11 @@ def enforce(
     *,
     outcome: Outcome | None = None,
     sealed_purpose: str | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> Decision:
-    """Authorize, record the decision and its outcome, raise ``Forbidden`` if denied.
+    """Authorize, charge the rule's quota, record the decision and its outcome, raise if
+    denied (``StepUpRequired`` 401, ``ApprovalRequired`` 403, ``QuotaExceeded`` 429,
+    ``Invalid`` 422 for a missing reason, else ``Forbidden`` 403).
 
     ``sealed_purpose``: the free-text purpose encrypted under the subject's data key, to
     be stored instead of the redacted text (so erasing the subject erases it too).
@@ -80,18 +260,55 @@ def enforce(
     after looking the resource up (``outcome="not_found"``, then raise ``NotFound``) and
     before writing, so the audit append never waits on the caller's own write lock.
     """
-    decision = authorize(actor, action, resource, purpose)
+    now = clock.now()
+    policy = effective_policy(db_session, actor.tenant_id)
+    facts = _StoredFacts(db_session, actor, action, resource, now)
+    decision = authorize(actor, action, resource, purpose, policy=policy, facts=facts, now=now, context=context)
+    quota_error = None
+    if decision.allow and decision.quota is not None:
+        from callvault.access.quotas import charge
+
+        quota_error = charge(db_session, actor, decision.quota, policy, now)
+        if quota_error is not None:
+            decision = _deny(f"quota.{decision.quota}", "quota spent")
     if not decision.allow:
         outcome = "denied"
     log.record(
-        db_session, actor=actor, action=action, resource=resource, decision=decision, purpose=purpose, outcome=outcome,
+        db_session,
+        actor=actor,
+        action=action,
+        resource=resource,
+        decision=decision,
+        purpose=purpose,
+        outcome=outcome,
         sealed_purpose=sealed_purpose,
     )
+    if decision.critical:
+        _alert_break_glass(db_session, actor, action, resource, decision)
+    if quota_error is not None:
+        raise quota_error
     if not decision.allow:
+        if decision.needs_step_up:
+            raise StepUpRequired(
+                f"Confirm a TOTP code (POST /v1/auth/step-up) within {policy.step_up_minutes} minutes "
+                "before this action"
+            )
+        if decision.needs_approval:
+            raise ApprovalRequired(
+                f"An approved {decision.approval_kind} request is required (POST /v1/approvals)",
+                code="approval.required",
+            )
         if decision.rule.endswith(".reason"):
-            raise Invalid("A reason is required for this access", code="access.reason_required")
+            raise Invalid(decision.reason[0].upper() + decision.reason[1:], code="access.reason_required")
         raise Forbidden(f"Not allowed: {decision.reason}", code="access.denied")
     return decision
+
+
+def _alert_break_glass(db_session: Session, actor: Actor, action: str, resource: Resource, decision: Decision) -> None:
+    """Break-glass works alone, but never quietly: a second, critical event for the
+    security officer's queue (monitoring reads ``access.break_glass``)."""
+    alert = Decision(True, "none", "alert.break_glass", "critical: break-glass access used")
+    log.record(db_session, actor=actor, action="access.break_glass", resource=resource, decision=alert)
 
 
 def record_failure(db_session: Session, actor: Actor, action: str, resource: Resource, code: str) -> None:
@@ -99,7 +316,7 @@ def record_failure(db_session: Session, actor: Actor, action: str, resource: Res
 
     Call it only once the caller's transaction holds no write lock (after a read, or after
     a rollback)."""
-    decision = authorize(actor, action, resource)
+    decision = Decision(True, "none", "outcome.failed", "allowed, then failed")
     log.record(
         db_session, actor=actor, action=action, resource=resource, decision=decision, outcome="failed", failure=code
     )

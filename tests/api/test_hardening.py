@@ -150,9 +150,9 @@ def test_a_reveal_reason_is_sealed_under_the_subjects_key(
 ) -> None:
     from callvault.vault.customers.service import open_audit_purpose
 
-    remember_pii("陈英要求核实身份")
+    remember_pii("陈英要求核实身份以便办理业务")
     created = create(client, tenant, new_customer(name="陈英"))
-    reason = "陈英要求核实身份"
+    reason = "陈英要求核实身份以便办理业务"
     shown = client.post(
         f"/v1/customers/{created['id']}:reveal",
         json={"fields": ["name"], "reason": reason},

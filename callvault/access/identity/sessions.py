@@ -137,6 +137,7 @@ def _user_actor(user: User, *, request_id: str | None, client_ip: str | None, se
         request_id=request_id,
         client_ip=client_ip,
         user_id=str(user.id),
+        username=user.username,
     )
 
 

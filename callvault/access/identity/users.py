@@ -284,6 +284,9 @@ def revoke_user_access(db_session: Session, tenant_id: str, user_id: uuid.UUID, 
     result = db_session.execute(
         delete(UserSession).where(UserSession.tenant_id == tenant_id, UserSession.user_id == user_id)
     )
+    from callvault.access.grants import revoke_all_for_user
+
+    revoke_all_for_user(db_session, tenant_id=tenant_id, user_id=user_id, at=at)
     for hook in REVOCATION_HOOKS:
         hook(db_session, tenant_id, user_id, at)
     return int(getattr(result, "rowcount", 0) or 0)

@@ -101,6 +101,10 @@ class CustomerMasked(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int
+    masked_fields: list[str] = Field(default_factory=list, description="Fields shown masked to this reader.")
+    hidden_fields: list[str] = Field(
+        default_factory=list, description="Fields this reader's role never sees (always null)."
+    )
     error: str | None = Field(
         default=None,
         description="Set (e.g. `crypto.decryption_failed`) when this row's personal fields could not be "
@@ -112,12 +116,23 @@ class CustomerReveal(BaseModel):
     model_config = _STRICT
 
     fields: list[CustomerField] = Field(min_length=1, max_length=7)
-    reason: str = Field(min_length=4, max_length=200, description="Why the clear value is needed (audited).")
+    reason: str = Field(
+        min_length=4,
+        max_length=200,
+        description="Why the clear value is needed (audited; the policy sets the minimum length, 10 by default).",
+    )
+    break_glass: bool = Field(
+        default=False,
+        description="Emergency access outside the usual rules: allowed to supervisors, tenant admins and security "
+        "officers after a step-up, with a written justification of at least 30 characters in `reason`; "
+        "raises a critical audit event.",
+    )
 
 
 class CustomerRevealed(BaseModel):
     id: uuid.UUID
     fields: dict[str, str | None]
+    hidden_fields: list[str] = Field(default_factory=list, description="Requested fields this role never sees.")
 
 
 class CustomerSearch(BaseModel):

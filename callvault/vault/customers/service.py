@@ -12,12 +12,15 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, false, or_, select
 from sqlalchemy.orm import Session
 
 from callvault.access.actor import Actor
+from callvault.access.decision import Decision, FieldMask
 from callvault.access.masking import mask_field
 from callvault.access.pdp import Resource, enforce, record_failure
+from callvault.access.quotas import note_search_miss
+from callvault.calls.service import live_customer_ids
 from callvault.core import clock
 from callvault.core.errors import Conflict, DecryptionFailed, NotFound
 from callvault.crypto import DataKey
@@ -85,28 +88,45 @@ def _open_fields(keys: TenantKeys, dek: DataKey, customer: Customer, fields: Ite
     return out
 
 
-def _masked(db_session: Session, keys: TenantKeys, customer: Customer) -> CustomerMasked:
+def _levels(decision: Decision) -> dict[str, FieldMask]:
+    """Each personal field's level for this reader: the role × field matrix, else masked."""
+    return {field: decision.field_masks.get(field, "masked") for field in ENCRYPTED_FIELDS}
+
+
+def _masked(db_session: Session, keys: TenantKeys, customer: Customer, decision: Decision) -> CustomerMasked:
+    levels = _levels(decision)
+    shown = [field for field in ENCRYPTED_FIELDS if levels[field] != "hidden"]
     dek = open_subject_key(db_session=db_session, keys=keys, key_id=customer.subject_key_id)
-    clear = _open_fields(keys, dek, customer, ENCRYPTED_FIELDS)
+    clear = _open_fields(keys, dek, customer, shown)
+    values = {
+        field: None
+        if field not in clear
+        else clear[field]
+        if levels[field] == "clear"
+        else mask_field(field, clear[field])
+        for field in ENCRYPTED_FIELDS
+    }
     return CustomerMasked(
         id=customer.id,
-        **{field: mask_field(field, value) for field, value in clear.items()},
+        **values,
         **{field: getattr(customer, field) for field in _PLAIN_FIELDS},
         created_at=customer.created_at,
         updated_at=customer.updated_at,
         version=customer.version,
+        masked_fields=[field for field in ENCRYPTED_FIELDS if levels[field] == "masked"],
+        hidden_fields=[field for field in ENCRYPTED_FIELDS if levels[field] == "hidden"],
     )
 
 
 def _masked_rows(
-    db_session: Session, actor: Actor, action: str, keys: TenantKeys, rows: Iterable[Customer]
+    db_session: Session, actor: Actor, action: str, keys: TenantKeys, rows: Iterable[Customer], decision: Decision
 ) -> list[CustomerMasked]:
     """Masked rows of a page; a row whose ciphertext cannot be opened comes back with its
     plain columns and ``error`` set (the rest of the page is unaffected), and is audited."""
     out: list[CustomerMasked] = []
     for customer in rows:
         try:
-            out.append(_masked(db_session, keys, customer))
+            out.append(_masked(db_session, keys, customer, decision))
         except DecryptionFailed as error:
             record_failure(db_session, actor, action, _resource(actor, customer.id), error.code)
             out.append(
@@ -124,18 +144,23 @@ def _masked_rows(
 
 
 def _load(
-    db_session: Session, actor: Actor, action: str, customer_id: uuid.UUID, purpose: str | None = None
-) -> Customer:
-    """The customer, after the PDP allowed ``action`` on it; a missing one (or one of
+    db_session: Session,
+    actor: Actor,
+    action: str,
+    customer_id: uuid.UUID,
+    purpose: str | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> tuple[Customer, Decision]:
+    """The customer and the PDP's decision on ``action``; a missing one (or one of
     another tenant) is audited as ``not_found`` and raised as ``NotFound``."""
     customer = db_session.get(Customer, (actor.tenant_id, customer_id))
-    resource = _resource(actor, customer_id)
     if customer is None:
-        enforce(db_session, actor, action, resource, purpose=purpose, outcome="not_found")
+        enforce(db_session, actor, action, _resource(actor, customer_id), purpose=purpose, outcome="not_found")
         raise _not_found()
+    resource = _resource(actor, customer_id, owner=customer.assigned_agent)
     sealed = None if purpose is None else _sealed_purpose(db_session, actor, customer, purpose)
-    enforce(db_session, actor, action, resource, purpose=purpose, sealed_purpose=sealed)
-    return customer
+    decision = enforce(db_session, actor, action, resource, purpose=purpose, sealed_purpose=sealed, context=context)
+    return customer, decision
 
 
 AUDIT_PURPOSE_PREFIX = "sealed:v1:"
@@ -193,15 +218,15 @@ def _opened(db_session: Session, actor: Actor, action: str, customer_id: uuid.UU
         raise
 
 
-def _resource(actor: Actor, customer_id: uuid.UUID | None = None) -> Resource:
+def _resource(actor: Actor, customer_id: uuid.UUID | None = None, owner: str | None = None) -> Resource:
     ident = None if customer_id is None else str(customer_id)
-    return Resource(type="customer", tenant_id=actor.tenant_id, id=ident, subject_id=ident)
+    return Resource(type="customer", tenant_id=actor.tenant_id, id=ident, subject_id=ident, owner=owner)
 
 
 def create(*, db_session: Session, actor: Actor, customer_in: CustomerCreate) -> CustomerMasked:
     customer_id = time_ordered_uuid()
-    resource = _resource(actor, customer_id)
-    enforce(db_session, actor, "customer.create", resource)
+    resource = _resource(actor, customer_id, owner=customer_in.assigned_agent)
+    decision = enforce(db_session, actor, "customer.create", resource)
     keys = tenant_keys(db_session=db_session, tenant_id=actor.tenant_id)
     if customer_in.external_ref is not None and db_session.scalar(
         select(Customer.id).where(
@@ -228,29 +253,42 @@ def create(*, db_session: Session, actor: Actor, customer_in: CustomerCreate) ->
     )
     db_session.add(customer)
     db_session.flush()
-    return _masked(db_session, keys, customer)
+    return _masked(db_session, keys, customer, decision)
 
 
 def get_or_raise(*, db_session: Session, actor: Actor, customer_id: uuid.UUID) -> CustomerMasked:
-    customer = _load(db_session, actor, "customer.read", customer_id)
+    customer, decision = _load(db_session, actor, "customer.read", customer_id)
     keys = tenant_keys(db_session=db_session, tenant_id=actor.tenant_id)
-    return _opened(db_session, actor, "customer.read", customer_id, lambda: _masked(db_session, keys, customer))
+    return _opened(
+        db_session, actor, "customer.read", customer_id, lambda: _masked(db_session, keys, customer, decision)
+    )
 
 
 def reveal(*, db_session: Session, actor: Actor, customer_id: uuid.UUID, request: CustomerReveal) -> CustomerRevealed:
-    """Clear values of chosen fields: needs the reveal scope and a reason; always audited."""
-    customer = _load(db_session, actor, "customer.reveal", customer_id, purpose=request.reason)
+    """Clear values of chosen fields, as the policy allows (a reason, a live call for
+    agents, a step-up, an approval, or break-glass); always audited. Fields the reader's
+    role never sees stay hidden (null, listed in ``hidden_fields``)."""
+    context = {"break_glass": request.break_glass}
+    customer, decision = _load(
+        db_session, actor, "customer.reveal", customer_id, purpose=request.reason, context=context
+    )
     keys = tenant_keys(db_session=db_session, tenant_id=actor.tenant_id)
+    levels = _levels(decision)
+    wanted = list(dict.fromkeys(request.fields))
+    hidden = [field for field in wanted if levels[field] == "hidden"]
 
     def opened() -> CustomerRevealed:
         dek = open_subject_key(db_session=db_session, keys=keys, key_id=customer.subject_key_id)
-        return CustomerRevealed(id=customer.id, fields=_open_fields(keys, dek, customer, dict.fromkeys(request.fields)))
+        shown = _open_fields(keys, dek, customer, [field for field in wanted if field not in hidden])
+        return CustomerRevealed(
+            id=customer.id, fields={field: shown.get(field) for field in wanted}, hidden_fields=hidden
+        )
 
     return _opened(db_session, actor, "customer.reveal", customer_id, opened)
 
 
 def update(*, db_session: Session, actor: Actor, customer_id: uuid.UUID, customer_in: CustomerUpdate) -> CustomerMasked:
-    customer = _load(db_session, actor, "customer.update", customer_id)
+    customer, decision = _load(db_session, actor, "customer.update", customer_id)
     changes = customer_in.model_dump(exclude_unset=True)
     expected = changes.pop("expected_version", None)
     conflict = None
@@ -275,12 +313,12 @@ def update(*, db_session: Session, actor: Actor, customer_id: uuid.UUID, custome
     customer.updated_at = clock.now()
     customer.version += 1
     db_session.flush()
-    return _masked(db_session, keys, customer)
+    return _masked(db_session, keys, customer, decision)
 
 
 def delete_customer(*, db_session: Session, actor: Actor, customer_id: uuid.UUID) -> None:
     """Delete the row and crypto-shred its data key (copies in backups die with it)."""
-    customer = _load(db_session, actor, "customer.delete", customer_id)
+    customer, _ = _load(db_session, actor, "customer.delete", customer_id)
     if customer.legal_hold:
         error = Conflict("The customer is under legal hold", code="customer.legal_hold")
         record_failure(db_session, actor, "customer.delete", _resource(actor, customer_id), error.code)
@@ -289,10 +327,22 @@ def delete_customer(*, db_session: Session, actor: Actor, customer_id: uuid.UUID
     db_session.execute(delete(Customer).where(Customer.tenant_id == actor.tenant_id, Customer.id == customer_id))
 
 
-def search(*, db_session: Session, actor: Actor, query: CustomerSearch) -> list[CustomerMasked]:
-    enforce(db_session, actor, "customer.search", _resource(actor))
-    keys = tenant_keys(db_session=db_session, tenant_id=actor.tenant_id)
+def _visible(db_session: Session, actor: Actor, decision: Decision) -> Select[Customer]:
+    """The tenant's customers this reader may list: all, or (``rows: assigned``) those
+    assigned to the agent plus those on the agent's live calls."""
     statement = select(Customer).where(Customer.tenant_id == actor.tenant_id)
+    if decision.rows == "assigned":
+        if actor.username is None:
+            return statement.where(false())
+        live = live_customer_ids(db_session=db_session, tenant_id=actor.tenant_id, agent=actor.username)
+        statement = statement.where(or_(Customer.assigned_agent == actor.username, Customer.id.in_(live)))
+    return statement
+
+
+def search(*, db_session: Session, actor: Actor, query: CustomerSearch) -> list[CustomerMasked]:
+    decision = enforce(db_session, actor, "customer.search", _resource(actor))
+    keys = tenant_keys(db_session=db_session, tenant_id=actor.tenant_id)
+    statement = _visible(db_session, actor, decision)
     if query.mobile is not None:
         statement = statement.where(Customer.mobile_bidx == keys.index("customer.mobile", query.mobile))
     elif query.mobile_last4 is not None:
@@ -306,20 +356,22 @@ def search(*, db_session: Session, actor: Actor, query: CustomerSearch) -> list[
     else:
         statement = statement.where(Customer.external_ref == query.external_ref)
     rows = list(db_session.scalars(statement.order_by(Customer.id).limit(query.limit)))
-    return _masked_rows(db_session, actor, "customer.search", keys, rows)
+    if not rows:
+        note_search_miss(db_session, actor)
+    return _masked_rows(db_session, actor, "customer.search", keys, rows, decision)
 
 
 def get_all(*, db_session: Session, actor: Actor, limit: int = 50, cursor: uuid.UUID | None = None) -> CustomerPage:
     """Keyset pagination in creation order (ids are time-ordered)."""
-    enforce(db_session, actor, "customer.list", _resource(actor))
+    decision = enforce(db_session, actor, "customer.list", _resource(actor))
     keys = tenant_keys(db_session=db_session, tenant_id=actor.tenant_id)
-    statement = select(Customer).where(Customer.tenant_id == actor.tenant_id)
+    statement = _visible(db_session, actor, decision)
     if cursor is not None:
         statement = statement.where(Customer.id > cursor)
     rows = list(db_session.scalars(statement.order_by(Customer.id).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
     return CustomerPage(
-        items=_masked_rows(db_session, actor, "customer.list", keys, rows),
+        items=_masked_rows(db_session, actor, "customer.list", keys, rows, decision),
         next_cursor=str(rows[-1].id) if more and rows else None,
     )

@@ -1,0 +1,197 @@
+"""Access policy as data: the shipped default document plus per-tenant overrides.
+
+The document (``policies/default.yaml``) holds the rules, the role × field mask matrix
+and the limits. A tenant's override is stored, versioned and never edited in place:
+``update`` writes version n+1 and the effective policy is the newest. Its rules are
+evaluated before the defaults (so a tenant can add a deny, or allow what the defaults do
+not), its masks and limits replace the keys they name. The evaluation itself is in
+``pdp.authorize``.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from importlib import resources
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import JSON, ForeignKey, Integer, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from callvault.core import clock
+from callvault.core.db import Base, UtcDateTime
+from callvault.core.errors import Invalid
+
+__all__ = [
+    "CONDITIONS",
+    "FieldMask",
+    "Limits",
+    "PolicyDocument",
+    "PolicyRule",
+    "TenantPolicy",
+    "default_policy",
+    "effective_policy",
+    "get_versions",
+    "update_tenant_policy",
+]
+
+FieldMask = Literal["clear", "masked", "hidden"]
+CONDITIONS = ("assigned", "live_call", "reason", "step_up", "grant", "break_glass")
+"""Conditions a rule can name; ``approval:<kind>`` is the one parameterised form."""
+
+_Name = Annotated[str, StringConstraints(pattern=r"^[a-z_*][a-z0-9_.:*]{0,63}$")]
+_Condition = Annotated[
+    str, StringConstraints(pattern=r"^(assigned|live_call|reason|step_up|grant|break_glass|approval:[a-z_]{1,32})$")
+]
+_Field = Literal["name", "mobile", "landline", "id_number", "bank_card", "email", "address"]
+_STRICT = ConfigDict(extra="forbid")
+
+
+class PolicyRule(BaseModel):
+    model_config = _STRICT
+
+    id: _Name
+    actions: list[_Name] = Field(min_length=1)
+    roles: list[_Name] = Field(default_factory=list)
+    scopes: list[Annotated[str, StringConstraints(pattern=r"^([a-z]+:[a-z]+|\*)$")]] = Field(default_factory=list)
+    when: list[_Condition] = Field(default_factory=list)
+    effect: Literal["allow", "deny"] = "allow"
+    mask: Literal["masked", "clear", "none"] = "masked"
+    rows: Literal["all", "assigned"] = "all"
+    quota: Literal["search", "reveal"] | None = None
+
+    def matches(self, action: str, role: str | None, scopes: frozenset[str]) -> bool:
+        if not any(_match(pattern, action) for pattern in self.actions):
+            return False
+        by_role = role is not None and ("*" in self.roles or role in self.roles)
+        by_scope = bool(scopes) and ("*" in self.scopes or any(scope in scopes for scope in self.scopes))
+        return by_role or by_scope
+
+
+def _match(pattern: str, action: str) -> bool:
+    if pattern.endswith(".*"):
+        return action.startswith(pattern[:-1])
+    return pattern == action
+
+
+class Limits(BaseModel):
+    model_config = _STRICT
+
+    reveal_per_day: int = Field(default=20, ge=0, le=100_000)
+    search_per_minute: int = Field(default=30, ge=1, le=100_000)
+    search_per_day: int = Field(default=2000, ge=1, le=10_000_000)
+    service_reveal_per_day: int = Field(default=5000, ge=0, le=10_000_000)
+    service_search_per_minute: int = Field(default=600, ge=1, le=1_000_000)
+    service_search_per_day: int = Field(default=200_000, ge=1, le=100_000_000)
+    enumeration_misses: int = Field(default=20, ge=1, le=100_000)
+    enumeration_window_seconds: int = Field(default=300, ge=10, le=86_400)
+
+
+class PolicyDocument(BaseModel):
+    """A whole policy; tenant overrides use the same shape with every part optional."""
+
+    model_config = _STRICT
+
+    version: int = Field(default=1, ge=1)
+    reason_min_length: int = Field(default=10, ge=1, le=200)
+    break_glass_min_length: int = Field(default=30, ge=10, le=500)
+    step_up_minutes: int = Field(default=5, ge=1, le=60)
+    limits: Limits = Field(default_factory=Limits)
+    masks: dict[_Name, dict[_Field, FieldMask]] = Field(default_factory=dict)
+    rules: list[PolicyRule] = Field(default_factory=list, max_length=500)
+
+    def field_masks(self, role: str | None) -> dict[str, FieldMask]:
+        return {str(field): level for field, level in self.masks.get(role or "", {}).items()}
+
+
+class TenantPolicy(Base):
+    """One version of a tenant's override; rows are only ever added."""
+
+    __tablename__ = "tenant_policy"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+@functools.cache
+def default_policy() -> PolicyDocument:
+    text = resources.files("callvault.access").joinpath("policies/default.yaml").read_text(encoding="utf-8")
+    return PolicyDocument.model_validate(yaml.safe_load(text))
+
+
+def _merge(base: PolicyDocument, override: dict[str, Any]) -> PolicyDocument:
+    merged = base.model_dump()
+    for key in ("reason_min_length", "break_glass_min_length", "step_up_minutes"):
+        if key in override:
+            merged[key] = override[key]
+    merged["limits"] = {**merged["limits"], **override.get("limits", {})}
+    for role, fields in override.get("masks", {}).items():
+        merged["masks"][role] = {**merged["masks"].get(role, {}), **fields}
+    merged["rules"] = [*override.get("rules", []), *merged["rules"]]
+    return PolicyDocument.model_validate(merged)
+
+
+def _latest(db_session: Session, tenant_id: str) -> TenantPolicy | None:
+    return db_session.scalars(
+        select(TenantPolicy).where(TenantPolicy.tenant_id == tenant_id).order_by(TenantPolicy.version.desc()).limit(1)
+    ).first()
+
+
+def effective_policy(db_session: Session, tenant_id: str) -> PolicyDocument:
+    """The default merged with the tenant's newest override (cached per version)."""
+    from callvault.core.runtime import runtime_of
+
+    latest = _latest(db_session, tenant_id)
+    if latest is None:
+        return default_policy()
+    cache: dict[tuple[str, int], PolicyDocument] = runtime_of(db_session).caches.setdefault("policies", {})
+    key = (tenant_id, latest.version)
+    if key not in cache:
+        cache[key] = _merge(default_policy(), latest.document)
+    return cache[key]
+
+
+class PolicyOverride(BaseModel):
+    """What a tenant may change (the shape of ``PUT /v1/policy``)."""
+
+    model_config = _STRICT
+
+    reason_min_length: int | None = Field(default=None, ge=1, le=200)
+    break_glass_min_length: int | None = Field(default=None, ge=10, le=500)
+    step_up_minutes: int | None = Field(default=None, ge=1, le=60)
+    limits: dict[str, int] = Field(default_factory=dict)
+    masks: dict[str, dict[str, FieldMask]] = Field(default_factory=dict)
+    rules: list[PolicyRule] = Field(default_factory=list, max_length=200)
+
+
+def update_tenant_policy(db_session: Session, *, tenant_id: str, override: PolicyOverride, by: str) -> TenantPolicy:
+    """Store a new version of the tenant's override (after checking it merges cleanly)."""
+    document = override.model_dump(exclude_none=True)
+    try:
+        _merge(default_policy(), document)
+    except ValueError as error:
+        raise Invalid("The policy does not validate", code="policy.invalid") from error
+    latest = _latest(db_session, tenant_id)
+    row = TenantPolicy(
+        tenant_id=tenant_id,
+        version=(latest.version + 1) if latest else 1,
+        document=document,
+        created_at=clock.now(),
+        created_by=by,
+    )
+    db_session.add(row)
+    db_session.flush()
+    return row
+
+
+def get_versions(db_session: Session, tenant_id: str) -> list[TenantPolicy]:
+    return list(
+        db_session.scalars(
+            select(TenantPolicy).where(TenantPolicy.tenant_id == tenant_id).order_by(TenantPolicy.version)
+        )
+    )

@@ -1,0 +1,3 @@
+"""Live calls: the CTI's binding of an agent to a customer, which drives the agent's rights."""
+
+__all__: list[str] = []
