@@ -12,7 +12,7 @@ import secrets
 
 import typer
 
-from callvault.cli import audit, customers, demo, keys, pii, tenants, users
+from callvault.cli import approvals, audit, customers, demo, keys, pii, tenants, users
 from callvault.cli.common import allow_colocated_key, console, handle_errors, runtime, warn_colocated_key
 
 app = typer.Typer(
@@ -31,6 +31,7 @@ app.add_typer(demo.app, name="demo")
 app.add_typer(audit.app, name="audit")
 app.add_typer(pii.app, name="pii")
 app.add_typer(users.app, name="users")
+app.add_typer(approvals.app, name="approvals")
 
 INSECURE_KEY_HELP = (
     "Accept a master key file inside the data folder although the database is not the embedded SQLite "
@@ -119,6 +120,9 @@ def serve(
         from callvault.access.identity.feed import start_sweeper
 
         start_sweeper(built)  # offboarding sweep every user_sweep_minutes; stopped by runtime close
+        from callvault.access.approvals.webhooks import start_worker
+
+        start_worker(built)  # approval expiry and webhook deliveries; stopped by runtime close
         uvicorn.run(create_app(built), host=bind_host, port=bind_port, log_config=None)
 
 

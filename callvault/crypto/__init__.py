@@ -24,6 +24,7 @@ from callvault.crypto.envelope import (
 from callvault.crypto.keyrings import Keyring, UnknownKey, open_keyring, wrapped_kek_version
 from callvault.crypto.secrets import new_api_key, parse_api_key, secret_matches
 from callvault.crypto.signing import verify_signature
+from callvault.crypto.webhook import new_webhook_secret, sign_webhook, verify_webhook
 
 __all__ = [
     "FULL_DIGEST_BYTES",
@@ -37,6 +38,7 @@ __all__ = [
     "new_api_key",
     "new_data_key",
     "new_index_root",
+    "new_webhook_secret",
     "open_data_key",
     "open_index_root",
     "open_keyring",
@@ -44,6 +46,8 @@ __all__ = [
     "rewrap_data_key",
     "rewrap_index_root",
     "secret_matches",
+    "sign_webhook",
     "verify_signature",
+    "verify_webhook",
     "wrapped_kek_version",
 ]
