@@ -65,13 +65,22 @@ def _unmet(
     now: datetime,
     context: Mapping[str, Any],
 ) -> str | None:
-    """The first condition of ``rule`` that does not hold, or None."""
+    """The first condition of ``rule`` that does not hold, or None.
+
+    For a resource that does not exist (``context["absent"]``), conditions about that
+    resource (assigned, live call) are not held against the actor: the answer is
+    then "not found" for anyone who could read such a resource, exactly as for an id of
+    another tenant, so a denial never confirms that an id exists elsewhere.
+    """
+    absent = bool(context.get("absent"))
     for condition in rule.when:
         if condition == "assigned":
-            listing = resource.id is None
+            listing = resource.id is None or absent
             own = actor.username is not None and resource.owner == actor.username
             if not (listing or own or facts.live_call()):
                 return condition
+        elif condition == "live_call" and absent:
+            continue
         elif condition == "live_call":
             if not facts.live_call():
                 return condition
@@ -262,6 +271,8 @@ def enforce(
     """
     now = clock.now()
     policy = effective_policy(db_session, actor.tenant_id)
+    if outcome == "not_found":
+        context = {**(context or {}), "absent": True}
     facts = _StoredFacts(db_session, actor, action, resource, now)
     decision = authorize(actor, action, resource, purpose, policy=policy, facts=facts, now=now, context=context)
     quota_error = None

@@ -26,14 +26,20 @@ from callvault.core.errors import Invalid
 
 __all__ = [
     "CONDITIONS",
+    "EffectivePolicyRead",
     "FieldMask",
     "Limits",
     "PolicyDocument",
+    "PolicyOverride",
     "PolicyRule",
+    "PolicyVersionRead",
     "TenantPolicy",
     "default_policy",
     "effective_policy",
     "get_versions",
+    "read_policy",
+    "read_versions",
+    "replace_policy",
     "update_tenant_policy",
 ]
 
@@ -164,8 +170,14 @@ class PolicyOverride(BaseModel):
     reason_min_length: int | None = Field(default=None, ge=1, le=200)
     break_glass_min_length: int | None = Field(default=None, ge=10, le=500)
     step_up_minutes: int | None = Field(default=None, ge=1, le=60)
-    limits: dict[str, int] = Field(default_factory=dict)
-    masks: dict[str, dict[str, FieldMask]] = Field(default_factory=dict)
+    limits: dict[
+        Literal[
+            "reveal_per_day", "search_per_minute", "search_per_day", "service_reveal_per_day",
+            "service_search_per_minute", "service_search_per_day", "enumeration_misses", "enumeration_window_seconds",
+        ],
+        Annotated[int, Field(ge=0, le=100_000_000)],
+    ] = Field(default_factory=dict)  # fmt: skip
+    masks: dict[_Name, dict[_Field, FieldMask]] = Field(default_factory=dict)
     rules: list[PolicyRule] = Field(default_factory=list, max_length=200)
 
 
@@ -195,3 +207,52 @@ def get_versions(db_session: Session, tenant_id: str) -> list[TenantPolicy]:
             select(TenantPolicy).where(TenantPolicy.tenant_id == tenant_id).order_by(TenantPolicy.version)
         )
     )
+
+
+class PolicyVersionRead(BaseModel):
+    version: int
+    created_at: datetime
+    created_by: str
+    document: dict[str, Any]
+
+
+class EffectivePolicyRead(BaseModel):
+    tenant_version: int | None = Field(description="The tenant override in force (null: the shipped default).")
+    policy: PolicyDocument
+
+
+def read_policy(*, db_session: Session, actor: Any) -> EffectivePolicyRead:
+    """The effective policy of the actor's tenant (defaults merged with its override)."""
+    from callvault.access.pdp import Resource, enforce
+
+    enforce(db_session, actor, "policy.read", Resource(type="policy", tenant_id=actor.tenant_id))
+    latest = _latest(db_session, actor.tenant_id)
+    return EffectivePolicyRead(
+        tenant_version=None if latest is None else latest.version,
+        policy=effective_policy(db_session, actor.tenant_id),
+    )
+
+
+def read_versions(*, db_session: Session, actor: Any) -> list[PolicyVersionRead]:
+    from callvault.access.pdp import Resource, enforce
+
+    enforce(db_session, actor, "policy.read", Resource(type="policy", tenant_id=actor.tenant_id))
+    return [
+        PolicyVersionRead(
+            version=row.version, created_at=row.created_at, created_by=row.created_by, document=row.document
+        )
+        for row in get_versions(db_session, actor.tenant_id)
+    ]
+
+
+def replace_policy(*, db_session: Session, actor: Any, override: PolicyOverride) -> EffectivePolicyRead:
+    """Store ``override`` as the tenant's next version (the audit event names it)."""
+    from callvault.access.pdp import Resource, enforce
+
+    latest = _latest(db_session, actor.tenant_id)
+    next_version = 1 if latest is None else latest.version + 1
+    enforce(
+        db_session, actor, "policy.update", Resource(type="policy", tenant_id=actor.tenant_id, id=str(next_version))
+    )
+    row = update_tenant_policy(db_session, tenant_id=actor.tenant_id, override=override, by=actor.actor_id)
+    return EffectivePolicyRead(tenant_version=row.version, policy=effective_policy(db_session, actor.tenant_id))

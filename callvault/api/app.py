@@ -14,11 +14,13 @@ from callvault.api.deps import get_actor
 from callvault.api.guards import BodyGuard, RejectedBody
 from callvault.api.problem import (
     install_problem_handlers,
+    install_problem_schemas,
     internal_error_response,
     problem_response,
+    problem_responses,
     rejected_body_response,
 )
-from callvault.api.routers import approvals, audit, auth, customers, pii, scim, tenant, users, webhooks
+from callvault.api.routers import access, approvals, audit, auth, calls, customers, pii, scim, tenant, users, webhooks
 from callvault.core.runtime import Runtime
 
 __all__ = ["create_app"]
@@ -32,9 +34,11 @@ def create_app(runtime: Runtime) -> FastAPI:
         version=__version__,
         description="Data-security and privacy layer for cloud call centers. "
         "Authenticate with a service-account key: `Authorization: Bearer cvk_...`.",
+        responses=problem_responses(413, 422, 500),  # the body guard, validation and the one 500: every route
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
+    install_problem_schemas(app)
     app.add_middleware(BodyGuard)
 
     @app.exception_handler(IntegrityError)
@@ -65,15 +69,18 @@ def create_app(runtime: Runtime) -> FastAPI:
         return {"status": "ok"}
 
     authenticated = [Depends(get_actor)]
-    app.include_router(tenant.router, dependencies=authenticated)
-    app.include_router(customers.router, dependencies=authenticated)
-    app.include_router(audit.router, dependencies=authenticated)
-    app.include_router(pii.router, dependencies=authenticated)
+    denied = problem_responses(401, 403, 429)  # credentials, the policy decision point, quotas
+    app.include_router(tenant.router, dependencies=authenticated, responses=denied)
+    app.include_router(customers.router, dependencies=authenticated, responses=denied)
+    app.include_router(audit.router, dependencies=authenticated, responses=denied)
+    app.include_router(pii.router, dependencies=authenticated, responses=denied)
     app.include_router(pii.stream_router)  # authenticates the upgrade itself
     app.include_router(auth.public_router)  # login: no credential yet
-    app.include_router(auth.router, dependencies=authenticated)
-    app.include_router(users.router, dependencies=authenticated)
-    app.include_router(approvals.router, dependencies=authenticated)
-    app.include_router(webhooks.router, dependencies=authenticated)
+    app.include_router(auth.router, dependencies=authenticated, responses=denied)
+    app.include_router(users.router, dependencies=authenticated, responses=denied)
+    app.include_router(approvals.router, dependencies=authenticated, responses=denied)
+    app.include_router(webhooks.router, dependencies=authenticated, responses=denied)
+    app.include_router(calls.router, dependencies=authenticated, responses=denied)
+    app.include_router(access.router, dependencies=authenticated, responses=denied)
     app.include_router(scim.router)  # SCIM bearer tokens, checked by its own dependency
     return app

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from callvault.api.deps import CurrentActor, DbSession, get_runtime
+from callvault.api.problem import problem_responses
 from callvault.audit import service, siem
 from callvault.audit.schemas import (
     MAX_SEQ,
@@ -31,7 +32,7 @@ def list_events(query: Annotated[AuditQuery, Query()], actor: CurrentActor, db_s
     return service.get_all(db_session=db_session, actor=actor, query=query)
 
 
-@router.get("/events/{seq}/proof")
+@router.get("/events/{seq}/proof", responses=problem_responses(404))
 def event_proof(
     seq: Annotated[int, Path(ge=1, le=MAX_SEQ)], actor: CurrentActor, db_session: DbSession
 ) -> InclusionProof:
@@ -45,7 +46,7 @@ def tree_heads(actor: CurrentActor, db_session: DbSession) -> list[SignedTreeHea
     return service.heads(db_session=db_session)
 
 
-@router.get("/tree-heads/consistency")
+@router.get("/tree-heads/consistency", responses=problem_responses(404))
 def tree_head_consistency(
     first: Annotated[int, Query(ge=1, le=MAX_SEQ)],
     second: Annotated[int, Query(ge=1, le=MAX_SEQ)],
@@ -56,12 +57,26 @@ def tree_head_consistency(
 
 
 @router.get("/subjects/{subject_id}/report")
-def subject_report(subject_id: str, actor: CurrentActor, db_session: DbSession) -> SubjectReport:
+def subject_report(
+    subject_id: Annotated[str, Path(max_length=128)], actor: CurrentActor, db_session: DbSession
+) -> SubjectReport:
     """Every recorded access to one customer's data: who, when, what, why."""
     return service.subject_report(db_session=db_session, actor=actor, subject_id=subject_id)
 
 
-@router.get("/export")
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "One event per line: JSON lines (`jsonl`, `ocsf`) or RFC 5424 syslog",
+            "content": {
+                "application/x-ndjson": {"schema": {"type": "string"}},
+                "text/plain": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
 def export(
     request: Request,
     actor: CurrentActor,

@@ -19,6 +19,7 @@ from callvault.access.identity.schemas import (
     TotpRecoveryCodesRead,
 )
 from callvault.api.deps import CurrentActor, DbSession, PublicDbSession
+from callvault.api.problem import problem_responses
 
 __all__ = ["public_router", "router"]
 
@@ -26,7 +27,7 @@ public_router = APIRouter(prefix="/v1/auth", tags=["auth"])
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 
-@public_router.post("/login", response_model=LoginRead)
+@public_router.post("/login", response_model=LoginRead, responses=problem_responses(401, 429))
 def login(body: Login, request: Request, db_session: PublicDbSession) -> LoginRead:
     """Exchange tenant, username, password (and a TOTP or recovery code once enrolled) for
     a session token. Every failure answers `auth.login_failed` (401)."""
@@ -58,21 +59,21 @@ def logout(actor: CurrentActor, db_session: DbSession) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/totp", response_model=TotpEnrolmentRead, status_code=201)
+@router.post("/totp", response_model=TotpEnrolmentRead, status_code=201, responses=problem_responses(409))
 def begin_totp(actor: CurrentActor, db_session: DbSession) -> TotpEnrolmentRead:
     """Start TOTP enrolment: a secret (shown once) and its `otpauth://` URI for a QR code."""
     secret, uri = sessions.begin_totp_enrolment(db_session=db_session, actor=actor)
     return TotpEnrolmentRead(secret=secret, provisioning_uri=uri)
 
 
-@router.post("/totp/confirm", response_model=TotpRecoveryCodesRead)
+@router.post("/totp/confirm", response_model=TotpRecoveryCodesRead, responses=problem_responses(409))
 def confirm_totp(body: TotpConfirm, actor: CurrentActor, db_session: DbSession) -> TotpRecoveryCodesRead:
     """Confirm enrolment with a first code; returns ten single-use recovery codes (once)."""
     codes = sessions.confirm_totp_enrolment(db_session=db_session, actor=actor, code=body.code)
     return TotpRecoveryCodesRead(recovery_codes=codes)
 
 
-@router.post("/step-up", response_model=StepUpRead)
+@router.post("/step-up", response_model=StepUpRead, responses=problem_responses(409))
 def step_up(body: StepUp, actor: CurrentActor, db_session: DbSession) -> StepUpRead:
     """Confirm a current TOTP code; sensitive actions then work for a few minutes
     (otherwise they answer 401 `auth.step_up_required`)."""

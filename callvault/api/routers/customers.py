@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from callvault.api.deps import CurrentActor, DbSession, get_runtime
+from callvault.api.problem import problem_responses
 from callvault.core.errors import CallVaultError, PayloadTooLarge
 from callvault.vault.customers import importer, service
 from callvault.vault.customers.schemas import (
@@ -40,7 +41,7 @@ _FORMATS: dict[str, importer.ImportFormat] = {
 }
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=problem_responses(409))
 def create_customer(customer_in: CustomerCreate, actor: CurrentActor, db_session: DbSession) -> CustomerMasked:
     return service.create(db_session=db_session, actor=actor, customer_in=customer_in)
 
@@ -60,7 +61,16 @@ def search_customers(query: CustomerSearch, actor: CurrentActor, db_session: DbS
     return service.search(db_session=db_session, actor=actor, query=query)
 
 
-@router.post(":import")
+@router.post(
+    ":import",
+    responses=problem_responses(415),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {media: {"schema": {"type": "string"}} for media in _FORMATS},
+        }
+    },
+)
 async def import_customers(request: Request, actor: CurrentActor, strict: bool = False) -> ImportReport:
     """Stream a CSV (`text/csv`) or JSON-lines (`application/x-ndjson`) body.
 
@@ -87,26 +97,26 @@ async def import_customers(request: Request, actor: CurrentActor, strict: bool =
         )
 
 
-@router.get("/{customer_id}")
+@router.get("/{customer_id:uuid}", responses=problem_responses(404))
 def get_customer(customer_id: uuid.UUID, actor: CurrentActor, db_session: DbSession) -> CustomerMasked:
     return service.get_or_raise(db_session=db_session, actor=actor, customer_id=customer_id)
 
 
-@router.post("/{customer_id}:reveal")
+@router.post("/{customer_id:uuid}:reveal", responses=problem_responses(404))
 def reveal_customer(
     customer_id: uuid.UUID, request_in: CustomerReveal, actor: CurrentActor, db_session: DbSession
 ) -> CustomerRevealed:
     return service.reveal(db_session=db_session, actor=actor, customer_id=customer_id, request=request_in)
 
 
-@router.patch("/{customer_id}")
+@router.patch("/{customer_id:uuid}", responses=problem_responses(404, 409))
 def update_customer(
     customer_id: uuid.UUID, customer_in: CustomerUpdate, actor: CurrentActor, db_session: DbSession
 ) -> CustomerMasked:
     return service.update(db_session=db_session, actor=actor, customer_id=customer_id, customer_in=customer_in)
 
 
-@router.delete("/{customer_id}", status_code=204)
+@router.delete("/{customer_id:uuid}", status_code=204, responses=problem_responses(404))
 def delete_customer(customer_id: uuid.UUID, actor: CurrentActor, db_session: DbSession) -> Response:
     service.delete_customer(db_session=db_session, actor=actor, customer_id=customer_id)
     return Response(status_code=204)

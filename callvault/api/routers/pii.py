@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
 from pathlib import Path
 from typing import TypeVar
 
-from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
-from pydantic import BaseModel, ValidationError
+from fastapi import APIRouter, Request, WebSocket
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
 
 from callvault.access.actor import Actor
 from callvault.access.identity import service as identity
 from callvault.access.pdp import Resource, enforce
 from callvault.api.deps import CurrentActor, DbSession, get_runtime
-from callvault.core.errors import CallVaultError, Invalid, PayloadTooLarge, Unauthenticated
+from callvault.core import clock
+from callvault.core.errors import CallVaultError, Invalid, PayloadTooLarge
+from callvault.core.runtime import Runtime
 from callvault.pii import service
 from callvault.pii.model import ENTITY_TYPES
 from callvault.pii.redact import MODES
@@ -113,45 +115,94 @@ async def redact(request: Request, actor: CurrentActor, db_session: DbSession) -
     return RedactResponse(texts=texts)
 
 
+class StreamSegment(BaseModel):
+    """One WebSocket message: a piece of transcript, and whether the utterance ends here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: StrictStr
+    final: StrictBool = False
+
+
+KEY_RECHECK_SECONDS = 30.0
+"""How often an open stream re-checks its API key and tenant (revocation, suspension).
+``app.state.pii_key_recheck_seconds`` overrides it (tests)."""
+
+# RFC 6455 close codes
+_POLICY_VIOLATION = 1008
+_UNSUPPORTED_DATA = 1003
+
+
+def _authenticate(runtime: Runtime, api_key: str) -> Actor:
+    with runtime.sessions() as db_session:
+        actor: Actor = identity.authenticate(db_session=db_session, api_key=api_key)
+    with runtime.sessions() as db_session, db_session.begin():
+        enforce(db_session, actor, "pii.redact", Resource(type="text", tenant_id=actor.tenant_id))
+    return actor
+
+
+def _segment(raw: str) -> StreamSegment | None:
+    try:
+        return StreamSegment.model_validate_json(raw)
+    except ValidationError:
+        return None
+
+
 @stream_router.websocket("/stream")
 async def stream(websocket: WebSocket, mode: str = "mask") -> None:
-    """Send `{"text": "...", "final": false}` segments; receive `{"text": safe redacted text}`.
+    """Send `{"text": "...", "final": false}` text frames; receive `{"text": safe redacted text}`.
 
-    Authenticate with `Authorization: Bearer <key>` on the upgrade request."""
+    Authenticate with `Authorization: Bearer <key>` on the upgrade request. The key and its
+    tenant are checked again at least every 30 s: a revoked key or a suspended tenant
+    closes the stream with 1008. A binary frame closes it with 1003; a message that is not
+    `{"text": <string>, "final": <bool>}` is answered with `{"error": "request.invalid"}`."""
     runtime = websocket.app.state.runtime
-    header = websocket.headers.get("authorization", "")
+    api_key = websocket.headers.get("authorization", "").removeprefix("Bearer ").strip()
     try:
-        with runtime.sessions() as db_session:
-            actor: Actor = identity.authenticate(db_session=db_session, api_key=header.removeprefix("Bearer ").strip())
-        with runtime.sessions() as db_session, db_session.begin():
-            enforce(db_session, actor, "pii.redact", Resource(type="text", tenant_id=actor.tenant_id))
-    except (Unauthenticated, CallVaultError) as error:
-        await websocket.close(code=1008, reason=error.code)
+        actor = _authenticate(runtime, api_key)
+    except CallVaultError as error:
+        await websocket.close(code=_POLICY_VIOLATION, reason=error.code)
         return
     if mode not in MODES or mode == "token":
-        await websocket.close(code=1003, reason="pii.mode_invalid")
+        await websocket.close(code=_UNSUPPORTED_DATA, reason="pii.mode_invalid")
         return
     await websocket.accept()
+    interval = float(getattr(websocket.app.state, "pii_key_recheck_seconds", KEY_RECHECK_SECONDS))
+    checked_at = clock.now()
     config = runtime.settings.resolved_pii_dir / f"{actor.tenant_id}.yaml"
     redactor = StreamingRedactor(service.engine_for(recognizers=config), mode)
-    try:
-        while True:
-            raw = await websocket.receive_text()
+    while True:
+        waited = (clock.now() - checked_at).total_seconds()
+        try:
+            message = await asyncio.wait_for(websocket.receive(), timeout=max(0.0, interval - waited))
+        except TimeoutError:
+            message = None
+        if message is not None and message["type"] == "websocket.disconnect":
+            return
+        if (clock.now() - checked_at).total_seconds() >= interval or message is None:
             try:
-                message = json.loads(raw)
-                text, final = str(message.get("text", "")), bool(message.get("final", False))
-            except (ValueError, AttributeError):
-                await websocket.send_json({"error": "request.invalid"})
-                continue
-            if len(text) > MAX_TEXT_CHARS:
-                await websocket.send_json({"error": "pii.text_too_large", "limit": MAX_TEXT_CHARS})
-                continue
-            out = redactor.feed(text)
-            if final:
-                out += redactor.flush()
-            await websocket.send_json({"text": out, "final": final})
-    except WebSocketDisconnect:
-        return
+                _authenticate(runtime, api_key)
+            except CallVaultError as error:
+                await websocket.close(code=_POLICY_VIOLATION, reason=error.code)
+                return
+            checked_at = clock.now()
+        if message is None:
+            continue
+        if message.get("text") is None:  # a binary frame: this protocol is JSON text only
+            await websocket.send_json({"error": "request.binary_frame"})
+            await websocket.close(code=_UNSUPPORTED_DATA, reason="request.binary_frame")
+            return
+        segment = _segment(message["text"])
+        if segment is None:
+            await websocket.send_json({"error": "request.invalid"})
+            continue
+        if len(segment.text) > MAX_TEXT_CHARS:
+            await websocket.send_json({"error": "pii.text_too_large", "limit": MAX_TEXT_CHARS})
+            continue
+        out = redactor.feed(segment.text)
+        if segment.final:
+            out += redactor.flush()
+        await websocket.send_json({"text": out, "final": segment.final})
 
 
 __all__ = ["router", "stream_router"]

@@ -100,7 +100,37 @@ ScimActor = Annotated[Actor, Depends(get_scim_actor)]
 ScimSession = Annotated[Session, Depends(get_scim_db_session)]
 ScimDocument = Annotated[dict[str, Any], Body(media_type=SCIM_MEDIA_TYPE)]
 
-router = APIRouter(prefix="/scim/v2", tags=["scim"], route_class=_ScimRoute)
+
+class _ScimJSON(JSONResponse):
+    """Declares ``application/scim+json`` as the success media type in the OpenAPI document."""
+
+    media_type = SCIM_MEDIA_TYPE
+
+
+def _scim_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for SCIM error documents (RFC 7644 §3.12)."""
+    error = {
+        "type": "object",
+        "required": ["schemas", "status", "detail"],
+        "properties": {
+            "schemas": {"type": "array", "items": {"type": "string", "enum": [scim.ERROR_SCHEMA]}},
+            "status": {"type": "string", "pattern": "^[45][0-9]{2}$"},
+            "detail": {"type": "string"},
+            "scimType": {"type": "string"},
+        },
+    }
+    return {
+        status: {"description": "SCIM error", "content": {SCIM_MEDIA_TYPE: {"schema": error}}} for status in statuses
+    }
+
+
+router = APIRouter(
+    prefix="/scim/v2",
+    tags=["scim"],
+    route_class=_ScimRoute,
+    default_response_class=_ScimJSON,
+    responses=_scim_errors(400, 401, 403, 429),
+)
 
 
 @router.get("/Users")
@@ -127,7 +157,7 @@ def list_users(
     )
 
 
-@router.post("/Users", status_code=201)
+@router.post("/Users", status_code=201, responses=_scim_errors(409))
 def create_user(request: Request, document: ScimDocument, actor: ScimActor, db_session: ScimSession) -> Response:
     user = scim.create_user(db_session=db_session, actor=actor, document=document)
     resource = scim.to_resource(user, str(request.base_url))
@@ -136,13 +166,13 @@ def create_user(request: Request, document: ScimDocument, actor: ScimActor, db_s
     return response
 
 
-@router.get("/Users/{user_id}")
+@router.get("/Users/{user_id}", responses=_scim_errors(404))
 def get_user(request: Request, user_id: str, actor: ScimActor, db_session: ScimSession) -> Response:
     user = scim.get_user(db_session=db_session, actor=actor, user_id=user_id)
     return scim_response(scim.to_resource(user, str(request.base_url)))
 
 
-@router.put("/Users/{user_id}")
+@router.put("/Users/{user_id}", responses=_scim_errors(404, 409))
 def replace_user(
     request: Request, user_id: str, document: ScimDocument, actor: ScimActor, db_session: ScimSession
 ) -> Response:
@@ -150,7 +180,7 @@ def replace_user(
     return scim_response(scim.to_resource(user, str(request.base_url)))
 
 
-@router.patch("/Users/{user_id}")
+@router.patch("/Users/{user_id}", responses=_scim_errors(404, 409))
 def patch_user(
     request: Request, user_id: str, document: ScimDocument, actor: ScimActor, db_session: ScimSession
 ) -> Response:
@@ -158,7 +188,7 @@ def patch_user(
     return scim_response(scim.to_resource(user, str(request.base_url)))
 
 
-@router.delete("/Users/{user_id}", status_code=204)
+@router.delete("/Users/{user_id}", status_code=204, responses=_scim_errors(404))
 def delete_user(user_id: str, actor: ScimActor, db_session: ScimSession) -> Response:
     scim.delete_user(db_session=db_session, actor=actor, user_id=user_id)
     return Response(status_code=204)

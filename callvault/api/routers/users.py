@@ -19,13 +19,14 @@ from callvault.access.identity.schemas import (
     user_read,
 )
 from callvault.api.deps import CurrentActor, DbSession
+from callvault.api.problem import problem_responses
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
 
-@router.post("", response_model=UserCreatedRead, status_code=201)
+@router.post("", response_model=UserCreatedRead, status_code=201, responses=problem_responses(409))
 def create_user(body: UserCreate, actor: CurrentActor, db_session: DbSession) -> UserCreatedRead:
     """Create a person of your tenant. Without `password`, one is generated and returned once."""
     user, generated = users.create_user(
@@ -53,12 +54,12 @@ def list_users(
     return UserPage(items=[user_read(row) for row in rows], total=total, limit=limit, offset=offset)
 
 
-@router.get("/{user_id}", response_model=UserRead)
+@router.get("/{user_id}", response_model=UserRead, responses=problem_responses(404))
 def get_user(user_id: uuid.UUID, actor: CurrentActor, db_session: DbSession) -> UserRead:
     return user_read(users.read_user(db_session=db_session, actor=actor, user_id=user_id))
 
 
-@router.patch("/{user_id}", response_model=UserRead)
+@router.patch("/{user_id}", response_model=UserRead, responses=problem_responses(404, 409))
 def update_user(user_id: uuid.UUID, body: UserUpdate, actor: CurrentActor, db_session: DbSession) -> UserRead:
     """Change role, names or status; `disabled` or `frozen` ends every session at once."""
     changes = users.UserChanges(
@@ -70,7 +71,7 @@ def update_user(user_id: uuid.UUID, body: UserUpdate, actor: CurrentActor, db_se
     return user_read(users.update_user(db_session=db_session, actor=actor, user_id=user_id, changes=changes))
 
 
-@router.post("/{user_id}/password", response_model=UserCreatedRead)
+@router.post("/{user_id}/password", response_model=UserCreatedRead, responses=problem_responses(404))
 def reset_password(
     user_id: uuid.UUID, body: PasswordSet, actor: CurrentActor, db_session: DbSession
 ) -> UserCreatedRead:
