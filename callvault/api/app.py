@@ -20,7 +20,7 @@ from callvault.api.problem import (
     problem_responses,
     rejected_body_response,
 )
-from callvault.api.routers import audit, auth, customers, pii, scim, tenant, users
+from callvault.api.routers import access, approvals, audit, auth, calls, customers, pii, scim, tenant, users, webhooks
 from callvault.core.runtime import Runtime
 
 __all__ = ["create_app"]
@@ -78,5 +78,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(auth.public_router)  # login: no credential yet
     app.include_router(auth.router, dependencies=authenticated, responses=denied)
     app.include_router(users.router, dependencies=authenticated, responses=denied)
+    app.include_router(approvals.router, dependencies=authenticated, responses=denied)
+    app.include_router(webhooks.router, dependencies=authenticated, responses=denied)
+    app.include_router(calls.router, dependencies=authenticated, responses=denied)
+    app.include_router(access.router, dependencies=authenticated, responses=denied)
     app.include_router(scim.router)  # SCIM bearer tokens, checked by its own dependency
     return app
