@@ -42,19 +42,32 @@ def verify(
         min=0,
         help=f"Seconds events may wait for a signed head (default: head interval + {UNSIGNED_GRACE_S:.0f}).",
     ),
+    full: bool = typer.Option(
+        False, "--full", help="Recompute every event, not only those after the last verified head."
+    ),
 ) -> None:
-    """Recompute the whole log; exit 1 naming the first bad sequence number."""
+    """Check the log (from the last verified head; --full: all of it); exit 1 naming the
+    first bad sequence number. A good run records the newest head it checked."""
     from callvault.audit.log import SIGNING_KEY_REF
-    from callvault.audit.verify import load_anchor, trusted_public_key, verify_log
+    from callvault.audit.verify import latest_verified, load_anchor, record_verified, trusted_public_key, verify_log
+    from callvault.core.db import system_session
 
     with runtime() as built:
         pin = public_key or built.settings.audit_public_key
         trusted = trusted_public_key(pin, built.keyring.public_key(SIGNING_KEY_REF))
         allowed = built.settings.audit_head_seconds + UNSIGNED_GRACE_S if max_unsigned_age is None else max_unsigned_age
         with built.engine.connect() as connection:
+            resume = None if full else latest_verified(connection)
             report = verify_log(
-                connection, trusted, anchor=load_anchor(anchor) if anchor else (), max_unsigned_age=allowed
+                connection,
+                trusted,
+                anchor=load_anchor(anchor) if anchor else (),
+                max_unsigned_age=allowed,
+                resume=resume,
             )
+        if report.ok and report.verified is not None and (resume is None or report.verified.size > resume.size):
+            with system_session(built.sessions) as db_session:
+                record_verified(db_session, built.keyring, report.verified)
     if not pin:
         err_console.print(
             "note: no pinned key: heads are checked against the keyring's own key, which anyone holding the data "
@@ -65,8 +78,9 @@ def verify(
         if report.events == 0:
             console.print("audit log is empty: nothing to verify, OK")
         else:
+            since = f" ({report.events - report.start} new since the verified head of size {report.start})"
             console.print(
-                f"OK: {report.events} events, {report.heads} signed tree heads"
+                f"OK: {report.events} events{since if report.start else ''}, {report.heads} signed tree heads"
                 + (f", {report.anchored} anchored heads" if anchor else "")
                 + " verified",
                 highlight=False,

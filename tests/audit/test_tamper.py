@@ -8,6 +8,8 @@ import sys
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from callvault.audit.log import record_many, writer_for
@@ -33,7 +35,7 @@ def _tamper(runtime: Runtime, *statements: str) -> None:
     engine = owner_engine(runtime)
     with engine.begin() as conn:
         postgres = conn.dialect.name == "postgresql"
-        for table in ("audit_event", "audit_tree_head", "audit_node"):
+        for table in ("audit_event", "audit_tree_head", "audit_node", "audit_verified_head"):
             if postgres:
                 conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {table}_append_only"))
             else:
@@ -128,7 +130,10 @@ def test_cli_verify_exit_codes_and_anchor(isolated_runtime: Runtime, tmp_path: A
 
     # a DBA rewrites history *and* re-signs nothing: the anchored copy still catches it
     _tamper(isolated_runtime, "DELETE FROM audit_tree_head", "UPDATE audit_event SET purpose = 'x' WHERE seq = 3")
-    bad = cli("verify", "--anchor", str(anchor))
+    routine = cli("verify", "--anchor", str(anchor))  # from the head the first run verified
+    assert routine.returncode == 1
+    assert "FAILED at seq 20: missing: the verified tree head of size 20 is gone or changed" in routine.stderr
+    bad = cli("verify", "--full", "--anchor", str(anchor))
     assert bad.returncode == 1
     assert "FAILED at seq 1: unsigned: the log holds 20 events but no signed tree head" in bad.stderr
     assert "also seq 3: changed" in bad.stderr
@@ -141,7 +146,7 @@ def test_parallel_verify_finds_the_same(isolated_runtime: Runtime, monkeypatch: 
     _fill(isolated_runtime, 40)
     _tamper(isolated_runtime, "UPDATE audit_event SET action = 'customer.delete' WHERE seq = 23")
     monkeypatch.setattr(verify_module, "_PARALLEL_FROM", 10)
-    monkeypatch.setattr(verify_module, "_CHUNK", 7)
+    monkeypatch.setattr(verify_module, "_CHUNK", 8)  # ranges are perfect subtrees: a power of two
     with isolated_runtime.engine.connect() as conn:
         report = verify_log(conn, isolated_runtime.keyring.public_key("audit"), workers=2)
     assert report.events == 40
@@ -295,3 +300,120 @@ def test_cli_pins_the_key(isolated_runtime: Runtime, tmp_path: Any) -> None:
     assert swapped.returncode == 8 and "audit.key_mismatch" in swapped.stderr
     malformed = cli("verify", "--public-key", "xyz")
     assert malformed.returncode == 2 and "Traceback" not in malformed.stderr
+
+
+def test_parallel_verify_of_an_untouched_log(isolated_runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ranges folded by workers and combined by the parent give every head's root."""
+    from callvault.audit import verify as verify_module
+
+    _fill(isolated_runtime, 45)
+    monkeypatch.setattr(verify_module, "_PARALLEL_FROM", 10)
+    monkeypatch.setattr(verify_module, "_CHUNK", 4)
+    with isolated_runtime.engine.connect() as conn:
+        report = verify_log(conn, isolated_runtime.keyring.public_key("audit"), workers=2)
+    assert report.ok, [f.line() for f in report.findings]
+    assert (report.events, report.heads) == (45, 7)
+    assert report.verified is not None and report.verified.size == 45
+
+
+def _verified(runtime: Runtime) -> Any:
+    """Full verify, then record the newest head it checked (what the CLI does)."""
+    from callvault.audit.verify import record_verified
+    from callvault.core.db import system_session
+
+    with runtime.engine.connect() as conn:
+        report = verify_log(conn, runtime.keyring.public_key("audit"))
+    assert report.ok and report.verified is not None
+    with system_session(runtime.sessions) as db_session:
+        return record_verified(db_session, runtime.keyring, report.verified)
+
+
+def _resumed(runtime: Runtime) -> Any:
+    from callvault.audit.verify import latest_verified
+
+    with runtime.engine.connect() as conn:
+        return verify_log(conn, runtime.keyring.public_key("audit"), resume=latest_verified(conn))
+
+
+def test_incremental_verify_reads_only_new_events(isolated_runtime: Runtime) -> None:
+    _fill(isolated_runtime, 21)
+    record = _verified(isolated_runtime)
+    assert record.size == 21
+    _fill(isolated_runtime, 14)
+    report = _resumed(isolated_runtime)
+    assert report.ok, [f.line() for f in report.findings]
+    assert (report.start, report.events, report.heads) == (21, 35, 3)  # heads 21, 28, 35
+    assert report.verified is not None and report.verified.size == 35
+
+
+@pytest.mark.parametrize(
+    ("statements", "first"),
+    [
+        (["UPDATE audit_event SET action = 'customer.delete' WHERE seq = 25"], "seq 25: changed"),
+        (["DELETE FROM audit_event WHERE seq = 5"], "seq 5: missing: events 5..5 are missing"),
+        (["DELETE FROM audit_event WHERE seq > 30"], "seq 31: missing: log ends at 30 but a head covers 35"),
+        (["UPDATE audit_node SET hash = hash WHERE level = 4"], None),
+        (["UPDATE audit_tree_head SET size = 36 WHERE size = 35"], "seq 36: bad signature: tree head of size 36"),
+        (["DELETE FROM audit_tree_head WHERE size >= 21"], "seq 21: missing: the verified tree head of size 21"),
+    ],
+)
+def test_incremental_verify_finds_tampering_after_or_under_the_verified_head(
+    isolated_runtime: Runtime, statements: list[str], first: str | None
+) -> None:
+    _fill(isolated_runtime, 21)
+    _verified(isolated_runtime)
+    _fill(isolated_runtime, 14)
+    _tamper(isolated_runtime, *statements)
+    findings = [f.line() for f in _resumed(isolated_runtime).findings]
+    if first is None:
+        assert findings == []
+    else:
+        assert findings and findings[0].startswith(first), findings
+
+
+def test_incremental_verify_checks_the_stored_tree_against_the_verified_root(isolated_runtime: Runtime) -> None:
+    """A leaf hash rewritten (with its event) under the verified head changes the tree the
+    resumed run would extend: it is caught from the stored nodes, and the run falls back to
+    a full one, which finds the head that no longer matches."""
+    _fill(isolated_runtime, 21)
+    _verified(isolated_runtime)
+    leaf = _leaf_literal(isolated_runtime, 19, action="customer.delete")
+    _tamper(isolated_runtime, f"UPDATE audit_event SET action = 'customer.delete', leaf_hash = {leaf} WHERE seq = 19")
+    report = _resumed(isolated_runtime)
+    assert report.start == 0
+    assert [f.line() for f in report.findings] == [
+        "seq 21: stored tree: the stored Merkle nodes no longer match the verified head of size 21",
+        "seq 21: root mismatch: tree head of size 21 does not match the events",
+    ]
+
+
+def test_a_forged_verified_record_is_refused(isolated_runtime: Runtime) -> None:
+    _fill(isolated_runtime, 14)
+    _verified(isolated_runtime)
+    literal = "X'" + "00" * 64 + "'" if isolated_runtime.engine.dialect.name == "sqlite" else "'\\x" + "00" * 64 + "'"
+    _tamper(isolated_runtime, f"UPDATE audit_verified_head SET signature = {literal}")
+    report = _resumed(isolated_runtime)
+    assert report.start == 0
+    assert [f.line() for f in report.findings] == [
+        "seq 14: bad signature: verified-head record of size 14 is not validly signed"
+    ]
+
+
+_value = st.one_of(st.none(), st.text(st.characters(exclude_categories=("Cs",)), max_size=30))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.fixed_dictionaries({name: _value for name in ("action", "actor_id", "purpose", "reason", "outcome")}))
+def test_the_fast_leaf_is_the_reference_leaf(values: dict[str, Any]) -> None:
+    """verify's per-row encoding gives exactly ``event_leaf_hash`` of the same event."""
+    from callvault.audit import merkle
+    from callvault.audit.log import EVENT_FIELDS, event_leaf_hash
+    from callvault.audit.verify import _SORTED, _fold_rows
+
+    event: dict[str, Any] = dict.fromkeys(EVENT_FIELDS)
+    event.update({name: value for name, value in values.items() if name in EVENT_FIELDS})
+    event.update(seq=1, time="2026-11-26T10:00:00.000001Z")
+    row = (*[event[name] for name in _SORTED], event_leaf_hash(event))
+    result = _fold_rows([row], merkle.CompactTree(), 0, {1}, 5)
+    assert result.findings == []
+    assert result.frontiers == {1: [event_leaf_hash(event)]}
