@@ -33,7 +33,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         title="CallVault",
         version=__version__,
         description="Data-security and privacy layer for cloud call centers. "
-        "Authenticate with a service-account key: `Authorization: Bearer cvk_...`.",
+        "Authenticate with a service-account key: `Authorization: Bearer cvk_...`. "
+        "Every error is `application/problem+json` (RFC 9457) with a stable `code`; NUL (U+0000) is "
+        "refused in every string, query and body (422 `request.nul_byte`).",
         responses=problem_responses(413, 422, 500),  # the body guard, validation and the one 500: every route
     )
     app.state.runtime = runtime

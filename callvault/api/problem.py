@@ -95,7 +95,8 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def install_problem_schemas(app: FastAPI) -> None:
     """Add ``Problem`` (referenced by ``problem_responses``) to the app's OpenAPI components,
     and the 400 every operation with a request body can answer: FastAPI refuses a body it
-    cannot decode (``request.malformed``) before any route or router declaration applies."""
+    cannot decode (``request.malformed``) before any route or router declaration applies.
+    Also closes Pydantic's key patterns (see ``_close_key_patterns``)."""
     schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     components = {"Problem": schema, **schema.pop("$defs", {})}
     malformed = problem_responses(400)[400]
@@ -104,6 +105,7 @@ def install_problem_schemas(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         document = build()
         document.setdefault("components", {}).setdefault("schemas", {}).update(components)
+        _close_key_patterns(document["components"])
         for operations in document.get("paths", {}).values():
             for operation in operations.values():
                 if isinstance(operation, dict) and "requestBody" in operation:
@@ -187,6 +189,20 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         return internal_error_response(request, exc)
+
+
+def _close_key_patterns(node: Any) -> None:
+    """A ``dict`` whose keys carry a pattern (``dict[Annotated[str, Field(pattern=...)], X]``)
+    rejects any other key, but Pydantic renders it as ``patternProperties`` alone, which in
+    JSON Schema lets every other key through: say ``additionalProperties: false`` as well."""
+    if isinstance(node, dict):
+        if "patternProperties" in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for value in node.values():
+            _close_key_patterns(value)
+    elif isinstance(node, list):
+        for value in node:
+            _close_key_patterns(value)
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")

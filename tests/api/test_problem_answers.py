@@ -80,3 +80,22 @@ def test_the_document_declares_problems_and_real_media_types(client: TestClient)
     assert "text/csv" in document["paths"]["/v1/customers:import"]["post"]["requestBody"]["content"]
     scim_ok = document["paths"]["/scim/v2/Users"]["get"]["responses"]["200"]["content"]
     assert set(scim_ok) == {"application/scim+json"}
+
+
+def test_offsets_past_32_bits_are_422_not_500(client: TestClient, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    tenant = make_tenant()
+    for url in ("/v1/users", "/v1/approvals"):
+        response = client.get(f"{url}?offset={2**31}", headers=auth(tenant.api_key))
+        _is_problem(response, 422, "request.invalid")
+        assert response.json()["errors"][0]["field"] == "offset"
+
+
+def test_approval_verbs_are_not_read_as_ids(client: TestClient, tenant: TenantHandle) -> None:
+    response = client.get(f"/v1/approvals/{uuid.uuid4()}:approve", headers=auth(tenant.api_key))
+    _is_problem(response, 405, "method.not_allowed")
+    assert response.headers["allow"] == "POST"
+
+
+def test_key_patterns_close_the_object_in_the_document(client: TestClient) -> None:
+    masks = client.get("/openapi.json").json()["components"]["schemas"]["PolicyOverride"]["properties"]["masks"]
+    assert masks["patternProperties"] and masks["additionalProperties"] is False

@@ -22,6 +22,7 @@ from callvault.access.approvals.schemas import (
     ApprovalStatus,
 )
 from callvault.api.deps import CurrentActor, DbSession
+from callvault.api.problem import problem_responses
 
 __all__ = ["router"]
 
@@ -53,20 +54,20 @@ def list_approvals(
     db_session: DbSession,
     status: Annotated[ApprovalStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> ApprovalPage:
     """What you requested and what your role may decide (`status=pending`: your inbox;
     `may_decide` marks the ones waiting for you)."""
     return service.get_all(db_session=db_session, actor=actor, status=status, limit=limit, offset=offset)
 
 
-@router.get("/{approval_id}", response_model=ApprovalRead)
+@router.get("/{approval_id:uuid}", response_model=ApprovalRead, responses=problem_responses(404))
 def get_approval(approval_id: uuid.UUID, actor: CurrentActor, db_session: DbSession) -> ApprovalRead:
     """One request with its justification and the approvers' comments."""
     return service.read(db_session=db_session, actor=actor, approval_id=approval_id)
 
 
-@router.post("/{approval_id}:approve", response_model=ApprovalRead)
+@router.post("/{approval_id:uuid}:approve", response_model=ApprovalRead, responses=problem_responses(404, 409))
 def approve(approval_id: uuid.UUID, body: ApprovalDecision, actor: CurrentActor, db_session: DbSession) -> ApprovalRead:
     """Approve (one vote per approver; the requester cannot)."""
     return service.decide(
@@ -74,7 +75,7 @@ def approve(approval_id: uuid.UUID, body: ApprovalDecision, actor: CurrentActor,
     )
 
 
-@router.post("/{approval_id}:deny", response_model=ApprovalRead)
+@router.post("/{approval_id:uuid}:deny", response_model=ApprovalRead, responses=problem_responses(404, 409))
 def deny(approval_id: uuid.UUID, body: ApprovalDecision, actor: CurrentActor, db_session: DbSession) -> ApprovalRead:
     """Deny: one "no" closes the request."""
     return service.decide(

@@ -124,6 +124,37 @@ def _scim_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+_PATCH_OP = {
+    "type": "object",
+    "description": "RFC 7644 §3.5.2 PatchOp; op names are case-insensitive (Entra ID sends `Replace`).",
+    "required": ["schemas"],
+    "anyOf": [{"required": ["Operations"]}, {"required": ["operations"]}],
+    "properties": {
+        "schemas": {"type": "array", "items": {"type": "string"}, "contains": {"const": scim.PATCH_SCHEMA}},
+        **{
+            key: {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["op"],
+                    "properties": {
+                        "op": {
+                            "type": "string",
+                            "pattern": "^([Aa][Dd][Dd]|[Rr][Ee][Pp][Ll][Aa][Cc][Ee]|[Rr][Ee][Mm][Oo][Vv][Ee])$",
+                        },
+                        "path": {"type": "string"},
+                        "value": {},
+                    },
+                },
+            }
+            for key in ("Operations", "operations")
+        },
+    },
+}
+"""What ``PATCH /Users/{id}`` reads (declared so the document states the rules it enforces)."""
+
+
 router = APIRouter(
     prefix="/scim/v2",
     tags=["scim"],
@@ -139,7 +170,7 @@ def list_users(
     actor: ScimActor,
     db_session: ScimSession,
     filter: Annotated[str | None, Query(max_length=400)] = None,
-    startIndex: Annotated[int, Query(ge=1)] = 1,
+    startIndex: Annotated[int, Query(ge=1, le=2**31 - 1)] = 1,
     count: Annotated[int, Query(ge=0, le=scim.MAX_COUNT)] = 100,
 ) -> Response:
     rows, total = scim.list_users(
@@ -180,7 +211,11 @@ def replace_user(
     return scim_response(scim.to_resource(user, str(request.base_url)))
 
 
-@router.patch("/Users/{user_id}", responses=_scim_errors(404, 409))
+@router.patch(
+    "/Users/{user_id}",
+    responses=_scim_errors(404, 409),
+    openapi_extra={"requestBody": {"content": {SCIM_MEDIA_TYPE: {"schema": _PATCH_OP}}}},
+)
 def patch_user(
     request: Request, user_id: str, document: ScimDocument, actor: ScimActor, db_session: ScimSession
 ) -> Response:

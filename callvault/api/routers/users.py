@@ -48,7 +48,7 @@ def list_users(
     db_session: DbSession,
     status: Annotated[Literal["active", "frozen", "disabled"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> UserPage:
     rows, total = users.get_all_users(db_session=db_session, actor=actor, status=status, limit=limit, offset=offset)
     return UserPage(items=[user_read(row) for row in rows], total=total, limit=limit, offset=offset)

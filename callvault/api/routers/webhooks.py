@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query, Response
 from callvault.access.approvals import webhooks
 from callvault.access.approvals.schemas import DeliveryPage, WebhookCreate, WebhookCreatedRead, WebhookRead
 from callvault.api.deps import CurrentActor, DbSession
+from callvault.api.problem import problem_responses
 
 __all__ = ["router"]
 
@@ -35,20 +36,20 @@ def list_webhooks(
     return webhooks.get_all_webhooks(db_session=db_session, actor=actor, include_deleted=include_deleted)
 
 
-@router.delete("/{webhook_id}", status_code=204)
+@router.delete("/{webhook_id}", status_code=204, responses=problem_responses(404))
 def delete_webhook(webhook_id: uuid.UUID, actor: CurrentActor, db_session: DbSession) -> Response:
     """Stop an endpoint; its pending deliveries are cancelled, its history kept."""
     webhooks.delete_webhook(db_session=db_session, actor=actor, webhook_id=webhook_id)
     return Response(status_code=204)
 
 
-@router.get("/{webhook_id}/deliveries", response_model=DeliveryPage)
+@router.get("/{webhook_id}/deliveries", response_model=DeliveryPage, responses=problem_responses(404))
 def list_deliveries(
     webhook_id: uuid.UUID,
     actor: CurrentActor,
     db_session: DbSession,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> DeliveryPage:
     """Each delivery: event, status, attempts, next attempt, last HTTP status or error."""
     return webhooks.get_all_deliveries(
