@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 import typer
 
@@ -28,8 +28,35 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Find and redact personal data in transcripts (JSON lines).", no_args_is_help=True)
 
 
+def _open_input(path: Path | None) -> BinaryIO:
+    """The input file, or one error line and exit 2 if it cannot be read (no traceback)."""
+    if path is None or str(path) == "-":
+        return sys.stdin.buffer
+    try:
+        return path.open("rb")
+    except OSError as error:
+        _unreadable(path, error)
+        raise  # unreachable: _unreadable exits
+
+
+def _unreadable(path: Path, error: OSError) -> NoReturn:
+    reason = error.strerror or type(error).__name__
+    err_console.print(f"error pii.input_unreadable: cannot read {path}: {reason}", highlight=False)
+    raise typer.Exit(2) from None
+
+
 def _records(path: Path | None, bad: list[int]) -> Iterator[tuple[Any, str]]:
-    handle = sys.stdin.buffer if path is None or str(path) == "-" else path.open("rb")
+    handle = _open_input(path)
+    try:
+        yield from _parsed(handle, bad)
+    except OSError as error:  # the file went away or the disk failed while reading
+        _unreadable(path or Path("-"), error)
+    finally:
+        if handle is not sys.stdin.buffer:
+            handle.close()
+
+
+def _parsed(handle: BinaryIO, bad: list[int]) -> Iterator[tuple[Any, str]]:
     for number, raw in enumerate(handle, start=1):
         if not raw.strip():
             continue

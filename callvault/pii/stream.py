@@ -12,7 +12,9 @@ A final segment is emitted whole, so a value split across two final segments ("O
 13812" / "345678") has its first part out before the second arrives: the engine still
 sees the whole value (the emitted text is its context), and what is left of it is
 replaced (starred under ``mask``, the full operator otherwise), never emitted in clear.
-Full-width digits and letters are folded before the tail is measured.
+So that the part sent first is no more than a mask would show, a final segment that ends
+in 7 or more digits that are nothing yet (or in an e-mail cut after its ``@``) has that
+run starred: the next segment may complete it. Full-width digits and letters are folded before the tail is measured.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Mapping
 from callvault.pii.engine import Analyzer
 from callvault.pii.model import Entity
 from callvault.pii.normalize import fold_width
+from callvault.pii.recognizers.numbers import NEGATIVE_CONTEXT
 from callvault.pii.redact import Mode, Tokenizer, apply_operators, replacement
 
 __all__ = ["StreamingRedactor"]
@@ -50,6 +53,32 @@ def _open_tail(buffer: str, offset: int) -> int:
         else:
             break
     return i
+
+
+_RUN_DIGITS = frozenset("0123456789零〇一幺二两三四五六七八九")
+_PARTIAL_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9.\-]{0,80}\Z")
+_PARTIAL_DIGITS = 7  # fewer digits than a mask shows (3 + 4) may go out
+
+
+def _partial_value(buffer: str, start: int) -> int:
+    """Where the start of a value that the next segment may complete begins, at the end of
+    a final segment (``len(buffer)`` if none): a run of 7 or more digits in any spelling
+    that is nothing on its own yet (the first 17 characters of an ID), or an e-mail cut
+    after its ``@``. Such a run is starred rather than sent; a shorter one is sent."""
+    folded = fold_width(buffer)
+    i, digits = len(folded), 0
+    # the run may have begun in text already sent ("幺三八" / "一二三四"): count it all
+    while i > 0 and len(folded) - i < 48:
+        c = folded[i - 1]
+        if c in _RUN_DIGITS:
+            digits += 1
+        elif not (c in " -" and i < len(folded) and folded[i] in _RUN_DIGITS):
+            break
+        i -= 1
+    if digits >= _PARTIAL_DIGITS and not NEGATIVE_CONTEXT.search(folded, max(0, i - 12), i):
+        return max(i, start)
+    email = _PARTIAL_EMAIL.search(folded, max(start, len(folded) - 160))
+    return max(email.start(), start) if email is not None else len(buffer)
 
 
 class StreamingRedactor:
@@ -110,9 +139,15 @@ class StreamingRedactor:
             for e in found
             if e.start >= start and e.end <= cut
         ]
+        end = cut
+        if final:
+            partial = _partial_value(buffer, start)
+            if all(e.end <= partial for e in found):
+                end = partial
         out.append(
-            apply_operators(buffer[start:cut], inside, self._mode, hash_key=self._hash_key, tokenizer=self._tokenizer)
+            apply_operators(buffer[start:end], inside, self._mode, hash_key=self._hash_key, tokenizer=self._tokenizer)
         )
+        out.append("".join(c if c.isspace() else "*" for c in buffer[end:cut]))
         self._pending = buffer[cut:]
         self._context = buffer[max(0, cut - _CONTEXT_KEEP) : cut]
         return "".join(out)

@@ -117,3 +117,18 @@ def test_tenant_recognizers_from_configuration(client: TestClient, tenant: Tenan
     bad.write_text("recognizers: nope\n")
     refused = _cli("scan", "--recognizers", str(bad), stdin="")
     assert refused.returncode == 2 and "pii.config_invalid" in refused.stderr
+
+
+def test_cli_missing_or_unreadable_file_is_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    for command in ("scan", "redact"):
+        for path in (tmp_path / "MISSING.jsonl", tmp_path):
+            result = subprocess.run(
+                [sys.executable, "-m", "callvault.cli", "pii", command, str(path)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert result.returncode == 2, result.stderr
+            assert "Traceback" not in result.stderr
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("error pii.input_unreadable: cannot read ")

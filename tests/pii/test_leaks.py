@@ -185,3 +185,26 @@ def test_negative_context_is_what_the_property_excludes() -> None:
     # keeps the exception above honest: it is the card rule, nothing broader
     assert NEGATIVE_CONTEXT.search("订单") and not NEGATIVE_CONTEXT.search("手机号")
     assert re.fullmatch(r"\d{16}", CARD)
+
+
+@pytest.mark.parametrize(
+    "groups",
+    [
+        ["一三八", "一二三四", "五六七八"],
+        ["138", "1234", "5678"],
+        ["110101", "19900307", "1238"],
+        ["6222 0200", "0000 0007"],
+    ],
+)
+def test_dictation_in_final_groups_sends_no_more_than_a_mask_shows(groups: list[str]) -> None:
+    """An ASR engine that finalises each group a customer reads out: the first groups go out
+    before the value is complete, so a run that reaches 7 digits is starred, not sent."""
+    redactor = StreamingRedactor(analyzer(), "mask")
+    out = "".join(redactor.feed(g) + redactor.flush() for g in groups)
+    sent = _digits(out.translate(str.maketrans("零〇一幺二两三四五六七八九", "0011223456789")))
+    assert len(sent) < 7, out
+
+
+def test_order_number_at_the_end_of_a_final_segment_is_sent() -> None:
+    redactor = StreamingRedactor(analyzer(), "mask")
+    assert redactor.feed("订单号20240515123") + redactor.flush() == "订单号20240515123"
