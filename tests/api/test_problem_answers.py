@@ -39,8 +39,8 @@ def test_a_verb_after_an_id_is_not_read_as_part_of_the_id(client: TestClient, te
     _is_problem(response, 404, "route.not_found")
 
 
-def test_429_says_when_to_retry(client: TestClient) -> None:
-    body = {"tenant": f"t-{uuid.uuid4().hex[:8]}", "username": "nobody", "password": "wrong"}
+def test_429_says_when_to_retry(client: TestClient, tenant: TenantHandle) -> None:
+    body = {"tenant": tenant.id, "username": "nobody", "password": "wrong"}
     codes = [client.post("/v1/auth/login", json=body) for _ in range(21)]  # 20 a minute per username
     assert [r.status_code for r in codes[:20]] == [401] * 20
     _is_problem(codes[20], 429, "auth.rate_limited")
