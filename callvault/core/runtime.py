@@ -37,6 +37,29 @@ class Runtime:
     caches: dict[str, Any] = field(default_factory=dict)
     _counters: Counters | None = field(default=None, init=False, repr=False)
     _counters_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _side: tuple[Engine, sessionmaker[Session]] | None = field(default=None, init=False, repr=False)
+    _side_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def side_sessions(self) -> sessionmaker[Session]:
+        """Sessions on a second connection pool, for work a request waits on while it holds
+        its own connection: the audit writer's commits and the database counters.
+
+        With one pool, as many concurrent requests as the pool has connections each hold
+        one and wait for the writer (or a counter hit) to get another: the pool runs dry
+        and every request fails after the pool timeout. Nothing on this pool waits for
+        the request pool, so the cycle cannot form. Built on first use."""
+        return self._side_pool()[1]
+
+    def _side_pool(self) -> tuple[Engine, sessionmaker[Session]]:
+        if self._side is None:
+            with self._side_lock:
+                if self._side is None:
+                    url = self.engine.url.render_as_string(hide_password=False)
+                    engine = create_db_engine(url, app_role=self.settings.db_app_role)
+                    factory = sessionmaker(engine, expire_on_commit=False, info={"runtime": self})
+                    self._side = (engine, factory)
+        return self._side
 
     @property
     def counters(self) -> Counters:
@@ -47,7 +70,9 @@ class Runtime:
                 if self._counters is None:
                     from callvault.core.counters import open_counters
 
-                    self._counters = open_counters(engine=self.engine, redis_url=self.settings.redis_url)
+                    redis_url = self.settings.redis_url
+                    engine = self.engine if redis_url else self._side_pool()[0]  # see side_sessions
+                    self._counters = open_counters(engine=engine, redis_url=redis_url)
         return self._counters
 
     def close(self) -> None:
@@ -61,6 +86,9 @@ class Runtime:
         if callable(closer):
             closer()
         self.engine.dispose()
+        side, self._side = self._side, None
+        if side is not None:
+            side[0].dispose()
 
 
 DATA_DIR_MODE = 0o700

@@ -1,0 +1,68 @@
+"""The request pool can be full while every request waits for an audit commit or a
+counter hit: that work runs on the runtime's second pool, so it still gets a connection.
+
+Found by bench/masked_read.py: with one pool, 20 concurrent agents held all 15
+connections and each waited for the audit writer (or a quota counter) to get a 16th;
+every read failed after the 30 s pool timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import text
+
+from callvault.access.actor import Actor
+from callvault.access.decision import Decision, Resource
+from callvault.audit import log
+from callvault.core import clock
+from callvault.core.runtime import Runtime
+
+
+def _capacity(runtime: Runtime) -> int:
+    pool = runtime.engine.pool
+    return int(pool.size() + pool._max_overflow)  # type: ignore[attr-defined]
+
+
+def test_requests_holding_every_pooled_connection_still_audit_and_count(isolated_runtime: Runtime) -> None:
+    runtime = isolated_runtime
+    holders = _capacity(runtime)
+    assert holders >= 2
+    every_connection_held = threading.Barrier(holders, timeout=60)
+    actor = Actor(tenant_id="t-pool", actor_id="service:pool", kind="service_account")
+    allow = Decision(True, "none", "test.pool", "allowed")
+
+    def request(index: int) -> tuple[int, int]:
+        with runtime.sessions() as db_session, db_session.begin():
+            db_session.execute(text("SELECT 1"))  # this request's connection, held until the end
+            every_connection_held.wait()
+            total = runtime.counters.hit(f"pool-test:{index}", window_seconds=60, now=clock.now())
+            seq = log.record(
+                db_session,
+                actor=actor,
+                action="pool.test",
+                resource=Resource(type="test", tenant_id=actor.tenant_id, id=str(uuid.uuid4())),
+                decision=allow,
+            )
+        return total, seq
+
+    with ThreadPoolExecutor(max_workers=holders) as threads:
+        results = list(threads.map(request, range(holders)))
+    assert [total for total, _ in results] == [1] * holders
+    seqs = sorted(seq for _, seq in results)
+    assert seqs == list(range(seqs[0], seqs[0] + holders))  # gapless, one each
+
+
+def test_side_pool_is_separate_and_closed_with_the_runtime(isolated_runtime: Runtime) -> None:
+    runtime = isolated_runtime
+    side = runtime.side_sessions
+    assert side is runtime.side_sessions
+    with side() as db_session:
+        assert db_session.get_bind() is not runtime.engine
+        assert db_session.get_bind().url == runtime.engine.url
+        assert db_session.info["runtime"] is runtime  # services reached from it find the runtime
+        assert db_session.execute(text("SELECT 1")).scalar_one() == 1
+    runtime.close()
+    assert runtime._side is None
