@@ -480,14 +480,14 @@ class EvalSet:
                     f"{r.randrange(1, 999)}块{r.randrange(1, 9)}毛",
                     f"¥{r.randrange(100, 99999)}.{r.randrange(10, 99)}",
                 ]
-            ),  # fmt: skip
+            ),
             "amount_en": lambda: f"${r.randrange(10, 9999)}.{r.randrange(10, 99)}",
             "date": lambda: r.choice(
                 [
                     f"{r.randrange(2015, 2026)}年{r.randrange(1, 13)}月{r.randrange(1, 29)}号",
                     f"{r.randrange(1, 13)}月{r.randrange(1, 29)}日",
                 ]
-            ),  # fmt: skip
+            ),
             "date_digits": lambda: f"{r.randrange(2015, 2026)}{r.randrange(1, 13):02d}{r.randrange(1, 29):02d}",
             "time": lambda: r.choice([f"{r.randrange(8, 20)}:{r.randrange(0, 60):02d}", f"下午{r.randrange(1, 6)}点"]),
             "postcode": lambda: r.choice(["100020", "200120", "510620", "310013", "610041", "518057"]),
@@ -526,7 +526,7 @@ class EvalSet:
                     "向您反映一个问题",
                     "常规问题咨询",
                 ]
-            ),  # fmt: skip
+            ),
             "en_phrase": lambda: r.choice(
                 [
                     "Thank you for calling, how may I help?",
@@ -535,7 +535,7 @@ class EvalSet:
                     "Mark this as resolved please.",
                     "Sure, I can reset that for you.",
                 ]
-            ),  # fmt: skip
+            ),
             "rooms": lambda: r.choice(["三室一厅", "两室两厅", "120平"]),
             "contract": lambda: "HT" + digits(10),
             "level": lambda: r.choice(["黄金", "白金", "钻石"]),
