@@ -34,9 +34,11 @@ def _read(call: LiveCall) -> CallRead:
     )
 
 
-def _resource(actor: Actor, call_id: str, customer_id: uuid.UUID | None = None) -> Resource:
+def _resource(
+    actor: Actor, call_id: str, customer_id: uuid.UUID | None = None, owner: str | None = None
+) -> Resource:
     subject = None if customer_id is None else str(customer_id)
-    return Resource(type="call", tenant_id=actor.tenant_id, id=call_id, subject_id=subject)
+    return Resource(type="call", tenant_id=actor.tenant_id, id=call_id, subject_id=subject, owner=owner)
 
 
 def start(*, db_session: Session, actor: Actor, call_in: CallStart) -> CallRead:
@@ -69,7 +71,7 @@ def _load(db_session: Session, actor: Actor, action: str, call_id: str) -> LiveC
     if call is None:
         enforce(db_session, actor, action, _resource(actor, call_id), outcome="not_found")
         raise NotFound("Call not found", code="call.not_found")
-    enforce(db_session, actor, action, _resource(actor, call_id, call.customer_id))
+    enforce(db_session, actor, action, _resource(actor, call_id, call.customer_id, owner=call.agent))
     return call
 
 

@@ -39,6 +39,7 @@ class Member:
     totp_secret: str | None = None
     mine: dict[str, Any] = field(default_factory=dict)  # customer assigned to this person
     live: dict[str, Any] = field(default_factory=dict)  # customer on this person's live call
+    call_id: str = ""
     raw: dict[str, dict[str, Any]] = field(default_factory=dict)  # clear values, by customer id
 
 
@@ -125,6 +126,7 @@ def world(client: TestClient, runtime: Runtime) -> Iterator[World]:
             }
             started = client.post("/v1/calls", json=call, headers=auth(cti_key))
             assert started.status_code == 201, started.text
+            member.call_id = call["id"]
         row = new_customer(assigned_agent="someone.else")
         unassigned = create(client, tenant, row)
         raw[unassigned["id"]] = row
@@ -386,3 +388,17 @@ def test_a_grant_opens_access_until_it_expires_or_is_revoked(client: TestClient,
         headers=auth(admin.token),
     )  # fmt: skip
     assert self_grant.status_code in (401, 403)
+
+
+def test_calls_are_read_by_their_agent_and_by_qa(client: TestClient, world: World) -> None:
+    agent, intern, qa = world.members["agent"], world.members["intern"], world.members["qa"]
+    for member in (agent, qa, world.members["auditor"]):  # sessions idle out while the clock moved
+        _login(client, world.tenant.id, member, world.clock)
+    own = client.get(f"/v1/calls/{agent.call_id}", headers=auth(agent.token))
+    assert own.status_code == 200 and own.json()["agent"] == agent.username
+    assert client.get(f"/v1/calls/{intern.call_id}", headers=auth(agent.token)).status_code == 403
+    assert client.get(f"/v1/calls/{agent.call_id}", headers=auth(qa.token)).status_code == 200
+    assert client.get(f"/v1/calls/{agent.call_id}", headers=auth(world.members["auditor"].token)).status_code == 403
+    assert (
+        client.post(f"/v1/calls/{agent.call_id}/end", headers=auth(agent.token)).status_code == 403
+    )  # the CTI ends calls
