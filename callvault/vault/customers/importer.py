@@ -16,27 +16,26 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from pydantic import ValidationError
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from callvault.access.actor import Actor
 from callvault.access.identity.service import get_tenant_or_raise
 from callvault.access.pdp import Decision, Resource, enforce
-from callvault.audit.log import build_event, record_many_in
+from callvault.audit.log import build_event, writer_for
 from callvault.audit.models import AuditEvent
 from callvault.core import clock
-from callvault.core.db import bulk_insert, is_postgres, set_tenant
+from callvault.core.db import insert_tuples, is_postgres, set_tenant
 from callvault.core.errors import Invalid
-from callvault.core.runtime import Runtime
+from callvault.core.runtime import Runtime, runtime_of
 from callvault.crypto import Keyring, new_data_key, open_index_root
-from callvault.vault.customers.models import Customer
+from callvault.vault.customers.models import ENCRYPTED_FIELDS, Customer
 from callvault.vault.customers.schemas import CustomerCreate, ImportError_, ImportReport
 from callvault.vault.customers.service import sealed_row
-from callvault.vault.fields.models import SubjectKey
 from callvault.vault.fields.service import TenantKeys, tenant_keys, time_ordered_uuid
 
 __all__ = ["MAX_REPORTED_ERRORS", "ImportFormat", "import_customers"]
@@ -137,35 +136,55 @@ def _validate(row: str | dict[str, Any]) -> CustomerCreate | _RowError:
     return customer
 
 
+_KEY_COLUMNS = ("tenant_id", "id", "kek_version", "wrapped_dek", "created_at")
+_SEALED_COLUMNS = (
+    *(f"{name}_ct" for name in ENCRYPTED_FIELDS), "mobile_bidx", "mobile_last4_bidx", "id_number_bidx", "email_bidx",
+)  # fmt: skip
+_CUSTOMER_COLUMNS = (
+    "tenant_id", "id", "subject_key_id", "retention_class", "legal_hold", "created_at", "updated_at", "version",
+    *_PLAIN_FIELDS, *_SEALED_COLUMNS,
+)  # fmt: skip
+
+
 @dataclass
 class _Prepared:
-    """A batch ready to store: sealed rows and their wrapped keys, plus the bad lines."""
+    """A batch ready to store: rows as insert-ready tuples (``_CUSTOMER_COLUMNS``,
+    ``_KEY_COLUMNS``; UUIDs already in the column's stored form) plus, per customer, its
+    external reference and id, and the bad lines. Workers do all per-row work, so the
+    process holding the database transaction only filters and inserts."""
 
-    customers: list[dict[str, Any]] = field(default_factory=list)
-    keys: list[dict[str, Any]] = field(default_factory=list)
+    customers: list[tuple[Any, ...]] = field(default_factory=list)
+    keys: list[tuple[Any, ...]] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
     errors: list[tuple[int, _RowError]] = field(default_factory=list)
 
 
-def _prepare(keys: TenantKeys, keyring: Keyring, items: list[tuple[int, _RawRow]]) -> _Prepared:
-    """Validate, key and seal one batch (the CPU-heavy part; runs in workers when large)."""
+def _prepare(
+    keys: TenantKeys, keyring: Keyring, items: list[tuple[int, _RawRow]], *, uuid_hex: bool = False
+) -> _Prepared:
+    """Validate, key and seal one batch (the CPU-heavy part; runs in workers when large).
+    ``uuid_hex``: the database stores UUIDs as 32 hex digits (SQLite), else as UUIDs."""
     prepared = _Prepared()
     now = clock.now()
+    tenant_id = keys.tenant_id
     for line, raw in items:
         result = raw if isinstance(raw, _RowError) else _validate(raw)
         if isinstance(result, _RowError):
             prepared.errors.append((line, result))
             continue
         key_id, customer_id = time_ordered_uuid(), time_ordered_uuid()
-        dek, wrapped = new_data_key(keyring, keys.kek_ref, keys.tenant_id, key_id)
+        dek, wrapped = new_data_key(keyring, keys.kek_ref, tenant_id, key_id)
         values = result.model_dump()
-        prepared.keys.append({"tenant_id": keys.tenant_id, "id": key_id, "kek_version": wrapped.kek_version,
-                              "wrapped_dek": wrapped.blob, "created_at": now})  # fmt: skip
-        prepared.customers.append({
-            "tenant_id": keys.tenant_id, "id": customer_id, "subject_key_id": key_id,
-            "retention_class": "standard", "legal_hold": False, "created_at": now, "updated_at": now,
-            "version": 1, **{name: values[name] for name in _PLAIN_FIELDS},
-            **sealed_row(keys, dek, customer_id, values),
-        })  # fmt: skip
+        sealed = sealed_row(keys, dek, customer_id, values)
+        stored_key: Any = key_id.hex if uuid_hex else key_id
+        prepared.keys.append((tenant_id, stored_key, wrapped.kek_version, wrapped.blob, now))
+        prepared.customers.append((
+            tenant_id, customer_id.hex if uuid_hex else customer_id, stored_key, "standard", False, now, now, 1,
+            *[values[name] for name in _PLAIN_FIELDS], *[sealed.get(column) for column in _SEALED_COLUMNS],
+        ))  # fmt: skip
+        prepared.refs.append(values["external_ref"])
+        prepared.ids.append(str(customer_id))
     return prepared
 
 
@@ -214,39 +233,37 @@ def _store(db_session: Session, tenant_id: str, prepared: _Prepared, report: Imp
     """Insert what is not stored yet (by external reference) in the session's transaction;
     returns the ids of the customers that need a ``customer.create`` event: those created
     now, and skipped ones that never got theirs."""
-    refs = [row["external_ref"] for row in prepared.customers]
-    existing = _existing_refs(db_session, tenant_id, refs)
+    existing = _existing_refs(db_session, tenant_id, prepared.refs)
     skipped = list(existing.values())
-    customers, keys = [], []
-    for row, key in zip(prepared.customers, prepared.keys, strict=True):
-        if row["external_ref"] in existing:
-            report.skipped_existing += 1
-            continue
-        existing[row["external_ref"]] = str(row["id"])
-        customers.append(row)
-        keys.append(key)
-    if customers:
-        bulk_insert(db_session, cast(Table, SubjectKey.__table__), keys)
-        bulk_insert(db_session, cast(Table, Customer.__table__), customers)
+    customers, keys, created = prepared.customers, prepared.keys, prepared.ids
+    if existing or len(set(prepared.refs)) != len(prepared.refs):
+        customers, keys, created = [], [], []
+        for position, ref in enumerate(prepared.refs):
+            if ref in existing:
+                report.skipped_existing += 1
+                continue
+            existing[ref] = prepared.ids[position]
+            customers.append(prepared.customers[position])
+            keys.append(prepared.keys[position])
+            created.append(prepared.ids[position])
+    insert_tuples(db_session, "subject_key", _KEY_COLUMNS, keys)
+    insert_tuples(db_session, "customer", _CUSTOMER_COLUMNS, customers)
     report.imported += len(customers)
-    return _without_create_event(db_session, tenant_id, skipped) + [str(row["id"]) for row in customers]
+    return _without_create_event(db_session, tenant_id, skipped) + created
 
 
 def _record_created(db_session: Session, actor: Actor, decision: Decision, customer_ids: list[str]) -> None:
     """One ``customer.create`` audit event per imported customer, so each subject's access
     report starts with its creation. Written in the batch's own transaction: the log never
     claims a customer that was rolled back, and a crash never leaves a customer unlogged."""
-    events = [
-        build_event(
-            actor=actor,
-            action="customer.create",
-            resource=Resource(type="customer", tenant_id=actor.tenant_id, id=customer_id, subject_id=customer_id),
-            decision=decision,
-            purpose="bulk import",
-        )
-        for customer_id in customer_ids
-    ]
-    record_many_in(db_session, events)
+    template = build_event(
+        actor=actor,
+        action="customer.create",
+        resource=Resource(type="customer", tenant_id=actor.tenant_id),
+        decision=decision,
+        purpose="bulk import",
+    )
+    writer_for(runtime_of(db_session)).append_like_in(db_session, template, customer_ids)
 
 
 # -- worker processes -------------------------------------------------------------------
@@ -257,14 +274,14 @@ def _worker_init(keyring: Keyring) -> None:
     _worker_state["keyring"] = keyring
 
 
-def _worker_prepare(tenant: tuple[str, str, bytes], items: list[tuple[int, _RawRow]]) -> _Prepared:
-    tenant_id, kek_ref, index_wrapped = tenant
+def _worker_prepare(tenant: tuple[str, str, bytes, bool], items: list[tuple[int, _RawRow]]) -> _Prepared:
+    tenant_id, kek_ref, index_wrapped, uuid_hex = tenant
     keyring: Keyring = _worker_state["keyring"]
     keys = _worker_state.get(tenant_id)
     if keys is None:
         keys = TenantKeys(tenant_id, kek_ref, open_index_root(keyring, kek_ref, tenant_id, index_wrapped))
         _worker_state[tenant_id] = keys
-    return _prepare(keys, keyring, items)
+    return _prepare(keys, keyring, items, uuid_hex=uuid_hex)
 
 
 class _Preparer:
@@ -275,6 +292,7 @@ class _Preparer:
         self._runtime, self._keys, self._index_wrapped, self._workers = runtime, keys, index_wrapped, workers
         self._pool: ProcessPoolExecutor | None = None
         self._seen = 0
+        self._uuid_hex = runtime.engine.dialect.name == "sqlite"
 
     def map(self, batches: Iterable[list[tuple[int, _RawRow]]]) -> Iterator[_Prepared]:
         pending: deque[Future[_Prepared]] = deque()
@@ -289,9 +307,9 @@ class _Preparer:
                         initargs=(self._runtime.keyring,),
                     )
                 if self._pool is None:
-                    yield _prepare(self._keys, self._runtime.keyring, batch)
+                    yield _prepare(self._keys, self._runtime.keyring, batch, uuid_hex=self._uuid_hex)
                     continue
-                tenant = (self._keys.tenant_id, self._keys.kek_ref, self._index_wrapped)
+                tenant = (self._keys.tenant_id, self._keys.kek_ref, self._index_wrapped, self._uuid_hex)
                 pending.append(self._pool.submit(_worker_prepare, tenant, batch))
                 if len(pending) >= 2 * self._workers:
                     yield pending.popleft().result()

@@ -232,7 +232,8 @@ def test_rerun_backfills_creation_events_an_older_import_lost(isolated_runtime: 
         set_tenant(db_session, "acme")
         keys = tenant_keys(db_session=db_session, tenant_id="acme")
         rows = [(number, line.decode()) for number, line in enumerate(lines[:12], start=1)]
-        prepared = importer._prepare(keys, isolated_runtime.keyring, list(rows))
+        sqlite = isolated_runtime.engine.dialect.name == "sqlite"
+        prepared = importer._prepare(keys, isolated_runtime.keyring, list(rows), uuid_hex=sqlite)
         importer._store(db_session, "acme", prepared, ImportReport())
     assert _unlogged(isolated_runtime, "acme") == (12, 0)
 
@@ -244,3 +245,25 @@ def test_rerun_backfills_creation_events_an_older_import_lost(isolated_runtime: 
     assert _unlogged(isolated_runtime, "acme") == (0, 0)
     importer.import_customers(runtime=isolated_runtime, actor=Actor.operator("acme"), lines=lines, fmt="jsonl")
     assert _unlogged(isolated_runtime, "acme") == (0, 0), "a second re-run adds nothing"
+
+
+def test_imported_events_verify(isolated_runtime: Runtime) -> None:
+    """The creation events a bulk import assembles from a template hash exactly as the
+    reference encoding does: the whole log verifies, leaf by leaf and head by head."""
+    from callvault.access.actor import Actor
+    from callvault.audit.log import writer_for
+    from callvault.audit.verify import verify_log
+    from callvault.vault.customers.importer import import_customers
+
+    _new_tenant(isolated_runtime, "acme")
+    lines = list(CustomerGenerator(seed=33).jsonl_lines(70, start=5_200_000))
+    report = import_customers(
+        runtime=isolated_runtime, actor=Actor.operator("acme"), lines=lines, fmt="jsonl", batch_size=16
+    )
+    assert report.imported == 70
+    writer_for(isolated_runtime).sign_head()
+    with isolated_runtime.engine.connect() as conn:
+        verified = verify_log(conn, isolated_runtime.keyring.public_key("audit"))
+    assert verified.ok, [f.line() for f in verified.findings]
+    assert verified.events == 71  # customer.import, then one customer.create each
+    assert _unlogged(isolated_runtime, "acme") == (0, 0)
