@@ -253,7 +253,6 @@ class AddressRecognizer(Recognizer):
             rf"(?P<zh_addr>(?:{PROVINCES})(?:省|市|自治区|壮族自治区|回族自治区|维吾尔自治区|特别行政区)?{_BODY}{{2,40}})",
             0.85,
             first="北上天重河山辽吉黑江浙安福湖广海四贵云陕甘青台内西宁新香澳",
-            rescan=True,
         ),
         # a city without its province: anchored on 市, the city name is found looking back
         Pattern(
@@ -261,7 +260,6 @@ class AddressRecognizer(Recognizer):
             rf"(?<=[{_HAN}]{{2}})(?P<zh_city>市[{_HAN}]{{1,4}}(?:区|县){_BODY}{{2,40}})",
             0.85,
             first="市",
-            rescan=True,
         ),
         Pattern(
             "en_address",

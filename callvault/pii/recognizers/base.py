@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from callvault.pii.model import Entity
 
-__all__ = ["Pattern", "Recognizer", "context_before"]
+__all__ = ["Pattern", "Recognizer", "asked_before", "context_before", "skip_label", "turn_start"]
 
 
 @dataclass(frozen=True)
@@ -24,19 +24,54 @@ class Pattern:
     start with; the engine skips all other positions with one test. ``None``: unknown.
 
     ``rescan``: the match may run over other entities (an address body takes digits, so
-    "…建国路13812345678" holds a phone): the scan resumes where the entities found end,
-    not after the whole match."""
+    "…建国路13812345678" holds a phone; a name cue "客户：" takes the characters after it):
+    the scan resumes where the entities found end (or one character after the match
+    start), not after the whole match. Only patterns whose match is itself the value
+    (digit runs, e-mails) turn it off, for speed."""
 
     name: str
     regex: str
     score: float
     first: str | None = None
-    rescan: bool = False
+    rescan: bool = True
 
 
 def context_before(text: str, start: int, words: re.Pattern[str], window: int = 12) -> bool:
     """True if a context word ends within ``window`` characters before ``start``."""
     return words.search(text, max(0, start - window), start) is not None
+
+
+_TURN_LOOKBACK = 160
+_LABEL = re.compile(r"\s*(?:\[[^\]\n]{1,8}\]|[^\s:：\n]{1,10}[:：])?\s*")
+
+
+def turn_start(text: str, position: int) -> int:
+    """Where the turn holding ``position`` starts: after the last newline before it (a
+    transcript holds one turn a line), looking back at most 160 characters."""
+    low = max(0, position - _TURN_LOOKBACK)
+    newline = text.rfind("\n", low, position)
+    return newline + 1 if newline >= 0 else low
+
+
+def skip_label(text: str, start: int, end: int) -> int:
+    """Position after a speaker label ("客户：", "Agent:", "[坐席]") at ``start``, if any."""
+    label = _LABEL.match(text, start, end)
+    return label.end() if label else start
+
+
+def asked_before(text: str, start: int, words: re.Pattern[str], *, lead: int = 24) -> bool:
+    """True if the turn before the one holding ``start`` contains one of ``words`` and the
+    value comes early in its own turn (within ``lead`` characters after the speaker label):
+    "请提供一下您的护照号码" / "Yes, E12345678." — the cue is in the question, the value in
+    the answer."""
+    begin = turn_start(text, start)
+    if begin == 0 or text[begin - 1] != "\n":
+        return False
+    label = _LABEL.match(text, begin, start)
+    if start - (label.end() if label else begin) > lead:
+        return False
+    previous = turn_start(text, begin - 1)
+    return words.search(text, previous, begin - 1) is not None
 
 
 class Recognizer:

@@ -6,11 +6,12 @@ import re
 from collections.abc import Iterable
 
 from callvault.pii.model import Entity
-from callvault.pii.recognizers.base import Pattern, Recognizer
+from callvault.pii.recognizers.base import Pattern, Recognizer, asked_before, context_before
 
 __all__ = ["PassportRecognizer", "SecretRecognizer"]
 
-_LINK = r"\s*(?:号码|号|码|number|no\.?|#)?(?:\s|是|为|:|：|is|=){0,4}"
+_LINK = r"\s*(?:号码|号|码|number|no\.?|#)?(?:\s|是|为|:|：|is|=|to|我?改成|我?改为|换成|设成|设为){0,4}"
+_PASSPORT_CUE = re.compile(r"护照|passport", re.IGNORECASE)
 
 
 class SecretRecognizer(Recognizer):
@@ -23,7 +24,7 @@ class SecretRecognizer(Recognizer):
             "secret",
             r"(?i:验证码|校验码|动态码|确认码|短信码|动态密码|密码|口令|pin码|pin|passcode|password|"
             r"verification code|one-time code|otp|security code)"
-            rf"{_LINK}(?P<secret>[0-9]{{4,8}}(?![0-9])|[零〇一幺二两三四五六七八九]{{4,8}}|"
+            rf"{_LINK}(?P<secret>[0-9]{{4,8}}(?![0-9年月日号次秒分元块件个期点%万岁])|[零〇一幺二两三四五六七八九]{{4,8}}|"
             r"(?=[A-Za-z0-9@#$%^&*!_\-]{0,31}[0-9])[A-Za-z0-9@#$%^&*!_\-]{4,32}(?![A-Za-z0-9]))",
             0.95,
             first="验校动确短密口PpVvOoSs",
@@ -47,8 +48,22 @@ class PassportRecognizer(Recognizer):
             1.0,
             first="护Pp",
         ),
+        # letter(s) + digits with the cue further back or in the question this turn answers
+        Pattern(
+            "bare_passport",
+            r"(?P<bare_passport>[EeGgDdSsPpHhKkMm][A-Za-z]?[0-9]{7,8})(?![0-9A-Za-z])",
+            0.9,
+            first="EeGgDdSsPpHhKkMm",
+        ),
     )
 
     def analyze(self, text: str, match: re.Match[str], group: str, pattern: Pattern) -> Iterable[Entity]:
+        if pattern.name == "bare_passport":
+            start, end = match.span("bare_passport")
+            if start and text[start - 1].isalnum() and text[start - 1].isascii():
+                return []
+            if not (context_before(text, start, _PASSPORT_CUE, 24) or asked_before(text, start, _PASSPORT_CUE)):
+                return []
+            return [Entity("PASSPORT", start, end, pattern.score, self.NAME)]
         start, end = match.span("passport")
         return [Entity("PASSPORT", start, end, pattern.score, self.NAME)]

@@ -26,6 +26,7 @@ class EmailRecognizer(Recognizer):
             r"(?<=[A-Za-z0-9._%+\-])@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,5}\.[A-Za-z]{2,24}(?![A-Za-z0-9\-])",
             1.0,
             first="@",
+            rescan=False,
         ),
     )
 

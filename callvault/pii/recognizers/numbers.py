@@ -17,7 +17,7 @@ import phonenumbers
 
 from callvault.core.checks import id_number_valid, luhn_valid
 from callvault.pii.model import Entity
-from callvault.pii.recognizers.base import Pattern, Recognizer, context_before
+from callvault.pii.recognizers.base import Pattern, Recognizer, asked_before, context_before
 
 __all__ = ["NumberRecognizer", "classify"]
 
@@ -27,6 +27,9 @@ EN_DIGITS = {"zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": 
              "six": "6", "seven": "7", "eight": "8", "nine": "9"}  # fmt: skip
 _ZH = "零〇一幺二两三四五六七八九"
 _EN_WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
+_ZH_SET = frozenset(_ZH)
+_ASCII_DIGITS = frozenset("0123456789")
+_ANY_DIGIT = _ZH_SET | _ASCII_DIGITS
 
 CARD_CONTEXT = re.compile(r"卡号|银行卡|信用卡|借记卡|储蓄卡|卡|card|account|账号|帐号", re.IGNORECASE)
 NEGATIVE_CONTEXT = re.compile(
@@ -35,9 +38,17 @@ NEGATIVE_CONTEXT = re.compile(
 PHONE_CONTEXT = re.compile(r"电话|手机|座机|号码|热线|致电|打|联系|phone|mobile|call|tel|number|cell", re.IGNORECASE)
 CODE_CONTEXT = re.compile(
     r"验证码|校验码|动态码|确认码|短信码|密码|口令|PIN|pin码|passcode|password|verification code|"
-    r"one-time code|OTP|code",
+    r"one-time code|OTP|code|位数字|texted me|sent me",
     re.IGNORECASE,
 )
+# Numbers that sit where a code could and are something else: a year, a ZIP or postcode,
+# an error code, the last four of a card or phone, an extension, a staff number …
+CODE_NEGATIVE_BEFORE = re.compile(
+    r"尾号|后四位|末四位|后4位|末尾|ending|last four|last 4|ends in|分机|转|ext|邮编|邮政|zip|post|错误|"
+    r"故障|error|工号|员工|编号|型号|model|版本|version|航班|车次|积分|points|第|room|房间|门牌",
+    re.IGNORECASE,
+)
+_CODE_NEGATIVE_AFTER = frozenset("年月日号次秒分元块件个期点%万岁楼室天位")
 
 
 @lru_cache(maxsize=1)
@@ -54,8 +65,20 @@ def _landline(digits: str) -> bool:
     return 7 <= len(digits) - area <= 8 and digits[area] != "0"
 
 
-def classify(digits: str, text: str, start: int, *, separated: bool, international: bool) -> tuple[str, float] | None:
-    """What a run of digits is, given the words before it (``None``: nothing personal)."""
+def _code(text: str, start: int, end: int | None) -> bool:
+    """A 4-8 digit run is a code when a code cue comes just before it, or in the question
+    the turn answers, and nothing says it is a year, a ZIP, an extension …"""
+    if end is not None and end < len(text) and text[end] in _CODE_NEGATIVE_AFTER:
+        return False
+    if context_before(text, start, CODE_NEGATIVE_BEFORE, 12) or context_before(text, start, NEGATIVE_CONTEXT, 12):
+        return False
+    return context_before(text, start, CODE_CONTEXT, 16) or asked_before(text, start, CODE_CONTEXT)
+
+
+def classify(
+    digits: str, text: str, start: int, *, separated: bool, international: bool, end: int | None = None
+) -> tuple[str, float] | None:
+    """What a run of digits is, given the words around it (``None``: nothing personal)."""
     size = len(digits)
     if international:
         if digits.startswith("0086"):
@@ -77,7 +100,7 @@ def classify(digits: str, text: str, start: int, *, separated: bool, internation
         return "PHONE_NUMBER", 0.95
     if 10 <= size <= 12 and _landline(digits) and (separated or context_before(text, start, PHONE_CONTEXT, 16)):
         return "PHONE_NUMBER", 0.9
-    if 4 <= size <= 8 and digits.isdigit() and context_before(text, start, CODE_CONTEXT, 10):
+    if 4 <= size <= 8 and digits.isdigit() and _code(text, start, end):
         return "VERIFICATION_CODE", 0.95
     return None
 
@@ -94,13 +117,17 @@ class NumberRecognizer(Recognizer):
             r"[0-9](?:[ \-]?[0-9]){3,24}[Xx]?(?![0-9])",
             0.9,
             first="0-9+(",
+            rescan=False,
         ),
-        Pattern("zh_digits", rf"[{_ZH}](?:(?:[ 、\-]|[，,](?=[{_ZH}]{{2}}))?[{_ZH}]){{3,24}}", 0.9, first=_ZH),
+        Pattern(
+            "zh_digits", rf"[{_ZH}](?:(?:[ 、\-]|[，,](?=[{_ZH}]{{2}}))?[{_ZH}]){{3,24}}", 0.9, first=_ZH, rescan=False
+        ),
         Pattern(
             "en_digits",
             rf"(?i:(?<![A-Za-z]){_EN_WORD}(?:[ ,\-]+{_EN_WORD}){{3,24}}(?![A-Za-z]))",
             0.9,
             first="ZzOoTtFfSsEeNn",
+            rescan=False,
         ),
     )
 
@@ -108,7 +135,9 @@ class NumberRecognizer(Recognizer):
         start, end = match.span(group)
         raw = text[start:end]
         if pattern.name == "digits" and raw.isdigit():  # the common case: one plain run
-            verdict = classify(raw, text, start, separated=False, international=raw.startswith("00"))
+            if end < len(text) and text[end] in _ZH_SET:  # "138" + "四二四六" + "4154"
+                return self._mixed(text, start, end)
+            verdict = classify(raw, text, start, separated=False, international=raw.startswith("00"), end=end)
             return [Entity(verdict[0], start, end, verdict[1], self.NAME)] if verdict else []
         if pattern.name == "digits":
             positions = [i for i, c in enumerate(raw) if c.isdigit() or c in "Xx"]
@@ -119,6 +148,8 @@ class NumberRecognizer(Recognizer):
                 digits = digits[:-1]
             international = raw.lstrip("(").startswith(("+", "00"))
         elif pattern.name == "zh_digits":
+            if (start and text[start - 1] in _ASCII_DIGITS) or (end < len(text) and text[end] in _ASCII_DIGITS):
+                return self._mixed(text, start, end)
             positions = [i for i, c in enumerate(raw) if c in ZH_DIGITS]
             digits = "".join(ZH_DIGITS[raw[i]] for i in positions)
             international = False
@@ -130,6 +161,19 @@ class NumberRecognizer(Recognizer):
             return self._classified(text, start, raw, digits, positions, ends, international=False)
         ends = [i + 1 for i in positions]
         return self._classified(text, start, raw, digits, positions, ends, international=international)
+
+    def _mixed(self, text: str, start: int, end: int) -> list[Entity]:
+        """A number read partly in Chinese digits and partly typed ("138四二四六4154"):
+        the whole run, in either spelling, is classified as one."""
+        while start and text[start - 1] in _ANY_DIGIT:
+            start -= 1
+        limit = min(len(text), end + 25)
+        while end < limit and text[end] in _ANY_DIGIT:
+            end += 1
+        raw = text[start:end]
+        digits = "".join(ZH_DIGITS.get(c, c) for c in raw)
+        positions = list(range(len(raw)))
+        return self._classified(text, start, raw, digits, positions, [i + 1 for i in positions], international=False)
 
     def _classified(
         self,
@@ -143,7 +187,9 @@ class NumberRecognizer(Recognizer):
         international: bool,
     ) -> list[Entity]:
         separated = any(not c.isdigit() for c in raw.strip("+()"))
-        verdict = classify(digits, text, start, separated=separated, international=international)
+        verdict = classify(
+            digits, text, start, separated=separated, international=international, end=start + ends[-1]
+        )
         if verdict:
             return [Entity(verdict[0], start, start + ends[-1], verdict[1], self.NAME)]
         # Nothing as a whole: try runs of its space-separated groups, longest first.
@@ -164,7 +210,9 @@ class NumberRecognizer(Recognizer):
                     continue
                 lo, hi = groups[i][0], groups[j][1]
                 part_start = start + positions[lo]
-                verdict = classify(digits[lo : hi + 1], text, part_start, separated=i != j, international=False)
+                verdict = classify(
+                    digits[lo : hi + 1], text, part_start, separated=i != j, international=False, end=start + ends[hi]
+                )
                 if verdict:
                     found.append(Entity(verdict[0], part_start, start + ends[hi], verdict[1], self.NAME))
                     i = j

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from callvault.pii.model import Entity
-from callvault.pii.recognizers.base import Pattern, Recognizer
+from callvault.pii.recognizers.base import Pattern, Recognizer, asked_before, skip_label
 
 __all__ = ["SURNAMES", "PersonRecognizer"]
 
@@ -46,9 +46,27 @@ SURNAMES = frozenset(
     "乌亓亢伏况冶勾印危呼哈奉宾宿富尉尧居展嵇干幸慕戈戎战扈揭敬斯昝晁普智束杭植檀洪浦湛羊芮茅茹萧薄衡衣裘诸赖赫辜逯邰邸银闭阎阙阴隆雍鲜鹿"
 )
 _HAN = "\u4e00-\u9fff"
-_CUES_ZH = (
-    r"我叫|我是|我姓|叫我|本人是|本人|姓名是|姓名[:：]?|名字是|名字叫|客户|联系人|收件人|收货人|户主|持卡人|机主|用户"
+_KIN = (
+    r"爸爸|妈妈|爸|妈|父亲|母亲|老公|老婆|丈夫|妻子|爱人|媳妇|儿子|女儿|哥哥|姐姐|弟弟|妹妹|哥|姐|弟|妹|"
+    r"爷爷|奶奶|外婆|外公|朋友|同事|领导|舅舅|叔叔|阿姨家的|家属"
 )
+_CUES_ZH = (
+    r"我叫|我是|我姓|免贵姓|叫我|本人是|本人|姓名是|姓名[:：]?|名字是|名字叫|中文名叫|中文名是|名叫|全名是|全名叫|"
+    r"客户|联系人|收件人写|收货人写|收件人|收货人|户主|持卡人|机主|用户|转给|找一下|"
+    rf"我(?:{_KIN})(?:是|叫)?"
+)
+# A question for a name in one turn makes the start of the next turn a name ("请问机主是" /
+# "司马兰英"; "Who am I speaking with?" / "Richard McCarthy").
+NAME_ASKED = re.compile(
+    r"姓名|名字|称呼|贵姓|姓什么|机主是|联系人是|收货人是|收件人是|是谁|哪位|全名|"
+    r"your name|full name|speaking with|who is this|name on the|who am i",
+    re.IGNORECASE,
+)
+_FILLERS = re.compile(r"(?:嗯|呃|额|那个|就是|然后|好的|是的|对|我是|是|姓|um|uh|so|yes|it's|it is|this is)[\s,，。.]*")
+_EN_NAME = r"(?:Mc|Mac|O')?[A-Z][a-z]{1,20}(?:-[A-Z][a-z]{1,20})?"
+_EN_FULL = rf"{_EN_NAME}(?:\s(?:[A-Z]\.|{_EN_NAME})){{0,2}}"
+_EN_RE = re.compile(_EN_FULL)
+_LABEL_CUES = frozenset(["客户", "用户"])
 _HONORIFIC = r"先生|女士|小姐|老师|经理|师傅|阿姨|总|老板|同学|医生|律师"
 _STOP = frozenset("的了在是吗呢吧啊呀和与跟给从到说要想会能就也都还这那您你我他她它们个号住电请")
 _STOP_WORDS = (
@@ -117,51 +135,95 @@ class PersonRecognizer(Recognizer):
     PATTERNS = (
         Pattern(
             "zh_cue",
-            rf"(?:{_CUES_ZH})\s*[:：]?\s*(?:是|叫)?\s*(?P<zh_cue>[{_HAN}]{{1,4}})",
+            rf"(?P<zh_cue_word>{_CUES_ZH})\s*[:：]?\s*(?:是|叫)?\s*(?P<zh_cue>[{_HAN}]{{1,4}})",
             0.85,
-            first="我叫本姓名客联收户持机用",
+            first="我叫本姓名客联收户持机用免中全转找",
         ),
         # anchored on the honorific (先生, 女士 …); the name is found looking back from it
         Pattern("zh_honorific", rf"(?<=[{_HAN}])(?P<zh_hon>{_HONORIFIC})", 0.8, first="先女小老经师阿总同医律"),
         Pattern(
             "en_cue",
-            r"(?:[Mm]y name is|[Nn]ame's|[Tt]his is|I am|I'm|[Ss]peaking with|[Cc]ustomer|"
-            r"Mr\.?|Mrs\.?|Ms\.?|Miss|Dr\.?)\s+(?P<en>[A-Z][a-z]{1,20}(?:\s[A-Z][a-z]{1,20}){0,2})",
+            r"(?:[Mm]y name is|[Nn]ame's|[Tt]his is|I am|I'm|[Ss]peaking with|[Cc]ustomer|[Ii]s this|"
+            r"(?:account|card) is under|under the name(?: of)?|(?:account|card) holder is|[Aa]sk for|"
+            r"my (?:wife|husband|son|daughter|mother|father|mom|dad|brother|sister|friend|partner)|"
+            rf"Mr\.?|Mrs\.?|Ms\.?|Miss|Dr\.?)\s+(?P<en>{_EN_FULL})",
             0.8,
-            first="MmNnTtIiSsCcDd",
+            first="MmNnTtIiSsCcDdAaUu",
         ),
+        # the turn after a question for a name: its first words
+        Pattern("answer", r"\n(?P<answer>[^\n]{1,40})", 0.8, first="\n"),
     )
 
     def analyze(self, text: str, match: re.Match[str], group: str, pattern: Pattern) -> Iterable[Entity]:
         if pattern.name == "en_cue":
-            start, end = match.span("en")
-            words = text[start:end].split()
-            while words and words[-1] in _EN_STOPWORDS:
-                words.pop()
-            if not words or words[0] in _EN_STOPWORDS:
-                return []
-            return [Entity("PERSON", start, start + len(" ".join(words)), pattern.score, self.NAME)]
+            return self._english(match.start("en"), match.end("en"), text, pattern.score)
+        if pattern.name == "answer":
+            return self._answer(text, match.start("answer"), match.end("answer"))
         if pattern.name == "zh_honorific":
-            # the name is the tail just before the honorific: the longest that starts with a surname
-            end = match.start("zh_hon")
-            start = max(0, end - 3)
-            candidate = text[start:end]
-            for offset in range(len(candidate)):
-                tail = candidate[offset:]
-                surname = _surname_length(tail)
-                if (
-                    surname
-                    and len(tail) <= surname + 2
-                    and all("\u4e00" <= c <= "\u9fff" and c not in _STOP for c in tail)
-                ):
-                    return [Entity("PERSON", start + offset, end, pattern.score, self.NAME)]
+            return self._before_honorific(text, match, pattern)
+        return self._after_cue(text, match, pattern)
+
+    def _english(self, start: int, end: int, text: str, score: float) -> list[Entity]:
+        stop = _english_name(text, start, end)
+        return [Entity("PERSON", start, stop, score, self.NAME)] if stop > start else []
+
+    def _answer(self, text: str, start: int, end: int) -> list[Entity]:
+        if not asked_before(text, start, NAME_ASKED):
             return []
+        position = skip_label(text, start, end)
+        while position < end:
+            filler = _FILLERS.match(text, position, end)
+            if filler is None or filler.end() == position:
+                break
+            position = filler.end()
+        if position >= end:
+            return []
+        if "\u4e00" <= text[position] <= "\u9fff":
+            run = position
+            while run < min(end, position + 4) and "\u4e00" <= text[run] <= "\u9fff":
+                run += 1
+            name = chinese_name(text[position:run])
+            return [Entity("PERSON", position, position + len(name), 0.8, self.NAME)] if name else []
+        english = _EN_RE.match(text, position, end)
+        return self._english(position, english.end(), text, 0.8) if english else []
+
+    def _before_honorific(self, text: str, match: re.Match[str], pattern: Pattern) -> list[Entity]:
+        # the name is the tail just before the honorific: the longest that starts with a surname
+        end = match.start("zh_hon")
+        start = max(0, end - 3)
+        candidate = text[start:end]
+        for offset in range(len(candidate)):
+            tail = candidate[offset:]
+            surname = _surname_length(tail)
+            if (
+                surname
+                and len(tail) <= surname + 2
+                and all("\u4e00" <= c <= "\u9fff" and c not in _STOP for c in tail)
+            ):
+                return [Entity("PERSON", start + offset, end, pattern.score, self.NAME)]
+        return []
+
+    def _after_cue(self, text: str, match: re.Match[str], pattern: Pattern) -> list[Entity]:
+        cue_start = match.start("zh_cue_word")
+        if match.group("zh_cue_word") in _LABEL_CUES and (cue_start == 0 or text[cue_start - 1] in "\n[【"):
+            return []  # "客户：" is a speaker label, not a cue
         start, end = match.span("zh_cue")
         candidate = text[start:end]
         name = chinese_name(candidate)
         if name is None:
             return []
         return [Entity("PERSON", start, start + len(name), pattern.score, self.NAME)]
+
+
+def _english_name(text: str, start: int, end: int) -> int:
+    """End of the name at ``text[start:end]`` once trailing stopwords are dropped (or
+    ``start`` if what is left is no name)."""
+    words = text[start:end].split(" ")
+    while words and (words[-1].rstrip(".") in _EN_STOPWORDS or (len(words[-1]) == 2 and words[-1][1] == ".")):
+        words.pop()
+    if not words or words[0] in _EN_STOPWORDS:
+        return start
+    return start + len(" ".join(words))
 
 
 _EN_STOPWORDS = frozenset(
