@@ -41,7 +41,6 @@ from callvault.core.errors import Conflict, Invalid, QuotaExceeded, StepUpRequir
 from callvault.core.runtime import runtime_of
 
 __all__ = [
-    "ROLE_SCOPES",
     "SESSION_PREFIX",
     "LoginResult",
     "SessionActor",
@@ -56,11 +55,6 @@ __all__ = [
 
 SESSION_PREFIX = "cvs_"
 _TOUCH_EVERY = timedelta(seconds=60)
-
-ROLE_SCOPES: dict[str, frozenset[str]] = {"tenant_admin": frozenset({"users:manage"})}
-"""Scopes a person's session carries, for the scope rules of ``access.pdp``: a tenant
-admin manages the users of its tenant. Everything else a role may do is the policy's
-decision by ``Actor.role``."""
 
 
 def _login_failed() -> Unauthenticated:
@@ -131,7 +125,7 @@ def _user_actor(user: User, *, request_id: str | None, client_ip: str | None, se
         tenant_id=user.tenant_id,
         actor_id=f"user:{user.id}",
         kind="user",
-        scopes=ROLE_SCOPES.get(user.role, frozenset()),
+        scopes=frozenset(),  # people act by role: the policy decides from Actor.role
         role=user.role,
         session_id=session_id,
         request_id=request_id,

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from callvault.audit.models import AuditEvent
 from callvault.core.db import tenant_session
 from callvault.core.runtime import Runtime
-from tests.access.identity.conftest import FakeClock, admin_token, bearer, login, strong_password
+from tests.access.identity.conftest import FakeClock, admin_token, bearer, current_code, enrol, login, strong_password
 
 
 def test_admin_creates_lists_updates_and_disables(  # type: ignore[no-untyped-def]
@@ -101,3 +101,19 @@ def test_tenant_admin_sees_only_its_own_tenant(  # type: ignore[no-untyped-def]
     assert person_b.username not in usernames
     assert client.get("/v1/whoami", headers=bearer(session_b)).status_code == 200  # untouched
     assert client.get(f"/v1/users/{uuid.uuid4()}", headers=admin_a).status_code == 404
+
+
+def test_user_admin_needs_a_recent_step_up(  # type: ignore[no-untyped-def]
+    client: TestClient, tenant, make_person, fake_clock: FakeClock
+) -> None:
+    admin = make_person(tenant.id, "tenant_admin")
+    first = login(client, admin)
+    secret, _ = enrol(client, first["token"])
+    headers = bearer(first["token"])
+    assert client.get("/v1/users", headers=headers).status_code == 200  # the confirmation counts as a step-up
+    fake_clock.advance(minutes=5, seconds=30)
+    stale = client.get("/v1/users", headers=headers)
+    assert stale.status_code == 401 and stale.json()["code"] == "auth.step_up_required"
+    stepped = client.post("/v1/auth/step-up", json={"code": current_code(secret)}, headers=headers)
+    assert stepped.status_code == 200
+    assert client.get("/v1/users", headers=headers).status_code == 200
