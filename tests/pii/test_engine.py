@@ -165,3 +165,40 @@ def test_accuracy_on_the_generated_set() -> None:
         assert report[kind]["f1"] >= 0.99, (kind, report[kind])
     for kind in ("PERSON", "ADDRESS"):
         assert report[kind]["f1"] >= 0.90, (kind, report[kind])
+
+
+def test_accuracy_on_the_independent_set() -> None:
+    """Issue 11's goals on the multi-turn set (tests/pii/evalset.py), exact spans."""
+    from tests.pii.evaluate import reports
+    from tests.pii.evalset import EvalSet
+
+    exact = reports(list(EvalSet(seed=20261126).dialogues(1500)))["exact"]
+    assert exact["STRUCTURED"]["f1"] >= 0.99, exact["STRUCTURED"]
+    assert exact["ALL"]["f1"] >= 0.90, exact["ALL"]
+    for kind in ("PERSON", "ADDRESS"):
+        assert exact[kind]["f1"] >= 0.85, (kind, exact[kind])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("A: 请提供一下您的护照号码\nC: Yes, E12345678.", [("PASSPORT", "E12345678")]),
+        ("Agent: what's the code we sent you?\nCustomer: 78518.", [("VERIFICATION_CODE", "78518")]),
+        ("C: 我上次改密码还是2010年", []),
+        ("A: 验证码已经发到您尾号5678的手机上了", []),
+        ("Customer: the code you texted me is 4821", [("VERIFICATION_CODE", "4821")]),
+        ("Customer: I changed my password to abc37112 last week", [("VERIFICATION_CODE", "abc37112")]),
+        ("C: 你记一下 138四二四六4154", [("PHONE_NUMBER", "138四二四六4154")]),
+        ("客户：麻烦送到门口就行", []),
+        ("C: 我爸王建国的卡", [("PERSON", "王建国")]),
+        ("Agent: Can I have your full name?\nCustomer: Jessica L. Wilson.", [("PERSON", "Jessica L. Wilson")]),
+        ("Customer: I'm Gary McCarthy", [("PERSON", "Gary McCarthy")]),
+        ("C: 送到海淀区万科城市花园11号楼2305", [("ADDRESS", "海淀区万科城市花园11号楼2305")]),
+        (
+            "Customer: No. 852 Zhongshan Road, Tianhe District, Guangzhou",
+            [("ADDRESS", "No. 852 Zhongshan Road, Tianhe District, Guangzhou")],
+        ),
+    ],
+)
+def test_issue_11_error_kinds(text: str, expected: list[tuple[str, str]]) -> None:
+    assert found(text) == expected

@@ -22,7 +22,8 @@ PROVINCES = (
 _HAN = "\u4e00-\u9fff"
 _BODY = rf"[{_HAN}A-Za-z0-9\-#]"
 _END = re.compile(
-    r"(?:\d+号(?:院|楼)?|\d+栋|\d+幢|\d+座|\d+单元|\d+室|\d+楼|\d+层|\d+弄|\d+号?房|[A-Za-z]\d*座|"
+    # a unit number right after 号楼 / 栋 / 单元 / 号 needs no 室: "11号楼2305", "15号973"
+    r"(?:\d+(?:号楼|栋|幢|座|单元|号)\d{2,5}(?![0-9])室?|\d+号(?:院|楼)?|\d+栋|\d+幢|\d+座|\d+单元|\d+室|\d+楼|\d+层|\d+弄|\d+号?房|[A-Za-z]\d*座|"
     r"小区|花园|公寓|大厦|广场|社区|新村|村|组|苑|府|城|园|路|街|大道|道|巷|胡同|区|县|镇|乡)"
 )
 
@@ -242,6 +243,10 @@ STREET_SUFFIXES = [
 _SUFFIX = "|".join(STREET_SUFFIXES)
 _POSTCODE = re.compile(r"[ ,，]?\d{6}(?![0-9])")
 _NOT_CITY = frozenset("在到至往成是住于从把寄送发为改址的了")
+# words ending in 区 that are no district: 小区, 社区, 园区 …
+_NOT_DISTRICT = frozenset("小社园景校城市地片郊灾辖街商营专禁保服分选误盲该此本这那每各一两几")
+_NOT_DISTRICT_LEAD = _NOT_CITY | frozenset("就呃嗯额那个我家你他她们去来和跟与及或还也都")
+_UNIT = re.compile(r"\d+(?:号|栋|幢|座|单元|室|楼|层|弄)")
 
 
 class AddressRecognizer(Recognizer):
@@ -261,14 +266,22 @@ class AddressRecognizer(Recognizer):
             0.85,
             first="市",
         ),
+        # a district without its city: anchored on 区/县, the name is found looking back;
+        # kept only when it reaches a numbered unit (号, 栋, 室 …)
+        Pattern(
+            "zh_district",
+            rf"(?<=[{_HAN}]{{2}})(?P<zh_dist>[区县](?![{_HAN}]{{0,1}}[区县]){_BODY}{{2,40}})",
+            0.8,
+            first="区县",
+        ),
         Pattern(
             "en_address",
-            r"(?P<en_addr>(?<![0-9A-Za-z])\d{1,6}\s(?:[A-Z][a-z]{1,20}\s){1,3}"
+            r"(?P<en_addr>(?<![0-9A-Za-z])(?:No\.?\s?)?\d{1,6}\s(?:[A-Z][a-z']{1,20}\s){1,3}"
             rf"(?:{_SUFFIX})\b\.?"
             r"(?:,?\s(?:Apt|Suite|Unit|Ste|Apartment|Room|Fl|Floor)\b\.?\s?#?(?=[A-Za-z\-]{0,5}\d)[A-Za-z0-9\-]{1,6})?"
-            r"(?:,\s[A-Z][a-z]{1,20}(?:\s[A-Z][a-z]{1,20}){0,2})?(?:,\s[A-Z]{2}(?:\s\d{5}(?:-\d{4})?)?)?)",
+            r"(?:,\s[A-Z][a-z']{1,20}(?:\s[A-Z][a-z']{1,20}){0,2}){0,2}(?:,\s[A-Z]{2}(?:\s\d{5}(?:-\d{4})?)?)?)",
             0.85,
-            first="0-9",
+            first="0-9N",
         ),
         Pattern(  # US military mail: PSC 1234, Box 5678, APO AA 12345 / USNS Name, FPO AP 12345
             "en_military",
@@ -283,6 +296,8 @@ class AddressRecognizer(Recognizer):
         if pattern.name in ("en_address", "en_military"):
             start, end = match.span("en_addr" if pattern.name == "en_address" else "en_mil")
             return [Entity("ADDRESS", start, end, pattern.score, self.NAME)]
+        if pattern.name == "zh_district":
+            return self._district(text, match, pattern)
         if pattern.name == "zh_city":
             start, end = match.span("zh_city")
             lead = 0
@@ -307,5 +322,26 @@ class AddressRecognizer(Recognizer):
             trimmed = text[start : postcode.end()]
         # A bare region ("广东省") is not an address: want something below the city level.
         if not re.search(r"区|县|路|街|号|镇|乡|村|道", trimmed):
+            return []
+        return [Entity("ADDRESS", start, start + len(trimmed), pattern.score, self.NAME)]
+
+    def _district(self, text: str, match: re.Match[str], pattern: Pattern) -> list[Entity]:
+        start, end = match.span("zh_dist")
+        if text[start - 1] in _NOT_DISTRICT:
+            return []
+        lead = 2
+        if start >= 3 and "\u4e00" <= text[start - 3] <= "\u9fff" and text[start - 3] not in _NOT_DISTRICT_LEAD:
+            lead = 3  # 浦东新区
+        if any(c in _NOT_DISTRICT_LEAD for c in text[start - lead : start]):
+            return []
+        start -= lead
+        candidate = text[start:end]
+        last = None
+        for component in _END.finditer(candidate):
+            last = component
+        if last is None:
+            return []
+        trimmed = candidate[: last.end()]
+        if not _UNIT.search(trimmed):
             return []
         return [Entity("ADDRESS", start, start + len(trimmed), pattern.score, self.NAME)]

@@ -42,6 +42,7 @@ def context_before(text: str, start: int, words: re.Pattern[str], window: int = 
 
 
 _TURN_LOOKBACK = 160
+_TURNS_BACK = 3
 _LABEL = re.compile(r"\s*(?:\[[^\]\n]{1,8}\]|[^\s:：\n]{1,10}[:：])?\s*")
 
 
@@ -70,7 +71,13 @@ def asked_before(text: str, start: int, words: re.Pattern[str], *, lead: int = 2
     label = _LABEL.match(text, begin, start)
     if start - (label.end() if label else begin) > lead:
         return False
+    # the question may be two or three short turns back ("验证码发到您手机上了" / "收到了" /
+    # "请读一下" / "0809"): look back over at most 160 characters
     previous = turn_start(text, begin - 1)
+    for _ in range(_TURNS_BACK - 1):
+        if previous == 0 or text[previous - 1] != "\n" or begin - previous > _TURN_LOOKBACK:
+            break
+        previous = turn_start(text, previous - 1)
     return words.search(text, previous, begin - 1) is not None
 
 

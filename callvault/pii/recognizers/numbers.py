@@ -30,6 +30,7 @@ _EN_WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
 _ZH_SET = frozenset(_ZH)
 _ASCII_DIGITS = frozenset("0123456789")
 _ANY_DIGIT = _ZH_SET | _ASCII_DIGITS
+_GROUP_BREAK = re.compile("[ ，,]")
 
 CARD_CONTEXT = re.compile(r"卡号|银行卡|信用卡|借记卡|储蓄卡|卡|card|account|账号|帐号", re.IGNORECASE)
 NEGATIVE_CONTEXT = re.compile(
@@ -44,8 +45,9 @@ CODE_CONTEXT = re.compile(
 # Numbers that sit where a code could and are something else: a year, a ZIP or postcode,
 # an error code, the last four of a card or phone, an extension, a staff number …
 CODE_NEGATIVE_BEFORE = re.compile(
-    r"尾号|后四位|末四位|后4位|末尾|ending|last four|last 4|ends in|分机|转|ext|邮编|邮政|zip|post|错误|"
-    r"故障|error|工号|员工|编号|型号|model|版本|version|航班|车次|积分|points|第|room|房间|门牌",
+    r"尾号|后四位|末四位|后4位|末尾|分机|转|邮编|邮政|错误|故障|工号|员工|编号|型号|版本|航班|车次|积分|第|房间|门牌|"
+    r"\b(?:ending|last four|last 4|ends in|ext|extension|zip|postcode|postal|post code|error|model|version|points|"
+    r"room)\b",
     re.IGNORECASE,
 )
 _CODE_NEGATIVE_AFTER = frozenset("年月日号次秒分元块件个期点%万岁楼室天位")
@@ -114,7 +116,7 @@ class NumberRecognizer(Recognizer):
             # The only boundary a digit run needs is "no digit on either side": a letter or a
             # dot glued to the number ("OK.138…", "yes138…", "is138…") is not part of it.
             r"(?<![0-9])(?:(?:\+|00)86[ \-]?|\((?:\+|00)86\)[ \-]?)?(?:\(0\d{2,3}\)[ \-]?)?"
-            r"[0-9](?:[ \-]?[0-9]){3,24}[Xx]?(?![0-9])",
+            r"[0-9](?:(?:[ \-]|[，,] ?(?=[0-9]{3,4}(?![0-9])))?[0-9]){3,24}[Xx]?(?![0-9])",
             0.9,
             first="0-9+(",
             rescan=False,
@@ -196,7 +198,7 @@ class NumberRecognizer(Recognizer):
         groups: list[tuple[int, int]] = []  # (first, last) digit index of each group
         first = 0
         for index in range(1, len(positions) + 1):
-            if index == len(positions) or " " in raw[ends[index - 1] : positions[index]]:
+            if index == len(positions) or _GROUP_BREAK.search(raw, ends[index - 1], positions[index]):
                 groups.append((first, index - 1))
                 first = index
         found: list[Entity] = []

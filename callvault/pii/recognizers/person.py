@@ -51,8 +51,8 @@ _KIN = (
     r"爷爷|奶奶|外婆|外公|朋友|同事|领导|舅舅|叔叔|阿姨家的|家属"
 )
 _CUES_ZH = (
-    r"我叫|我是|我姓|免贵姓|叫我|本人是|本人|姓名是|姓名[:：]?|名字是|名字叫|中文名叫|中文名是|名叫|全名是|全名叫|"
-    r"客户|联系人|收件人写|收货人写|收件人|收货人|户主|持卡人|机主|用户|转给|找一下|"
+    r"我叫|我是|我姓|免贵姓|叫我|本人是|本人|姓名是|姓名[:：]?|名字是|名字叫|名字[:：]?|中文名叫|中文名是|名叫|全名是|"
+    r"全名叫|客户|联系人|收件人写|收货人写|收件人|收货人|户主|持卡人|机主|用户|转给|找一下|查一下|帮我查|通知|告诉|"
     rf"我(?:{_KIN})(?:是|叫)?"
 )
 # A question for a name in one turn makes the start of the next turn a name ("请问机主是" /
@@ -62,11 +62,17 @@ NAME_ASKED = re.compile(
     r"your name|full name|speaking with|who is this|name on the|who am i",
     re.IGNORECASE,
 )
-_FILLERS = re.compile(r"(?:嗯|呃|额|那个|就是|然后|好的|是的|对|我是|是|姓|um|uh|so|yes|it's|it is|this is)[\s,，。.]*")
+_FILLERS = re.compile(
+    r"(?:嗯|呃|额|那个|就是|然后|好的|是的|对|我是|是|姓|um|uh|so|yes|it's|it is|this is|like|well|sure|ok|okay|"
+    r"yeah)[\s,，。.]*",
+    re.IGNORECASE,
+)
 _EN_NAME = r"(?:Mc|Mac|O')?[A-Z][a-z]{1,20}(?:-[A-Z][a-z]{1,20})?"
 _EN_FULL = rf"{_EN_NAME}(?:\s(?:[A-Z]\.|{_EN_NAME})){{0,2}}"
 _EN_RE = re.compile(_EN_FULL)
 _LABEL_CUES = frozenset(["客户", "用户"])
+# cues that also introduce things other than people: the name must be tagged nr by jieba
+_WEAK_CUES = frozenset(["查一下", "帮我查", "转给", "找一下", "通知", "告诉"])
 _HONORIFIC = r"先生|女士|小姐|老师|经理|师傅|阿姨|总|老板|同学|医生|律师"
 _STOP = frozenset("的了在是吗呢吧啊呀和与跟给从到说要想会能就也都还这那您你我他她它们个号住电请")
 _STOP_WORDS = (
@@ -108,6 +114,15 @@ def _surname_length(candidate: str) -> int:
     return 1 if candidate[:1] in SURNAMES else 0
 
 
+@lru_cache(maxsize=4096)
+def _tagged_name(window: str, name: str) -> bool:
+    """jieba's part-of-speech tagger marks ``name`` (at the start of ``window``) as a
+    person name (nr)."""
+    for word, flag in _posseg().cut(window):
+        return bool(flag == "nr" and str(word).startswith(name[:2]))
+    return False
+
+
 @lru_cache(maxsize=65536)
 def chinese_name(candidate: str) -> str | None:
     """The name at the start of ``candidate`` (surname + 1-2 given characters), if any."""
@@ -145,10 +160,18 @@ class PersonRecognizer(Recognizer):
             "en_cue",
             r"(?:[Mm]y name is|[Nn]ame's|[Tt]his is|I am|I'm|[Ss]peaking with|[Cc]ustomer|[Ii]s this|"
             r"(?:account|card) is under|under the name(?: of)?|(?:account|card) holder is|[Aa]sk for|"
-            r"my (?:wife|husband|son|daughter|mother|father|mom|dad|brother|sister|friend|partner)|"
+            r"my (?:wife|husband|son|daughter|mother|father|mom|dad|brother|sister|friend|partner)|[Nn]ame:?|"
+            r"英文名(?:叫|是)?|"
             rf"Mr\.?|Mrs\.?|Ms\.?|Miss|Dr\.?)\s+(?P<en>{_EN_FULL})",
             0.8,
-            first="MmNnTtIiSsCcDdAaUu",
+            first="MmNnTtIiSsCcDdAaUu英",
+        ),
+        # ASR that spaces every character: "我 叫 王 小 明"
+        Pattern(
+            "zh_spaced",
+            rf"(?:我 ?叫|我 ?是|我 ?姓|姓 ?名) (?P<zh_spaced>[{_HAN}](?: [{_HAN}]){{0,2}})(?![{_HAN}])",
+            0.8,
+            first="我姓",
         ),
         # the turn after a question for a name: its first words
         Pattern("answer", r"\n(?P<answer>[^\n]{1,40})", 0.8, first="\n"),
@@ -157,6 +180,8 @@ class PersonRecognizer(Recognizer):
     def analyze(self, text: str, match: re.Match[str], group: str, pattern: Pattern) -> Iterable[Entity]:
         if pattern.name == "en_cue":
             return self._english(match.start("en"), match.end("en"), text, pattern.score)
+        if pattern.name == "zh_spaced":
+            return self._spaced(text, match.start("zh_spaced"), match.end("zh_spaced"))
         if pattern.name == "answer":
             return self._answer(text, match.start("answer"), match.end("answer"))
         if pattern.name == "zh_honorific":
@@ -166,6 +191,13 @@ class PersonRecognizer(Recognizer):
     def _english(self, start: int, end: int, text: str, score: float) -> list[Entity]:
         stop = _english_name(text, start, end)
         return [Entity("PERSON", start, stop, score, self.NAME)] if stop > start else []
+
+    def _spaced(self, text: str, start: int, end: int) -> list[Entity]:
+        letters = text[start:end].split(" ")
+        name = chinese_name("".join(letters))
+        if name is None:
+            return []
+        return [Entity("PERSON", start, start + 2 * len(name) - 1, 0.8, self.NAME)]
 
     def _answer(self, text: str, start: int, end: int) -> list[Entity]:
         if not asked_before(text, start, NAME_ASKED):
@@ -211,6 +243,8 @@ class PersonRecognizer(Recognizer):
         candidate = text[start:end]
         name = chinese_name(candidate)
         if name is None:
+            return []
+        if match.group("zh_cue_word") in _WEAK_CUES and not _tagged_name(text[start : start + len(name) + 2], name):
             return []
         return [Entity("PERSON", start, start + len(name), pattern.score, self.NAME)]
 
