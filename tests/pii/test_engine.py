@@ -169,8 +169,8 @@ def test_accuracy_on_the_generated_set() -> None:
 
 def test_accuracy_on_the_independent_set() -> None:
     """Issue 11's goals on the multi-turn set (tests/pii/evalset.py), exact spans."""
-    from tests.pii.evaluate import reports
     from tests.pii.evalset import EvalSet
+    from tests.pii.evaluate import reports
 
     exact = reports(list(EvalSet(seed=20261126).dialogues(1500)))["exact"]
     assert exact["STRUCTURED"]["f1"] >= 0.99, exact["STRUCTURED"]

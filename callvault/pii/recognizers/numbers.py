@@ -189,9 +189,7 @@ class NumberRecognizer(Recognizer):
         international: bool,
     ) -> list[Entity]:
         separated = any(not c.isdigit() for c in raw.strip("+()"))
-        verdict = classify(
-            digits, text, start, separated=separated, international=international, end=start + ends[-1]
-        )
+        verdict = classify(digits, text, start, separated=separated, international=international, end=start + ends[-1])
         if verdict:
             return [Entity(verdict[0], start, start + ends[-1], verdict[1], self.NAME)]
         # Nothing as a whole: try runs of its space-separated groups, longest first.

@@ -227,11 +227,7 @@ class PersonRecognizer(Recognizer):
         for offset in range(len(candidate)):
             tail = candidate[offset:]
             surname = _surname_length(tail)
-            if (
-                surname
-                and len(tail) <= surname + 2
-                and all("\u4e00" <= c <= "\u9fff" and c not in _STOP for c in tail)
-            ):
+            if surname and len(tail) <= surname + 2 and all("\u4e00" <= c <= "\u9fff" and c not in _STOP for c in tail):
                 return [Entity("PERSON", start + offset, end, pattern.score, self.NAME)]
         return []
 
