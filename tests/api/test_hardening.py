@@ -206,3 +206,18 @@ def test_a_corrupted_ciphertext_is_marked_and_the_page_survives(
 def test_validators_refuse_trailing_junk(client: TestClient, tenant: TenantHandle, value: str) -> None:
     response = client.post("/v1/customers", json={"mobile": value}, headers=auth(tenant.api_key))
     assert response.status_code == 422
+
+
+def test_an_unreadable_or_headerless_import_is_refused_not_empty(client: TestClient, tenant: TenantHandle) -> None:
+    import os
+
+    headers = {**auth(tenant.api_key), "content-type": "text/csv"}
+    noise = client.post("/v1/customers:import", content=os.urandom(2048), headers=headers)
+    assert noise.status_code == 422 and noise.json()["code"] in ("import.no_header", "import.unknown_columns")
+    row = new_customer()
+    headerless = f"{row['external_ref']},{row['name']},{row['mobile']}\n".encode()
+    refused = client.post("/v1/customers:import", content=headerless, headers=headers)
+    assert refused.status_code == 422 and refused.json()["code"] == "import.unknown_columns"
+    assert row["mobile"] not in refused.text and row["name"] not in refused.text
+    nothing = client.post("/v1/customers:import", content=b"", headers=headers)
+    assert nothing.status_code == 422 and nothing.json()["code"] == "import.no_header"

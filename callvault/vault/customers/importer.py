@@ -12,14 +12,15 @@ import csv
 import itertools
 import multiprocessing
 import os
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import Connection, Table, select
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
@@ -81,6 +82,9 @@ def _jsonl_rows(lines: Iterable[bytes]) -> Iterator[tuple[int, _RawRow]]:
         yield pending.pop(0)
 
 
+_COLUMN_NAME = re.compile(r"[a-z][a-z_]{0,39}")
+
+
 def _csv_rows(lines: Iterable[bytes]) -> Iterator[tuple[int, _RawRow]]:
     pending: list[tuple[int, _RowError]] = []
     numbered = _decoded(lines, pending)
@@ -93,12 +97,22 @@ def _csv_rows(lines: Iterable[bytes]) -> Iterator[tuple[int, _RawRow]]:
 
     reader = csv.reader(texts())
     header = next(reader, None)
-    if header is None:
-        return
+    if header is None or pending:
+        # no header line, or one that is not text: never "0 rows, 0 errors" for a file we could not read
+        raise Invalid(
+            "The file has no CSV header line naming its columns (e.g. external_ref,name,mobile)",
+            code="import.no_header",
+        )
     header = [name.strip() for name in header]
     unknown = sorted(set(header) - _FIELDS)
     if unknown:
-        raise Invalid("Unknown CSV columns: " + ", ".join(name[:40] for name in unknown), code="import.unknown_columns")
+        # name the columns only when they look like column names: a headerless file's first
+        # row is personal data, which an error message must never repeat
+        named = [name for name in unknown if _COLUMN_NAME.fullmatch(name)]
+        detail = "Unknown CSV columns: " + ", ".join(named) if len(named) == len(unknown) else "Unknown CSV columns"
+        raise Invalid(detail + " (is the header line missing?)", code="import.unknown_columns")
+    if "external_ref" not in header:
+        raise Invalid("The CSV header must name an external_ref column", code="import.no_external_ref")
     for values in reader:
         while pending:
             yield pending.pop(0)
@@ -368,6 +382,7 @@ def import_customers(
             index_wrapped = tenant.index_key_wrapped
         workers = 1 if strict else (runtime.settings.import_workers or os.cpu_count() or 1)
         preparer = _Preparer(runtime, keys, index_wrapped, workers)
+        deferred = _defer_secondary_indexes(runtime) if not strict else False
         transaction = db_session.begin() if strict else None
         try:
             if transaction is not None:
@@ -400,4 +415,42 @@ def import_customers(
             if transaction is not None and transaction.is_active:
                 transaction.rollback()
             raise
+        finally:
+            if deferred:
+                _build_secondary_indexes(runtime)
     return report
+
+
+_DEFERRABLE = tuple(index for index in cast(Table, Customer.__table__).indexes if not index.unique)
+"""The blind-index and agent indexes: random keys, so loading them row by row costs random
+B-tree inserts far beyond the page cache, while building them after the load is one sort.
+The unique external-reference index stays: it is what makes a re-run idempotent."""
+
+
+def _defer_secondary_indexes(runtime: Runtime) -> bool:
+    """On the embedded SQLite database, an initial load (no customer of any tenant yet)
+    drops the secondary indexes; ``_build_secondary_indexes`` builds them at the end. Any
+    other import first rebuilds indexes an interrupted initial load left missing.
+
+    Only SQLite: there the application owns the schema and is the only writer, while a
+    PostgreSQL application role may not drop indexes, and other tenants' searches need
+    them. Searches during an initial load are correct, just unindexed."""
+    if runtime.engine.dialect.name != "sqlite":
+        return False
+    with runtime.engine.begin() as connection:
+        if connection.exec_driver_sql("SELECT 1 FROM customer LIMIT 1").first() is not None:
+            _create_indexes(connection)
+            return False
+        for index in _DEFERRABLE:
+            connection.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
+    return True
+
+
+def _build_secondary_indexes(runtime: Runtime) -> None:
+    with runtime.engine.begin() as connection:
+        _create_indexes(connection)
+
+
+def _create_indexes(connection: Connection) -> None:
+    for index in _DEFERRABLE:
+        index.create(connection, checkfirst=True)
