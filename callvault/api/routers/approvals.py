@@ -61,13 +61,13 @@ def list_approvals(
     return service.get_all(db_session=db_session, actor=actor, status=status, limit=limit, offset=offset)
 
 
-@router.get("/{approval_id:uuid}", response_model=ApprovalRead, responses=problem_responses(404))
+@router.get("/{approval_id:id}", response_model=ApprovalRead, responses=problem_responses(404))
 def get_approval(approval_id: uuid.UUID, actor: CurrentActor, db_session: DbSession) -> ApprovalRead:
     """One request with its justification and the approvers' comments."""
     return service.read(db_session=db_session, actor=actor, approval_id=approval_id)
 
 
-@router.post("/{approval_id:uuid}:approve", response_model=ApprovalRead, responses=problem_responses(404, 409))
+@router.post("/{approval_id:id}:approve", response_model=ApprovalRead, responses=problem_responses(404, 409))
 def approve(approval_id: uuid.UUID, body: ApprovalDecision, actor: CurrentActor, db_session: DbSession) -> ApprovalRead:
     """Approve (one vote per approver; the requester cannot)."""
     return service.decide(
@@ -75,7 +75,7 @@ def approve(approval_id: uuid.UUID, body: ApprovalDecision, actor: CurrentActor,
     )
 
 
-@router.post("/{approval_id:uuid}:deny", response_model=ApprovalRead, responses=problem_responses(404, 409))
+@router.post("/{approval_id:id}:deny", response_model=ApprovalRead, responses=problem_responses(404, 409))
 def deny(approval_id: uuid.UUID, body: ApprovalDecision, actor: CurrentActor, db_session: DbSession) -> ApprovalRead:
     """Deny: one "no" closes the request."""
     return service.decide(

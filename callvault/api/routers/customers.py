@@ -97,26 +97,26 @@ async def import_customers(request: Request, actor: CurrentActor, strict: bool =
         )
 
 
-@router.get("/{customer_id:uuid}", responses=problem_responses(404))
+@router.get("/{customer_id:id}", responses=problem_responses(404))
 def get_customer(customer_id: uuid.UUID, actor: CurrentActor, db_session: DbSession) -> CustomerMasked:
     return service.get_or_raise(db_session=db_session, actor=actor, customer_id=customer_id)
 
 
-@router.post("/{customer_id:uuid}:reveal", responses=problem_responses(404))
+@router.post("/{customer_id:id}:reveal", responses=problem_responses(404))
 def reveal_customer(
     customer_id: uuid.UUID, request_in: CustomerReveal, actor: CurrentActor, db_session: DbSession
 ) -> CustomerRevealed:
     return service.reveal(db_session=db_session, actor=actor, customer_id=customer_id, request=request_in)
 
 
-@router.patch("/{customer_id:uuid}", responses=problem_responses(404, 409))
+@router.patch("/{customer_id:id}", responses=problem_responses(404, 409))
 def update_customer(
     customer_id: uuid.UUID, customer_in: CustomerUpdate, actor: CurrentActor, db_session: DbSession
 ) -> CustomerMasked:
     return service.update(db_session=db_session, actor=actor, customer_id=customer_id, customer_in=customer_in)
 
 
-@router.delete("/{customer_id:uuid}", status_code=204, responses=problem_responses(404))
+@router.delete("/{customer_id:id}", status_code=204, responses=problem_responses(404))
 def delete_customer(customer_id: uuid.UUID, actor: CurrentActor, db_session: DbSession) -> Response:
     service.delete_customer(db_session=db_session, actor=actor, customer_id=customer_id)
     return Response(status_code=204)
