@@ -11,7 +11,7 @@ run: $(VENV)/.installed
 	$(BIN)/callvault serve
 
 test: $(VENV)/.installed
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
