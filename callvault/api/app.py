@@ -28,14 +28,43 @@ __all__ = ["create_app"]
 _REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
+_DESCRIPTION = """Data-security and privacy layer for cloud call centers.
+
+**Authenticate** with a service-account key (`Authorization: Bearer cvk_...`) or a person's
+session token (`Bearer cvs_...` from `POST /v1/auth/login`). Every error is
+`application/problem+json` (RFC 9457) with a stable `code`; NUL (U+0000) is refused in
+every string, query and body (422 `request.nul_byte`). Every access goes through one policy
+decision point and into the audit log with its outcome.
+
+**How to, step by step** (each step is a route below):
+1. *A tenant admin creates people*: log in (`POST /v1/auth/login`), enrol TOTP
+   (`POST /v1/auth/totp`, `POST /v1/auth/totp/confirm`), log in again with `totp`, then
+   `POST /v1/users` with a role (agent, intern, qa, supervisor, tenant_admin,
+   security_officer, dpo, auditor).
+2. *An agent sees only their customers, masked*: `GET /v1/customers` lists those whose
+   `assigned_agent` is the agent's username or who are on the agent's live call; every
+   item says which fields are masked (`masked_fields`) or hidden (`hidden_fields`).
+3. *A reveal during a live call*: the CTI integration (`calls:write`) calls
+   `POST /v1/calls`; the agent calls `POST /v1/customers/{id}:reveal` with a reason of at
+   least 10 characters; after `POST /v1/calls/{id}/end` the same request is refused (403).
+   20 reveals a day per person, then 429 with `Retry-After`.
+4. *QA and supervisors step up*: `POST /v1/auth/step-up` with a TOTP code; sensitive
+   actions answer 401 `auth.step_up_required` when the last one is older than 5 minutes.
+5. *Full data needs two approvals*: the admin's reveal answers 403 `approval.required`;
+   `POST /v1/approvals` (`kind: full_data`), two other admins or security officers
+   `POST /v1/approvals/{id}:approve`, then the reveal works for one hour.
+6. *Offboarding*: `PATCH /scim/v2/Users/{id}` with `active: false` (or
+   `PATCH /v1/users/{id}` with `status: disabled`) ends every session and grant at once.
+7. *Who saw what*: `GET /v1/audit/events`, `GET /v1/audit/subjects/{id}/report` (scope
+   `audit:read`, or the auditor, security officer and DPO roles).
+"""
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(
         title="CallVault",
         version=__version__,
-        description="Data-security and privacy layer for cloud call centers. "
-        "Authenticate with a service-account key: `Authorization: Bearer cvk_...`. "
-        "Every error is `application/problem+json` (RFC 9457) with a stable `code`; NUL (U+0000) is "
-        "refused in every string, query and body (422 `request.nul_byte`).",
+        description=_DESCRIPTION,
         responses=problem_responses(413, 422, 500),  # the body guard, validation and the one 500: every route
     )
     app.state.runtime = runtime
