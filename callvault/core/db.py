@@ -83,16 +83,28 @@ def is_postgres(engine_or_session: Engine | Session) -> bool:
     return bind.dialect.name == "postgresql"
 
 
+_POOL_SIZE = 40
+"""Connections kept open: AnyIO's default worker-thread count, so a loaded server that
+runs every thread at once does not open and close connections per request."""
+
+
 def create_db_engine(url: str, *, app_role: str | None = None, echo: bool = False) -> Engine:
     """Engine with the pragmas / role CallVault relies on.
 
     ``app_role``: on PostgreSQL, ``SET ROLE`` on every new connection, so a deployment (or
     the test suite) that logs in as the owner still runs queries as the non-owner role that
     row-level security binds.
+
+    The pool never makes a caller wait (no overflow limit; ``_POOL_SIZE`` kept open): a sync
+    route holds its request's connection until FastAPI has validated the response in
+    another worker-thread hop, so with a bounded pool, enough concurrent requests hold
+    every connection while waiting for a thread, the threads wait for a connection, and
+    everything stalls until the pool timeout (seen by bench/masked_read.py). On PostgreSQL
+    bound the connection count with the server's ``max_connections`` or a pooler instead.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 30}, pool_size=_POOL_SIZE, max_overflow=-1)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -107,7 +119,7 @@ def create_db_engine(url: str, *, app_role: str | None = None, echo: bool = Fals
             cursor.close()
 
         return engine
-    engine = create_engine(url, echo=echo, pool_pre_ping=True)
+    engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=_POOL_SIZE, max_overflow=-1)
     if app_role:
 
         @event.listens_for(engine, "connect")

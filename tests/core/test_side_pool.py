@@ -1,13 +1,16 @@
-"""The request pool can be full while every request waits for an audit commit or a
-counter hit: that work runs on the runtime's second pool, so it still gets a connection.
+"""Connection pools under load, as found by bench/masked_read.py.
 
-Found by bench/masked_read.py: with one pool, 20 concurrent agents held all 15
-connections and each waited for the audit writer (or a quota counter) to get a 16th;
-every read failed after the 30 s pool timeout.
+With one bounded pool (15 connections), 20 concurrent agents held every connection while
+each waited for the audit writer or a quota counter to get one more, and every read failed
+after the 30 s pool timeout; with 100 agents, requests holding a connection waited for a
+worker thread (FastAPI validates a sync route's response in another thread hop) while
+every thread waited for a connection. The audit writer and the counters now use a second
+pool, and no pool makes a caller wait for a connection.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -20,16 +23,19 @@ from callvault.audit import log
 from callvault.core import clock
 from callvault.core.runtime import Runtime
 
+OLD_CAPACITY = 15
+"""SQLAlchemy's default pool: 5 kept + 10 overflow."""
 
-def _capacity(runtime: Runtime) -> int:
-    pool = runtime.engine.pool
-    return int(pool.size() + pool._max_overflow)  # type: ignore[attr-defined]
+
+def test_the_request_pool_never_makes_a_caller_wait(isolated_runtime: Runtime) -> None:
+    with contextlib.ExitStack() as held:
+        connections = [held.enter_context(isolated_runtime.engine.connect()) for _ in range(3 * OLD_CAPACITY)]
+        assert all(connection.execute(text("SELECT 1")).scalar_one() == 1 for connection in connections)
 
 
 def test_requests_holding_every_pooled_connection_still_audit_and_count(isolated_runtime: Runtime) -> None:
     runtime = isolated_runtime
-    holders = _capacity(runtime)
-    assert holders >= 2
+    holders = OLD_CAPACITY + 5
     every_connection_held = threading.Barrier(holders, timeout=60)
     actor = Actor(tenant_id="t-pool", actor_id="service:pool", kind="service_account")
     allow = Decision(True, "none", "test.pool", "allowed")
