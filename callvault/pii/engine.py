@@ -6,6 +6,9 @@ owns the pattern. Overlaps (possible only between a tenant recognizer and a buil
 or after a run is split) are resolved by: higher score wins, then the longer span, then the
 earlier start.
 
+Before the scan, one multi-pattern pass (``prefilter``: Hyperscan, or ``re``) looks for
+any pattern's trigger; most turns of a call have none and are done at that point.
+
 Text is folded first (full-width digits and letters to ASCII, one code point for one, see
 ``normalize``), so every recognizer sees ``13812345678`` whether it was typed ASCII or
 full width, and the offsets it returns are those of the original text.
@@ -18,6 +21,7 @@ from collections.abc import Sequence
 
 from callvault.pii.model import Entity
 from callvault.pii.normalize import fold_width
+from callvault.pii.prefilter import Prefilter
 from callvault.pii.recognizers.base import Pattern, Recognizer
 
 __all__ = ["Analyzer", "resolve_overlaps"]
@@ -49,7 +53,10 @@ def resolve_overlaps(entities: list[Entity]) -> list[Entity]:
 
 
 class Analyzer:
-    def __init__(self, recognizers: Sequence[Recognizer], *, entities: frozenset[str] | None = None) -> None:
+    def __init__(
+        self, recognizers: Sequence[Recognizer], *, entities: frozenset[str] | None = None, prefilter: str = "auto"
+    ) -> None:
+        """``prefilter``: "auto" (Hyperscan if installed, else ``re``), "re", or "none"."""
         self.recognizers = list(recognizers)
         self.entities = entities
         parts: list[str] = []
@@ -72,21 +79,21 @@ class Analyzer:
             gate = f"(?={other})" if not latin else f"(?:(?={other})|(?<![A-Za-z])(?=[{latin}]))"
             alternation = f"{gate}(?:{alternation})"
         self._regex = re.compile(alternation) if parts else None
+        produced = {kind for recognizer in self.recognizers for kind in recognizer.ENTITIES}
+        self._filter = entities is not None and not produced <= entities
+        triggers = [pattern.trigger for recognizer in self.recognizers for pattern in recognizer.PATTERNS]
+        self._prefilter = (
+            Prefilter([t for t in triggers if t is not None], engine=prefilter)
+            if parts and all(triggers) and prefilter != "none"
+            else None
+        )
 
-    def analyze(self, text: str) -> list[Entity]:
-        if self._regex is None or not text:
-            return []
-        text = fold_width(text)  # code point for code point: offsets stay those of the original
-        found: list[Entity] = []
+    def _scan(self, text: str, position: int, found: list[Entity]) -> int | None:
+        """Scan from ``position`` (``finditer``, in C) until a rescan pattern's entities end
+        before its match does; returns where to scan again, or ``None`` when done."""
         owners = self._owners
-        search = self._regex.search
-        position = 0
-        size = len(text)
-        while position < size:
-            match = search(text, position)
-            if match is None:
-                break
-            position = match.end() if match.end() > match.start() else match.start() + 1
+        assert self._regex is not None
+        for match in self._regex.finditer(text, position):
             name = match.lastgroup
             # lastgroup is the outermost group that closed last: ours wrap each pattern
             while name is not None and name not in owners:
@@ -94,13 +101,27 @@ class Analyzer:
             if name is None:
                 continue
             recognizer, pattern = owners[name]
-            entities = list(recognizer.analyze(text, match, name, pattern))
-            found.extend(entities)
+            before = len(found)
+            found.extend(recognizer.analyze(text, match, name, pattern))
             if pattern.rescan:
                 # resume where what was found ends, so a value inside the match is still seen
-                position = max([match.start() + 1, *(e.end for e in entities)])
-        if self.entities is not None:
-            found = [e for e in found if e.type in self.entities]
+                resume = max([match.start() + 1, *(e.end for e in found[before:])])
+                if resume < match.end():
+                    return resume
+        return None
+
+    def analyze(self, text: str) -> list[Entity]:
+        if self._regex is None or not text:
+            return []
+        text = fold_width(text)  # code point for code point: offsets stay those of the original
+        if self._prefilter is not None and not self._prefilter.may_match(text):
+            return []  # no pattern's trigger occurs: nothing can match
+        found: list[Entity] = []
+        position: int | None = 0
+        while position is not None:
+            position = self._scan(text, position, found)
+        if self._filter:
+            found = [e for e in found if e.type in self.entities]  # type: ignore[operator]
         if len(found) > 1:
             found = resolve_overlaps(found)
         return found

@@ -20,14 +20,15 @@ STRUCTURED = frozenset({"PHONE_NUMBER", "CN_ID_CARD", "BANK_CARD", "EMAIL_ADDRES
 
 def default_recognizers() -> list[Recognizer]:
     # Order matters where two patterns could start at the same character: the earlier wins
-    # (an e-mail before the digits it starts with; a cue before the value it introduces).
+    # (a street address before the digit run it starts with). Digit runs are the most
+    # frequent match, so they come right after: fewer alternatives are tried before them.
     return [
+        AddressRecognizer(),
+        NumberRecognizer(),
         EmailRecognizer(),
         SecretRecognizer(),
         PassportRecognizer(),
         PersonRecognizer(),
-        AddressRecognizer(),
-        NumberRecognizer(),
     ]
 
 

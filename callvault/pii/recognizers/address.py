@@ -258,6 +258,7 @@ class AddressRecognizer(Recognizer):
             rf"(?P<zh_addr>(?:{PROVINCES})(?:省|市|自治区|壮族自治区|回族自治区|维吾尔自治区|特别行政区)?{_BODY}{{2,40}})",
             0.85,
             first="北上天重河山辽吉黑江浙安福湖广海四贵云陕甘青台内西宁新香澳",
+            trigger=(PROVINCES, False),
         ),
         # a city without its province: anchored on 市, the city name is found looking back
         Pattern(
@@ -265,6 +266,7 @@ class AddressRecognizer(Recognizer):
             rf"(?<=[{_HAN}]{{2}})(?P<zh_city>市[{_HAN}]{{1,4}}(?:区|县){_BODY}{{2,40}})",
             0.85,
             first="市",
+            trigger=("市", False),
         ),
         # a district without its city: anchored on 区/县, the name is found looking back;
         # kept only when it reaches a numbered unit (号, 栋, 室 …)
@@ -273,6 +275,7 @@ class AddressRecognizer(Recognizer):
             rf"(?<=[{_HAN}]{{2}})(?P<zh_dist>[区县](?![{_HAN}]{{0,1}}[区县]){_BODY}{{2,40}})",
             0.8,
             first="区县",
+            trigger=("[区县]", False),
         ),
         Pattern(
             "en_address",
@@ -282,6 +285,7 @@ class AddressRecognizer(Recognizer):
             r"(?:,\s[A-Z][a-z']{1,20}(?:\s[A-Z][a-z']{1,20}){0,2}){0,2}(?:,\s[A-Z]{2}(?:\s\d{5}(?:-\d{4})?)?)?)",
             0.85,
             first="0-9N",
+            trigger=("[0-9]", False),
         ),
         Pattern(  # US military mail: PSC 1234, Box 5678, APO AA 12345 / USNS Name, FPO AP 12345
             "en_military",
@@ -289,6 +293,7 @@ class AddressRecognizer(Recognizer):
             r" (?:APO|FPO|DPO) (?:AA|AE|AP) \d{5})",
             0.85,
             first="PU",
+            trigger=("PSC|Unit|USNS|USNV|USS|USCGC", False),
         ),
     )
 

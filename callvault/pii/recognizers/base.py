@@ -27,13 +27,18 @@ class Pattern:
     "…建国路13812345678" holds a phone; a name cue "客户：" takes the characters after it):
     the scan resumes where the entities found end (or one character after the match
     start), not after the whole match. Only patterns whose match is itself the value
-    (digit runs, e-mails) turn it off, for speed."""
+    (digit runs, e-mails) turn it off, for speed.
+
+    ``trigger``: a cheap regex (no lookaround, no named groups) that every match contains,
+    and whether it ignores case; a text with no trigger of any pattern is skipped whole
+    (see ``prefilter``). ``None``: unknown, the analyzer then scans every text."""
 
     name: str
     regex: str
     score: float
     first: str | None = None
     rescan: bool = True
+    trigger: tuple[str, bool] | None = None
 
 
 def context_before(text: str, start: int, words: re.Pattern[str], window: int = 12) -> bool:

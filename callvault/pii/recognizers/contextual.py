@@ -8,10 +8,15 @@ from collections.abc import Iterable
 from callvault.pii.model import Entity
 from callvault.pii.recognizers.base import Pattern, Recognizer, asked_before, context_before
 
-__all__ = ["PassportRecognizer", "SecretRecognizer"]
+__all__ = ["PASSPORT_CUE", "PassportRecognizer", "SecretRecognizer", "bare_passport"]
 
 _LINK = r"\s*(?:号码|号|码|number|no\.?|#)?(?:\s|是|为|:|：|is|=|to|我?改成|我?改为|换成|设成|设为){0,4}"
-_PASSPORT_CUE = re.compile(r"护照|passport", re.IGNORECASE)
+PASSPORT_CUE = re.compile(r"护照|passport", re.IGNORECASE)
+_PASSPORT_LETTERS = frozenset("EGDSPHKMegdsphkm")
+_CODE_CUES = (
+    r"验证码|校验码|动态码|确认码|短信码|动态密码|密码|口令|pin码|pin|passcode|password|verification code|"
+    r"one-time code|otp|security code"
+)
 
 
 class SecretRecognizer(Recognizer):
@@ -22,18 +27,37 @@ class SecretRecognizer(Recognizer):
     PATTERNS = (
         Pattern(
             "secret",
-            r"(?i:验证码|校验码|动态码|确认码|短信码|动态密码|密码|口令|pin码|pin|passcode|password|"
-            r"verification code|one-time code|otp|security code)"
+            rf"(?i:{_CODE_CUES})"
             rf"{_LINK}(?P<secret>[0-9]{{4,8}}(?![0-9年月日号次秒分元块件个期点%万岁])|[零〇一幺二两三四五六七八九]{{4,8}}|"
             r"(?=[A-Za-z0-9@#$%^&*!_\-]{0,31}[0-9])[A-Za-z0-9@#$%^&*!_\-]{4,32}(?![A-Za-z0-9]))",
             0.95,
             first="验校动确短密口PpVvOoSs",
+            trigger=(_CODE_CUES, True),
         ),
     )
 
     def analyze(self, text: str, match: re.Match[str], group: str, pattern: Pattern) -> Iterable[Entity]:
         start, end = match.span("secret")
         return [Entity("VERIFICATION_CODE", start, end, pattern.score, self.NAME)]
+
+
+def bare_passport(text: str, start: int, end: int) -> int | None:
+    """Start of a passport number whose 7-8 digits are ``text[start:end]``, when one or two
+    letters come right before them and the cue (护照 / passport) is further back or in the
+    question this turn answers ("请提供一下您的护照号码" / "Yes, E12345678."); else ``None``.
+    Found from the digit run, so no pattern has to try every word that starts with E or G."""
+    if start == 0 or not (text[start - 1].isascii() and text[start - 1].isalpha()):
+        return None
+    first = start - 1
+    if first and text[first - 1].isascii() and text[first - 1].isalpha():
+        first -= 1
+    if first and text[first - 1].isascii() and text[first - 1].isalnum():
+        return None
+    if text[first] not in _PASSPORT_LETTERS:
+        return None
+    if context_before(text, first, PASSPORT_CUE, 24) or asked_before(text, first, PASSPORT_CUE):
+        return first
+    return None
 
 
 class PassportRecognizer(Recognizer):
@@ -47,23 +71,10 @@ class PassportRecognizer(Recognizer):
             rf"(?i:护照|passport){_LINK}(?P<passport>[A-Za-z]{{1,2}}[0-9]{{7,9}}(?![0-9A-Za-z]))",
             1.0,
             first="护Pp",
-        ),
-        # letter(s) + digits with the cue further back or in the question this turn answers
-        Pattern(
-            "bare_passport",
-            r"(?P<bare_passport>[EeGgDdSsPpHhKkMm][A-Za-z]?[0-9]{7,8})(?![0-9A-Za-z])",
-            0.9,
-            first="EeGgDdSsPpHhKkMm",
+            trigger=("护照|passport", True),
         ),
     )
 
     def analyze(self, text: str, match: re.Match[str], group: str, pattern: Pattern) -> Iterable[Entity]:
-        if pattern.name == "bare_passport":
-            start, end = match.span("bare_passport")
-            if start and text[start - 1].isalnum() and text[start - 1].isascii():
-                return []
-            if not (context_before(text, start, _PASSPORT_CUE, 24) or asked_before(text, start, _PASSPORT_CUE)):
-                return []
-            return [Entity("PASSPORT", start, end, pattern.score, self.NAME)]
         start, end = match.span("passport")
         return [Entity("PASSPORT", start, end, pattern.score, self.NAME)]

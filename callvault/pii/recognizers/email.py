@@ -27,6 +27,7 @@ class EmailRecognizer(Recognizer):
             1.0,
             first="@",
             rescan=False,
+            trigger=("@", False),
         ),
     )
 

@@ -18,6 +18,7 @@ import phonenumbers
 from callvault.core.checks import id_number_valid, luhn_valid
 from callvault.pii.model import Entity
 from callvault.pii.recognizers.base import Pattern, Recognizer, asked_before, context_before
+from callvault.pii.recognizers.contextual import bare_passport
 
 __all__ = ["NumberRecognizer", "classify"]
 
@@ -70,11 +71,13 @@ def _landline(digits: str) -> bool:
 def _code(text: str, start: int, end: int | None) -> bool:
     """A 4-8 digit run is a code when a code cue comes just before it, or in the question
     the turn answers, and nothing says it is a year, a ZIP, an extension …"""
-    if end is not None and end < len(text) and text[end] in _CODE_NEGATIVE_AFTER:
+    # the cue first: most 4-8 digit runs (amounts, years, staff numbers) have none
+    cued = context_before(text, start, CODE_CONTEXT, 16) or ("\n" in text and asked_before(text, start, CODE_CONTEXT))
+    if not cued or (end is not None and end < len(text) and text[end] in _CODE_NEGATIVE_AFTER):
         return False
-    if context_before(text, start, CODE_NEGATIVE_BEFORE, 12) or context_before(text, start, NEGATIVE_CONTEXT, 12):
-        return False
-    return context_before(text, start, CODE_CONTEXT, 16) or asked_before(text, start, CODE_CONTEXT)
+    return not (
+        context_before(text, start, CODE_NEGATIVE_BEFORE, 12) or context_before(text, start, NEGATIVE_CONTEXT, 12)
+    )
 
 
 def classify(
@@ -96,7 +99,7 @@ def classify(
         if context_before(text, start, NEGATIVE_CONTEXT, 12):
             return None
         return "BANK_CARD", 0.9
-    if size == 11 and _cn_mobile().fullmatch(digits):
+    if size == 11 and _CN_MOBILE.fullmatch(digits):
         return "PHONE_NUMBER", 1.0
     if size == 10 and digits[:3] in ("400", "800"):
         return "PHONE_NUMBER", 0.95
@@ -107,22 +110,32 @@ def classify(
     return None
 
 
+_CN_MOBILE = _cn_mobile()
+
+
 class NumberRecognizer(Recognizer):
     NAME = "numbers"
-    ENTITIES = ("PHONE_NUMBER", "CN_ID_CARD", "BANK_CARD", "VERIFICATION_CODE")
+    # PASSPORT: letters + 7-8 digits with the cue further back (see ``bare_passport``)
+    ENTITIES = ("PHONE_NUMBER", "CN_ID_CARD", "BANK_CARD", "VERIFICATION_CODE", "PASSPORT")
     PATTERNS = (
         Pattern(
             "digits",
             # The only boundary a digit run needs is "no digit on either side": a letter or a
             # dot glued to the number ("OK.138…", "yes138…", "is138…") is not part of it.
             r"(?<![0-9])(?:(?:\+|00)86[ \-]?|\((?:\+|00)86\)[ \-]?)?(?:\(0\d{2,3}\)[ \-]?)?"
-            r"[0-9](?:(?:[ \-]|[，,] ?(?=[0-9]{3,4}(?![0-9])))?[0-9]){3,24}[Xx]?(?![0-9])",
+            r"[0-9](?:[ \-]?[0-9]|[，,] ?(?=[0-9]{3,4}(?![0-9]))[0-9]){3,24}[Xx]?(?![0-9])",
             0.9,
             first="0-9+(",
             rescan=False,
+            trigger=("[0-9](?:[ \\-]|[，,] ?)?[0-9](?:[ \\-]|[，,] ?)?[0-9](?:[ \\-]|[，,] ?)?[0-9]", False),
         ),
         Pattern(
-            "zh_digits", rf"[{_ZH}](?:(?:[ 、\-]|[，,](?=[{_ZH}]{{2}}))?[{_ZH}]){{3,24}}", 0.9, first=_ZH, rescan=False
+            "zh_digits",
+            rf"[{_ZH}](?:(?:[ 、\-]|[，,](?=[{_ZH}]{{2}}))?[{_ZH}]){{3,24}}",
+            0.9,
+            first=_ZH,
+            rescan=False,
+            trigger=(f"[{_ZH}][ 、，,\\-]?[{_ZH}]", False),
         ),
         Pattern(
             "en_digits",
@@ -130,6 +143,7 @@ class NumberRecognizer(Recognizer):
             0.9,
             first="ZzOoTtFfSsEeNn",
             rescan=False,
+            trigger=(rf"{_EN_WORD}[ ,\-]+{_EN_WORD}", True),
         ),
     )
 
@@ -139,6 +153,10 @@ class NumberRecognizer(Recognizer):
         if pattern.name == "digits" and raw.isdigit():  # the common case: one plain run
             if end < len(text) and text[end] in _ZH_SET:  # "138" + "四二四六" + "4154"
                 return self._mixed(text, start, end)
+            if 7 <= len(raw) <= 8 and start:
+                passport = bare_passport(text, start, end)
+                if passport is not None:
+                    return [Entity("PASSPORT", passport, end, 0.9, self.NAME)]
             verdict = classify(raw, text, start, separated=False, international=raw.startswith("00"), end=end)
             return [Entity(verdict[0], start, end, verdict[1], self.NAME)] if verdict else []
         if pattern.name == "digits":

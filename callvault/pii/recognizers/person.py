@@ -70,6 +70,12 @@ _FILLERS = re.compile(
 _EN_NAME = r"(?:Mc|Mac|O')?[A-Z][a-z]{1,20}(?:-[A-Z][a-z]{1,20})?"
 _EN_FULL = rf"{_EN_NAME}(?:\s(?:[A-Z]\.|{_EN_NAME})){{0,2}}"
 _EN_RE = re.compile(_EN_FULL)
+_EN_CUES = (
+    r"[Mm]y name is|[Nn]ame's|[Tt]his is|I am|I'm|[Ss]peaking with|[Cc]ustomer|[Ii]s this|"
+    r"(?:account|card) is under|under the name(?: of)?|(?:account|card) holder is|[Aa]sk for|"
+    r"my (?:wife|husband|son|daughter|mother|father|mom|dad|brother|sister|friend|partner)|[Nn]ame:?|"
+    r"英文名(?:叫|是)?|Mr\.?|Mrs\.?|Ms\.?|Miss|Dr\.?"
+)
 _LABEL_CUES = frozenset(["客户", "用户"])
 # cues that also introduce things other than people: the name must be tagged nr by jieba
 _WEAK_CUES = frozenset(["查一下", "帮我查", "转给", "找一下", "通知", "告诉"])
@@ -153,18 +159,22 @@ class PersonRecognizer(Recognizer):
             rf"(?P<zh_cue_word>{_CUES_ZH})\s*[:：]?\s*(?:是|叫)?\s*(?P<zh_cue>[{_HAN}]{{1,4}})",
             0.85,
             first="我叫本姓名客联收户持机用免中全转找",
+            trigger=(_CUES_ZH, False),
         ),
         # anchored on the honorific (先生, 女士 …); the name is found looking back from it
-        Pattern("zh_honorific", rf"(?<=[{_HAN}])(?P<zh_hon>{_HONORIFIC})", 0.8, first="先女小老经师阿总同医律"),
+        Pattern(
+            "zh_honorific",
+            rf"(?<=[{_HAN}])(?P<zh_hon>{_HONORIFIC})",
+            0.8,
+            first="先女小老经师阿总同医律",
+            trigger=(_HONORIFIC, False),
+        ),
         Pattern(
             "en_cue",
-            r"(?:[Mm]y name is|[Nn]ame's|[Tt]his is|I am|I'm|[Ss]peaking with|[Cc]ustomer|[Ii]s this|"
-            r"(?:account|card) is under|under the name(?: of)?|(?:account|card) holder is|[Aa]sk for|"
-            r"my (?:wife|husband|son|daughter|mother|father|mom|dad|brother|sister|friend|partner)|[Nn]ame:?|"
-            r"英文名(?:叫|是)?|"
-            rf"Mr\.?|Mrs\.?|Ms\.?|Miss|Dr\.?)\s+(?P<en>{_EN_FULL})",
+            rf"(?:{_EN_CUES})\s+(?P<en>{_EN_FULL})",
             0.8,
             first="MmNnTtIiSsCcDdAaUu英",
+            trigger=(_EN_CUES, False),
         ),
         # ASR that spaces every character: "我 叫 王 小 明"
         Pattern(
@@ -172,9 +182,10 @@ class PersonRecognizer(Recognizer):
             rf"(?:我 ?叫|我 ?是|我 ?姓|姓 ?名) (?P<zh_spaced>[{_HAN}](?: [{_HAN}]){{0,2}})(?![{_HAN}])",
             0.8,
             first="我姓",
+            trigger=("我 ?[叫是姓] |姓 ?名 ", False),
         ),
         # the turn after a question for a name: its first words
-        Pattern("answer", r"\n(?P<answer>[^\n]{1,40})", 0.8, first="\n"),
+        Pattern("answer", r"\n(?P<answer>[^\n]{1,40})", 0.8, first="\n", trigger=("\n", False)),
     )
 
     def analyze(self, text: str, match: re.Match[str], group: str, pattern: Pattern) -> Iterable[Entity]:

@@ -1,0 +1,87 @@
+"""Which texts need the full scan at all: one multi-pattern pass over every trigger.
+
+Most turns of a call hold no personal data. Each built-in pattern declares a *trigger*: a
+cheap regex that every one of its matches contains (a digit, ``@``, two Chinese digits in
+a row, a cue word …). A text in which no trigger occurs cannot hold a match, so the engine
+returns nothing without running the big ``re`` alternation or any Python per match.
+
+Hyperscan (Intel's multi-pattern DFA engine, a manylinux wheel) runs all triggers in one
+pass at several hundred MB/s; where it is not installed, or cannot compile a trigger, one
+``re`` alternation does the same job more slowly. Measured on the benchmark corpus (one
+call per turn, so per-call overhead counts): re 10.8, google-re2 20.5, Hyperscan 55.8 MB/s.
+Both answer the same question; the tests run with whichever is installed, and a test pins
+the ``re`` fallback.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["Prefilter", "Trigger"]
+
+Trigger = tuple[str, bool]
+"""A trigger regex (no lookaround, no named groups) and whether it ignores case."""
+
+
+class _Stop(Exception):
+    pass
+
+
+class Prefilter:
+    """``may_match(text)`` is False only if no trigger occurs in ``text``."""
+
+    def __init__(self, triggers: Sequence[Trigger], *, engine: str = "auto") -> None:
+        self.engine = "re"
+        self._hyperscan: Any = None
+        self._local = threading.local()
+        if engine in ("auto", "hyperscan"):
+            self._hyperscan = _hyperscan_database(triggers)
+            if self._hyperscan is not None:
+                self.engine = "hyperscan"
+        self._re = re.compile("|".join(f"(?i:{regex})" if caseless else f"(?:{regex})" for regex, caseless in triggers))
+
+    def may_match(self, text: str) -> bool:
+        if self._hyperscan is None:
+            return self._re.search(text) is not None
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            import hyperscan
+
+            scratch = self._local.scratch = hyperscan.Scratch(self._hyperscan)
+        hits: list[int] = []
+        # lone surrogates cannot be encoded; "?" is no trigger and removes none. Each
+        # trigger reports at most once (single-match), so scanning on is cheaper than
+        # stopping early (which raises inside the binding).
+        self._hyperscan.scan(
+            text.encode("utf-8", "replace"), match_event_handler=_on_match, context=hits, scratch=scratch
+        )
+        return bool(hits)
+
+
+def _on_match(expression: int, start: int, end: int, flags: int, hits: list[int]) -> None:
+    hits.append(expression)
+
+
+def _hyperscan_database(triggers: Sequence[Trigger]) -> Any:
+    try:
+        import hyperscan
+    except ImportError:
+        return None
+    flags = [
+        hyperscan.HS_FLAG_UTF8
+        | hyperscan.HS_FLAG_UCP
+        | hyperscan.HS_FLAG_SINGLEMATCH
+        | (hyperscan.HS_FLAG_CASELESS if caseless else 0)
+        for _, caseless in triggers
+    ]
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    try:
+        database.compile(
+            expressions=[regex.encode() for regex, _ in triggers], ids=list(range(len(triggers))), flags=flags
+        )
+    except Exception:  # hyperscan.error: a trigger it cannot compile; re does them all
+        return None
+    return database
