@@ -17,7 +17,7 @@ full width, and the offsets it returns are those of the original text.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from callvault.pii.model import Entity
 from callvault.pii.normalize import fold_width
@@ -25,6 +25,8 @@ from callvault.pii.prefilter import Prefilter
 from callvault.pii.recognizers.base import Pattern, Recognizer
 
 __all__ = ["Analyzer", "resolve_overlaps"]
+
+_MAX_VARIANTS = 512  # compiled alternations kept per analyzer, one per set of triggers seen
 
 
 def _resolve_cluster(cluster: list[Entity]) -> list[Entity]:
@@ -59,16 +61,32 @@ class Analyzer:
         """``prefilter``: "auto" (Hyperscan if installed, else ``re``), "re", or "none"."""
         self.recognizers = list(recognizers)
         self.entities = entities
-        parts: list[str] = []
         self._owners: dict[str, tuple[Recognizer, Pattern]] = {}
+        self._parts: list[tuple[str, Pattern]] = []  # (named group, pattern), in priority order
         for r_index, recognizer in enumerate(self.recognizers):
             for p_index, pattern in enumerate(recognizer.PATTERNS):
                 name = f"p{r_index}_{p_index}"
-                parts.append(f"(?P<{name}>{pattern.regex})")
+                self._parts.append((name, pattern))
                 self._owners[name] = (recognizer, pattern)
-        firsts = [pattern.first for recognizer in self.recognizers for pattern in recognizer.PATTERNS]
-        alternation = "|".join(parts)
-        if parts and all(firsts):
+        self._regex = self._compile(range(len(self._parts)))
+        self._variants: dict[frozenset[int], re.Pattern[str] | None] = {}
+        produced = {kind for recognizer in self.recognizers for kind in recognizer.ENTITIES}
+        self._filter = entities is not None and not produced <= entities
+        triggers = [pattern.trigger for _, pattern in self._parts]
+        self._prefilter = (
+            Prefilter([t for t in triggers if t is not None], engine=prefilter)
+            if self._parts and all(triggers) and prefilter != "none"
+            else None
+        )
+
+    def _compile(self, chosen: Iterable[int]) -> re.Pattern[str] | None:
+        """One alternation of the chosen patterns (in priority order) behind a first-character gate."""
+        picked = [self._parts[i] for i in sorted(chosen)]
+        if not picked:
+            return None
+        alternation = "|".join(f"(?P<{name}>{pattern.regex})" for name, pattern in picked)
+        firsts = [pattern.first for _, pattern in picked]
+        if all(firsts):
             # One character-class test rejects every position no pattern can start at; a
             # pattern starting with a Latin letter only ever starts a word.
             joined = "".join(f for f in firsts if f)
@@ -78,22 +96,23 @@ class Analyzer:
             other = f"[{joined}]" if not latin else f"(?![A-Za-z])[{joined}]"
             gate = f"(?={other})" if not latin else f"(?:(?={other})|(?<![A-Za-z])(?=[{latin}]))"
             alternation = f"{gate}(?:{alternation})"
-        self._regex = re.compile(alternation) if parts else None
-        produced = {kind for recognizer in self.recognizers for kind in recognizer.ENTITIES}
-        self._filter = entities is not None and not produced <= entities
-        triggers = [pattern.trigger for recognizer in self.recognizers for pattern in recognizer.PATTERNS]
-        self._prefilter = (
-            Prefilter([t for t in triggers if t is not None], engine=prefilter)
-            if parts and all(triggers) and prefilter != "none"
-            else None
-        )
+        return re.compile(alternation)
 
-    def _scan(self, text: str, position: int, found: list[Entity]) -> int | None:
+    def _regex_for(self, hits: frozenset[int]) -> re.Pattern[str] | None:
+        """The alternation of only the patterns whose trigger occurs in the text: a turn
+        with digits and no Latin cue word is scanned without any Latin pattern."""
+        regex = self._variants.get(hits, self._regex)
+        if hits not in self._variants:
+            regex = self._compile(hits)
+            if len(self._variants) < _MAX_VARIANTS:
+                self._variants[hits] = regex
+        return regex
+
+    def _scan(self, regex: re.Pattern[str], text: str, position: int, found: list[Entity]) -> int | None:
         """Scan from ``position`` (``finditer``, in C) until a rescan pattern's entities end
         before its match does; returns where to scan again, or ``None`` when done."""
         owners = self._owners
-        assert self._regex is not None
-        for match in self._regex.finditer(text, position):
+        for match in regex.finditer(text, position):
             name = match.lastgroup
             # lastgroup is the outermost group that closed last: ours wrap each pattern
             while name is not None and name not in owners:
@@ -114,12 +133,18 @@ class Analyzer:
         if self._regex is None or not text:
             return []
         text = fold_width(text)  # code point for code point: offsets stay those of the original
-        if self._prefilter is not None and not self._prefilter.may_match(text):
-            return []  # no pattern's trigger occurs: nothing can match
+        regex: re.Pattern[str] | None = self._regex
+        if self._prefilter is not None:
+            hits = self._prefilter.hits(text)
+            if not hits:
+                return []  # no pattern's trigger occurs: nothing can match
+            regex = self._regex_for(hits)
+        if regex is None:
+            return []
         found: list[Entity] = []
         position: int | None = 0
         while position is not None:
-            position = self._scan(text, position, found)
+            position = self._scan(regex, text, position, found)
         if self._filter:
             found = [e for e in found if e.type in self.entities]  # type: ignore[operator]
         if len(found) > 1:

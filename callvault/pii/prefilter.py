@@ -26,8 +26,7 @@ Trigger = tuple[str, bool]
 """A trigger regex (no lookaround, no named groups) and whether it ignores case."""
 
 
-class _Stop(Exception):
-    pass
+_NONE: frozenset[int] = frozenset()
 
 
 class Prefilter:
@@ -41,24 +40,30 @@ class Prefilter:
             self._hyperscan = _hyperscan_database(triggers)
             if self._hyperscan is not None:
                 self.engine = "hyperscan"
+        self._all = frozenset(range(len(triggers)))
         self._re = re.compile("|".join(f"(?i:{regex})" if caseless else f"(?:{regex})" for regex, caseless in triggers))
 
     def may_match(self, text: str) -> bool:
+        return bool(self.hits(text))
+
+    def hits(self, text: str) -> frozenset[int]:
+        """Indexes of the triggers that occur in ``text`` (empty: none does). The ``re``
+        fallback does not tell them apart: any occurrence gives every index."""
         if self._hyperscan is None:
-            return self._re.search(text) is not None
+            return self._all if self._re.search(text) is not None else _NONE
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
             import hyperscan
 
             scratch = self._local.scratch = hyperscan.Scratch(self._hyperscan)
-        hits: list[int] = []
+        found: list[int] = []
         # lone surrogates cannot be encoded; "?" is no trigger and removes none. Each
         # trigger reports at most once (single-match), so scanning on is cheaper than
         # stopping early (which raises inside the binding).
         self._hyperscan.scan(
-            text.encode("utf-8", "replace"), match_event_handler=_on_match, context=hits, scratch=scratch
+            text.encode("utf-8", "replace"), match_event_handler=_on_match, context=found, scratch=scratch
         )
-        return bool(hits)
+        return frozenset(found)
 
 
 def _on_match(expression: int, start: int, end: int, flags: int, hits: list[int]) -> None:
