@@ -604,6 +604,8 @@ def main() -> None:
             shutil.rmtree(home, ignore_errors=True)
 
     ratio = product.quantile_ms(0.99) / plain.quantile_ms(0.99)
+    print(f"load average at the end: {Path('/proc/loadavg').read_text().split()[0]} on {os.cpu_count()} cores "
+          "(other processes on the machine take CPU from both servers alike)")  # fmt: skip
     print(f"targets: p99 <= 1.5x plain ({'met' if ratio <= 1.5 else 'MISSED'}), "
           f">= 1500 reads/s ({'met' if product.rps >= 1500 else 'MISSED'})")  # fmt: skip
     print(f"plain_p50_ms={plain.quantile_ms(0.50):.2f}")
@@ -611,6 +613,8 @@ def main() -> None:
     print(f"plain_p99_ms={plain.quantile_ms(0.99):.2f}")
     print(f"plain_rps={plain.rps:.0f}")
     print(f"ratio_rps_vs_plain={product.rps / plain.rps:.2f}")
+    print(f"plain_cpu_ms_per_read={plain.server_cpu / max(1, len(plain.latencies)) * 1000:.2f}")
+    print(f"cpu_ms_per_read={product.server_cpu / max(1, len(product.latencies)) * 1000:.2f}")
     print(f"p50_ms={product.quantile_ms(0.50):.2f}")
     print(f"p95_ms={product.quantile_ms(0.95):.2f}")
     print(f"p99_ms={product.quantile_ms(0.99):.2f}")
