@@ -33,6 +33,7 @@ class Approval(Base):
     __table_args__ = (
         Index("ix_approval_requester", "tenant_id", "requester_id", "kind", "status"),
         Index("ix_approval_status", "tenant_id", "status", "expires_at"),
+        Index("ix_approval_due", "status", "expires_at"),  # the expiry sweep, across tenants
     )
 
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id"), primary_key=True)

@@ -49,6 +49,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_approval_requester", "approval", ["tenant_id", "requester_id", "kind", "status"])
     op.create_index("ix_approval_status", "approval", ["tenant_id", "status", "expires_at"])
+    op.create_index("ix_approval_due", "approval", ["status", "expires_at"])
 
     op.create_table(
         "approval_vote",
@@ -131,6 +132,7 @@ def downgrade() -> None:
     op.drop_table("webhook")
     op.drop_index("ix_approval_vote_approver", table_name="approval_vote")
     op.drop_table("approval_vote")
+    op.drop_index("ix_approval_due", table_name="approval")
     op.drop_index("ix_approval_status", table_name="approval")
     op.drop_index("ix_approval_requester", table_name="approval")
     op.drop_table("approval")
