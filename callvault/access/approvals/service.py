@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from callvault.access.actor import ROLES, Actor
@@ -415,7 +416,10 @@ def decide(
         decided_at=now,
     )
     db_session.add(vote)
-    db_session.flush()
+    try:
+        db_session.flush()
+    except IntegrityError:  # the same approver's other click won the race
+        raise Conflict("You already decided this request", code="approval.already_decided") from None
     # Count inside this transaction (a concurrent vote may have committed since the read)
     db_session.refresh(approval)
     if approval.status != "pending":
