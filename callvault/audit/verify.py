@@ -216,7 +216,9 @@ def _head_records(connection: Connection, from_size: int = 0) -> list[HeadRecord
 
 _TIME_SQL = {
     # the leaf's time text, built by the database: no per-row datetime work in Python
-    "sqlite": "substr(time, 1, 10) || 'T' || substr(time, 12, 15) || 'Z'",
+    # (a time on a whole second may be stored without its fraction: ".000000" is what the leaf holds)
+    "sqlite": "substr(time, 1, 10) || 'T' || substr(time, 12, 8) || "
+    "CASE WHEN substr(time, 20, 1) = '.' THEN substr(time, 20, 7) ELSE '.000000' END || 'Z'",
     "postgresql": "to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
 }
 _SORTED = tuple(sorted(EVENT_FIELDS))

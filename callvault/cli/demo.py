@@ -14,6 +14,7 @@ import typer
 from callvault.cli.common import console, err_console, handle_errors, runtime
 
 if TYPE_CHECKING:
+    from callvault.core.runtime import Runtime
     from callvault.demo.generator import CustomerGenerator
 
 app = typer.Typer(help="Demo data.", no_args_is_help=True)
@@ -23,7 +24,21 @@ DEMO_ACCOUNTS = (
     ("demo-backend", "backend key (masked reads)", (), None),
     ("demo-supervisor", "supervisor key (may reveal)", ("customers:reveal",), None),
     ("demo-auditor", "auditor key (audit log, read-only)", (), ("audit:read",)),
+    ("demo-cti", "CTI key (starts and ends live calls)", (), ("calls:write",)),
 )
+
+DEMO_PEOPLE = (
+    # (username, role): the generated customers are assigned to agent-001 ... agent-199
+    ("agent-001", "agent"),
+    ("agent-002", "intern"),
+    ("qa-demo", "qa"),
+    ("supervisor-demo", "supervisor"),
+    ("admin-demo", "tenant_admin"),
+    ("security-demo", "security_officer"),
+    ("auditor-demo", "auditor"),
+)
+"""The demo's people, each with a generated password shown once (and kept in the
+credentials file). Roles above agent must enrol TOTP at their first login."""
 """The demo's service accounts; every key is shown once by ``demo seed`` and kept in
 ``$CALLVAULT_HOME/demo-credentials.txt`` (0600), never printed again."""
 
@@ -78,8 +93,9 @@ def seed(
                     db_session=db_session, tenant_id=tenant, name=name, scopes=scopes
                 )
                 created.append((label, api_key))
-            if created:
-                _write_credentials(credentials, tenant, created)
+        created.extend(_create_people(built, tenant))
+        if created:
+            _write_credentials(credentials, tenant, created)
         report = importer.import_customers(
             runtime=built,
             actor=Actor.operator(tenant, "demo"),
@@ -97,6 +113,25 @@ def seed(
         f"failed={report.failed}; credentials in {credentials}",
         highlight=False,
     )
+
+
+def _create_people(built: Runtime, tenant: str) -> list[tuple[str, str]]:
+    """The demo people not yet there, as (label, "username / password") lines; one
+    transaction each (on SQLite the audit writer must not wait on our own write lock)."""
+    from callvault.access.actor import Actor
+    from callvault.access.identity import users
+    from callvault.core.db import tenant_session
+
+    created = []
+    for username, role in DEMO_PEOPLE:
+        with tenant_session(built.sessions, tenant) as db_session:
+            if users.get_user_by_username(db_session=db_session, tenant_id=tenant, username=username) is not None:
+                continue
+            _, password = users.create_user(
+                db_session=db_session, actor=Actor.operator(tenant, "demo"), username=username, role=role, generate=True
+            )
+        created.append((f"{role} login", f"{username} / {password}"))
+    return created
 
 
 def _write_credentials(path: os.PathLike[str], tenant: str, created: list[tuple[str, str]]) -> None:

@@ -220,3 +220,23 @@ def test_imported_customers_have_a_create_event(client: TestClient, tenant: Tena
     for customer in customers:
         report = client.get(f"/v1/audit/subjects/{customer['id']}/report", headers=auth(auditor_key)).json()
         assert next((a["action"], a["purpose"]) for a in report["accesses"]) == ("customer.create", "bulk import")
+
+
+def test_an_event_on_a_whole_second_verifies(isolated_runtime: Runtime) -> None:
+    """SQLite may store such a time without its fraction; the leaf holds ".000000"."""
+    from datetime import UTC, datetime
+
+    from callvault.audit.log import record_many
+    from callvault.core import clock
+
+    whole = datetime(2026, 11, 26, 15, 39, 57, tzinfo=UTC)
+    clock.set_clock(lambda: whole)
+    try:
+        record_many(isolated_runtime, _bulk_events(3, "t-whole"))
+        writer_for(isolated_runtime).sign_head()
+    finally:
+        clock.set_clock(None)
+    with isolated_runtime.engine.connect() as conn:
+        report = verify_log(conn, isolated_runtime.keyring.public_key("audit"))
+    assert report.ok, [f.line() for f in report.findings]
+    assert report.events == 3

@@ -103,11 +103,13 @@ def test_demo_keys_are_shown_once_and_serve_only_points_to_the_file(tmp_path: Pa
     first = _run(home, "demo", "seed", "--customers", "2")
     assert first.returncode == 0, first.stderr
     shown = _keys(first.stdout)
-    assert set(shown) == {"backend", "supervisor", "auditor"}
+    assert set(shown) == {"backend", "supervisor", "auditor", "CTI"}
+    assert "agent-001 / " in first.stdout and "admin-demo / " in first.stdout  # demo people, password once
     assert _keys((home / "demo-credentials.txt").read_text()) == shown
     assert (home / "demo-credentials.txt").stat().st_mode & 0o777 == 0o600
     again = _run(home, "demo", "seed", "--customers", "2")
     assert again.returncode == 0 and "cvk_" not in again.stdout + again.stderr
+    assert "agent-001 / " not in again.stdout + again.stderr
 
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLVAULT_")}
