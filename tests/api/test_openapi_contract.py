@@ -16,6 +16,7 @@ from typing import Any, get_args
 
 import pytest
 import schemathesis
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from pydantic_core.core_schema import ErrorType
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -25,22 +26,28 @@ from callvault.access.identity import scim
 from callvault.access.identity import service as identity
 from callvault.api.app import create_app
 from callvault.core.runtime import Runtime
-from tests.conftest import TenantHandle
+from tests.conftest import TenantHandle, auth
+from tests.vault.customers.test_api import create, new_customer
 
 MAX_EXAMPLES = 10
 """Fuzzed cases per operation, besides the explicit examples and the coverage phase."""
 
 
 @pytest.fixture
-def contract_keys(runtime: Runtime, make_tenant: Any) -> dict[str, str]:
-    """Credentials of a fresh tenant: an API key with every scope, and a SCIM token."""
+def contract_tenant(runtime: Runtime, make_tenant: Any, client: TestClient) -> dict[str, str]:
+    """A fresh tenant: an API key with every scope, its SCIM token, and one stored customer
+    and one user, whose ids replace generated ones in valid requests (so reads, updates,
+    reveals and deletes answer with real bodies, checked against their schemas)."""
     tenant: TenantHandle = make_tenant()
     with runtime.sessions() as db_session, db_session.begin():
         _, all_scopes = identity.create_service_account(
             db_session=db_session, tenant_id=tenant.id, name="contract", scopes=sorted(SCOPES)
         )
         _, scim_token = scim.create_token(db_session=db_session, tenant_id=tenant.id, name="contract-idp")
-    return {"api": all_scopes, "scim": scim_token}
+    customer = create(client, TenantHandle(tenant.id, all_scopes, all_scopes, all_scopes), new_customer())
+    user = client.post("/v1/users", json={"username": "contract.agent", "role": "agent"}, headers=auth(all_scopes))
+    assert user.status_code == 201, user.text
+    return {"api": all_scopes, "scim": scim_token, "customer_id": customer["id"], "user_id": user.json()["id"]}
 
 
 # The app under test, built at collection time so pytest lists one test per operation (and
@@ -85,11 +92,14 @@ RULES_BEYOND_THE_SCHEMA = {
     "POST /v1/pii/scan": "entity types include the tenant's own recognizers",
     "POST /v1/pii/redact": "entity types include the tenant's own recognizers",
     "POST /v1/users": "password strength",
+    "POST /v1/users/{user_id}/password": "password strength",
     "POST /v1/approvals": "approval targets name ids, not personal data",
     "POST /v1/webhooks": "webhook URL: http(s), a host, no credentials",
     "POST /v1/grants": "`valid_until` after `valid_from`, at most 90 days later",
     "GET /scim/v2/Users": "SCIM filter grammar",
     "POST /scim/v2/Users": "SCIM attribute values (RFC 7643)",
+    "PUT /scim/v2/Users/{user_id}": "SCIM attribute values (RFC 7643)",
+    "PATCH /scim/v2/Users/{user_id}": "SCIM PatchOp values and paths (RFC 7644 §3.5.2)",
 }
 SCHEMA_LEVEL_CODES = frozenset(get_args(ErrorType)) - {"value_error", "assertion_error"}
 """Pydantic's own error types, each matching a schema keyword: a schema-valid request must
@@ -124,8 +134,14 @@ def rules_beyond_the_schema(ctx: Any, response: Any, case: schemathesis.Case) ->
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_api_answers_as_documented(case: schemathesis.Case, app_under_test: Any, contract_keys: dict[str, str]) -> None:
-    key = contract_keys["scim"] if case.path.startswith("/scim/") else contract_keys["api"]
+def test_api_answers_as_documented(
+    case: schemathesis.Case, app_under_test: Any, contract_tenant: dict[str, str]
+) -> None:
+    key = contract_tenant["scim"] if case.path.startswith("/scim/") else contract_tenant["api"]
+    if case.meta is not None and case.meta.generation.mode.is_positive:
+        for name in ("customer_id", "user_id"):
+            if name in (case.path_parameters or {}):
+                case.path_parameters[name] = contract_tenant[name]
     replaced = f"{case.method.upper()} {case.path}" in RULES_BEYOND_THE_SCHEMA
     case.call_and_validate(
         headers={"Authorization": f"Bearer {key}"},
