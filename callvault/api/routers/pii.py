@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from fastapi import APIRouter, Request, WebSocket
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from callvault.access.actor import Actor
 from callvault.access.identity import service as identity
@@ -159,7 +160,7 @@ async def stream(websocket: WebSocket, mode: str = "mask") -> None:
     runtime = websocket.app.state.runtime
     api_key = websocket.headers.get("authorization", "").removeprefix("Bearer ").strip()
     try:
-        actor = _authenticate(runtime, api_key)
+        actor = await run_in_threadpool(_authenticate, runtime, api_key)  # database I/O off the event loop
     except CallVaultError as error:
         await websocket.close(code=_POLICY_VIOLATION, reason=error.code)
         return
@@ -181,7 +182,7 @@ async def stream(websocket: WebSocket, mode: str = "mask") -> None:
             return
         if (clock.now() - checked_at).total_seconds() >= interval or message is None:
             try:
-                _authenticate(runtime, api_key)
+                await run_in_threadpool(_authenticate, runtime, api_key)
             except CallVaultError as error:
                 await websocket.close(code=_POLICY_VIOLATION, reason=error.code)
                 return
