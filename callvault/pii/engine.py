@@ -69,6 +69,14 @@ class Analyzer:
                 self._parts.append((name, pattern))
                 self._owners[name] = (recognizer, pattern)
         self._regex = self._compile(range(len(self._parts)))
+        # per pattern: where a pattern of another recognizer could start (None: anywhere)
+        self._others: dict[str, re.Pattern[str] | None] = {}
+        for name, _ in self._parts:
+            owner = self._owners[name][0]
+            firsts = [p.first for r in self.recognizers for p in r.PATTERNS if r is not owner or owner.RESCAN_OWN]
+            self._others[name] = (
+                re.compile("[" + "".join(f for f in firsts if f) + "]") if firsts and all(firsts) else None
+            )
         self._variants: dict[frozenset[int], re.Pattern[str] | None] = {}
         produced = {kind for recognizer in self.recognizers for kind in recognizer.ENTITIES}
         self._filter = entities is not None and not produced <= entities
@@ -125,6 +133,12 @@ class Analyzer:
             if pattern.rescan:
                 # resume where what was found ends, so a value inside the match is still seen
                 resume = max([match.start() + 1, *(e.end for e in found[before:])])
+                others = self._others.get(name)
+                if others is not None and len(found) == before:
+                    # nothing found: only where another recognizer's pattern can start
+                    # ("北京市北京市…" is not rescanned at every 北)
+                    inside = others.search(text, resume, match.end())
+                    resume = inside.start() if inside is not None else match.end()
                 if resume < match.end():
                     return resume
         return None

@@ -252,6 +252,7 @@ _UNIT = re.compile(r"\d+(?:号|栋|幢|座|单元|室|楼|层|弄)")
 class AddressRecognizer(Recognizer):
     NAME = "address"
     ENTITIES = ("ADDRESS",)
+    RESCAN_OWN = False
     PATTERNS = (
         Pattern(
             "zh_address",

@@ -92,6 +92,10 @@ class Recognizer:
     PATTERNS: ClassVar[tuple[Pattern, ...]]
     CONTEXT: ClassVar[tuple[str, ...]] = ()
     LANGUAGES: ClassVar[tuple[str, ...]] = ("zh", "en")
+    # After a match of one of its patterns that yields nothing, may its own other patterns
+    # start inside that match? (Addresses say no: a body that is no address holds no
+    # address start worth trying, and "北京市北京市…" would be tried at every 北.)
+    RESCAN_OWN: ClassVar[bool] = True
 
     def analyze(self, text: str, match: re.Match[str], group: str, pattern: Pattern) -> Iterable[Entity]:
         start, end = match.span(group)
