@@ -7,8 +7,10 @@ A session of a role that must enrol TOTP first reaches only ``/v1/auth/`` routes
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import Iterator
+import weakref
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -76,8 +78,43 @@ def get_actor(
     return actor
 
 
+_RESERVED_CONNECTIONS = 4
+_UNBOUNDED_SLOTS = 64
+
+
+def _slot_count(runtime: Runtime) -> int:
+    """Fewer request transactions than the pool has connections (see ``_session_slot``)."""
+    pool = runtime.engine.pool
+    overflow = int(getattr(pool, "_max_overflow", -1))
+    if overflow < 0:
+        return _UNBOUNDED_SLOTS
+    return max(1, int(getattr(pool, "size", lambda: 1)()) + overflow - _RESERVED_CONNECTIONS)
+
+
+async def _session_slot(request: Request) -> AsyncIterator[None]:
+    """Hold one of a bounded number of request-transaction slots, waiting without a thread.
+
+    A sync route keeps its transaction's connection until FastAPI has validated the
+    response in one more worker-thread hop. Unbounded, enough concurrent requests hold
+    every pooled connection while waiting for a thread, while every thread waits for a
+    connection: the server stalls until the pool timeout (bench/masked_read.py, 200
+    agents). With fewer slots than connections a thread waiting for one always gets it."""
+    runtime = get_runtime(request)
+    gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = runtime.caches.setdefault(
+        "api.session_slots", weakref.WeakKeyDictionary()
+    )
+    loop = asyncio.get_running_loop()
+    gate = gates.get(loop)
+    if gate is None:
+        gate = gates[loop] = asyncio.Semaphore(_slot_count(runtime))
+    async with gate:
+        yield
+
+
 def get_db_session(
-    actor: Annotated[Actor, Depends(get_actor)], runtime: Annotated[Runtime, Depends(get_runtime)]
+    _slot: Annotated[None, Depends(_session_slot)],
+    actor: Annotated[Actor, Depends(get_actor)],
+    runtime: Annotated[Runtime, Depends(get_runtime)],
 ) -> Iterator[Session]:
     """One transaction per request, bound to the actor's tenant; commits on success."""
     with runtime.sessions() as db_session, db_session.begin():
@@ -85,7 +122,9 @@ def get_db_session(
         yield db_session
 
 
-def get_public_db_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[Session]:
+def get_public_db_session(
+    _slot: Annotated[None, Depends(_session_slot)], runtime: Annotated[Runtime, Depends(get_runtime)]
+) -> Iterator[Session]:
     """A transaction for unauthenticated routes (login); the service binds the tenant."""
     with runtime.sessions() as db_session, db_session.begin():
         yield db_session

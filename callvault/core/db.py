@@ -86,6 +86,7 @@ def is_postgres(engine_or_session: Engine | Session) -> bool:
 _POOL_SIZE = 40
 """Connections kept open: AnyIO's default worker-thread count, so a loaded server that
 runs every thread at once does not open and close connections per request."""
+_PG_POOL_SIZE = 20
 
 
 def create_db_engine(url: str, *, app_role: str | None = None, echo: bool = False) -> Engine:
@@ -95,12 +96,10 @@ def create_db_engine(url: str, *, app_role: str | None = None, echo: bool = Fals
     the test suite) that logs in as the owner still runs queries as the non-owner role that
     row-level security binds.
 
-    The pool never makes a caller wait (no overflow limit; ``_POOL_SIZE`` kept open): a sync
-    route holds its request's connection until FastAPI has validated the response in
-    another worker-thread hop, so with a bounded pool, enough concurrent requests hold
-    every connection while waiting for a thread, the threads wait for a connection, and
-    everything stalls until the pool timeout (seen by bench/masked_read.py). On PostgreSQL
-    bound the connection count with the server's ``max_connections`` or a pooler instead.
+    Pools: SQLite connections are file handles, so its pool has no limit (``_POOL_SIZE``
+    kept open); PostgreSQL's has ``_PG_POOL_SIZE`` connections, the server's
+    ``max_connections`` being shared. The API keeps fewer request transactions open than
+    the pool holds (``api.deps._session_slot``), else a loaded server stalls.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -119,7 +118,7 @@ def create_db_engine(url: str, *, app_role: str | None = None, echo: bool = Fals
             cursor.close()
 
         return engine
-    engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=_POOL_SIZE, max_overflow=-1)
+    engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=_PG_POOL_SIZE, max_overflow=0)
     if app_role:
 
         @event.listens_for(engine, "connect")
