@@ -20,6 +20,7 @@ SCOPES = frozenset(
         "audit:read",
         "users:manage",
         "calls:write",
+        "security:freeze",
     }
 )
 """Scopes a service account can hold; ``customers:reveal`` is never granted by default."""

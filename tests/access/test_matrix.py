@@ -402,3 +402,19 @@ def test_calls_are_read_by_their_agent_and_by_qa(client: TestClient, world: Worl
     assert (
         client.post(f"/v1/calls/{agent.call_id}/end", headers=auth(agent.token)).status_code == 403
     )  # the CTI ends calls
+
+
+def test_a_freeze_is_lifted_by_security_never_by_the_tenant_admin(
+    client: TestClient, runtime: Runtime, world: World
+) -> None:
+    admin, officer = world.members["tenant_admin"], world.members["security_officer"]
+    for member in (admin, officer):
+        _login(client, world.tenant.id, member, world.clock)  # a login with TOTP is a fresh step-up
+    target = _person(runtime, world.tenant.id, "agent")
+    listed = client.get("/v1/users?limit=500", headers=auth(admin.token)).json()["items"]
+    target_id = next(u["id"] for u in listed if u["username"] == target.username)
+    url = f"/v1/users/{target_id}"
+    assert client.patch(url, json={"status": "frozen"}, headers=auth(admin.token)).status_code == 200
+    lifted = client.patch(url, json={"status": "active"}, headers=auth(admin.token))
+    assert lifted.status_code == 403
+    assert client.patch(url, json={"status": "active"}, headers=auth(officer.token)).status_code == 200

@@ -189,13 +189,20 @@ class UserChanges:
 def update_user(
     *, db_session: Session, actor: Actor, user_id: uuid.UUID, changes: UserChanges, by: str = "admin"
 ) -> User:
-    """Apply ``changes``; a status other than ``active`` revokes access at once (and needs
-    ``user.disable``), ``active`` again clears any lock."""
-    ending = changes.status is not None and changes.status != "active"
-    enforce(db_session, actor, "user.disable" if ending else "user.update", _resource(actor, user_id))
-    user = get_user_or_raise(db_session=db_session, tenant_id=actor.tenant_id, user_id=user_id)
+    """Apply ``changes``; a status other than ``active`` revokes access at once, ``active``
+    again clears any lock. The action the policy decides on follows the status change:
+    ``user.freeze`` / ``user.unfreeze`` (a security freeze is lifted only by whom the
+    policy allows: security officers by default, never the tenant admin who may be the
+    reason for it), ``user.disable``, else ``user.update``."""
     if changes.status is not None and changes.status not in ("active", "frozen", "disabled"):
         raise Invalid("Status must be active, frozen or disabled", code="user.status_invalid")
+    current = get_user(db_session=db_session, tenant_id=actor.tenant_id, user_id=user_id)
+    action = _status_action(None if current is None else current.status, changes.status)
+    if current is None:
+        enforce(db_session, actor, action, _resource(actor, user_id), outcome="not_found")
+    else:
+        enforce(db_session, actor, action, _resource(actor, user_id))
+    user = get_user_or_raise(db_session=db_session, tenant_id=actor.tenant_id, user_id=user_id)
     if changes.role is not None:
         user.role = _check_role(changes.role)
     if changes.username is not None:
@@ -216,6 +223,16 @@ def update_user(
         _set_status(db_session, user, changes.status, by=by, now=now)
     db_session.flush()
     return user
+
+
+def _status_action(current: str | None, wanted: str | None) -> str:
+    if wanted == "frozen" and current != "frozen":
+        return "user.freeze"
+    if current == "frozen" and wanted == "active":
+        return "user.unfreeze"
+    if wanted in ("disabled", "frozen") and wanted != current:
+        return "user.disable"
+    return "user.update"
 
 
 def _set_status(db_session: Session, user: User, status: str, *, by: str, now: datetime) -> None:
