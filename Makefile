@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export CALLVAULT_HOME ?= ./var
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-masked clean
 
 run: $(VENV)/.installed
 	$(BIN)/callvault init
@@ -19,6 +19,9 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/import_customers.py --n 1000000
+
+bench-masked: $(VENV)/.installed  # issue 10: 200 agents, masked reads vs a plain endpoint
+	$(BIN)/python bench/masked_read.py --seconds 20 --agents 200
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
