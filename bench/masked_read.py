@@ -33,7 +33,10 @@ Only loopback addresses are used; every phase is bounded by ``--seconds`` (plus
     p50_ms=  p95_ms=  p99_ms=  rps=  ratio_p99_vs_plain=
 
 Usage: python bench/masked_read.py [--seconds 20] [--agents 200] [--pg URL] [--redis URL]
-       [--profile DIR]   (py-spy samples of the product server during its window)
+       [--profile DIR]   (py-spy samples of the product server, GIL-holding threads only,
+                          folded stacks in DIR/product.folded; py-spy is not a project
+                          dependency: `pip install py-spy` and pass --py-spy PATH; a
+                          profiled run's figures are slower and not comparable)
 """
 
 from __future__ import annotations
