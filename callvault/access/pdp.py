@@ -152,6 +152,7 @@ def authorize(
                 field_masks=_field_masks(policy, actor),
                 quota=rule.quota,
                 critical="break_glass" in rule.when,
+                approval_kind=next((c.partition(":")[2] for c in rule.when if c.startswith("approval:")), None),
             )
         if near_miss is None and (missing in ("step_up", "reason") or missing.startswith("approval:")):
             near_miss = (rule, missing)
@@ -176,6 +177,7 @@ class _StoredFacts:
         self._resource = resource
         self._now = now
         self._known: dict[str, bool] = {}
+        self.approvals: dict[str, Any] = {}  # kind -> the approval that holds (or None)
 
     def _customer_id(self) -> uuid.UUID | None:
         if self._resource.type != "customer" or self._resource.id is None:
@@ -217,26 +219,25 @@ class _StoredFacts:
         return self._known["grant"]
 
     def approval(self, kind: str) -> bool:
-        key = f"approval:{kind}"
-        if key not in self._known:
-            self._known[key] = _approved(self._db, self._actor, kind, self._resource, self._now)
-        return self._known[key]
+        if kind not in self.approvals:
+            self.approvals[kind] = _approved(self._db, self._actor, kind, self._resource, self._now)
+        return self.approvals[kind] is not None
 
 
-def _approved(db_session: Session, actor: Actor, kind: str, resource: Resource, now: datetime) -> bool:
+def _approved(db_session: Session, actor: Actor, kind: str, resource: Resource, now: datetime) -> Any:
     """An approved, unexpired request of ``kind`` by this actor that covers the resource
     (its target names the customer, or the whole tenant)."""
     try:
         from callvault.access.approvals.service import active_approval
     except ImportError:  # the approvals capability is not installed: nothing is approved
-        return False
+        return None
 
     def covers(target: dict[str, Any]) -> bool:
         if target.get("scope") == "tenant":
             return True
         return resource.id is not None and resource.id in target.get("customer_ids", ())
 
-    found = active_approval(
+    return active_approval(
         db_session=db_session,
         tenant_id=actor.tenant_id,
         requester_id=actor.actor_id,
@@ -244,7 +245,6 @@ def _approved(db_session: Session, actor: Actor, kind: str, resource: Resource, 
         covers=covers,
         at=now,
     )
-    return found is not None
 
 
 def enforce(
@@ -296,6 +296,12 @@ def enforce(
     )
     if decision.critical:
         _alert_break_glass(db_session, actor, action, resource, decision)
+    if decision.allow and decision.approval_kind is not None and facts.approvals.get(decision.approval_kind):
+        from callvault.access.approvals.service import mark_used
+
+        mark_used(
+            db_session=db_session, actor=actor, approval=facts.approvals[decision.approval_kind], resource=resource
+        )
     if quota_error is not None:
         raise quota_error
     if not decision.allow:

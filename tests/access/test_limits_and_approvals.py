@@ -114,12 +114,28 @@ def test_full_data_for_an_admin_waits_for_two_other_approvers(
     assert client.post(url, json=body, headers=auth(admin.token)).status_code == 403  # one is not enough
     not_approver = client.post(f"/v1/approvals/{approval_id}:approve", json={"comment": "ok"}, headers=auth(dpo.token))
     assert not_approver.status_code in (403, 404)
+    world.clock.advance(minutes=6)  # a vote needs a recent step-up
+    stale = client.post(
+        f"/v1/approvals/{approval_id}:approve", json={"comment": "ok"}, headers=auth(second_officer.token)
+    )
+    assert stale.status_code == 401 and stale.json()["code"] == "auth.step_up_required"
+    for member in (admin, second_officer):
+        _refresh_step_up(client, world, member)
     second = client.post(
         f"/v1/approvals/{approval_id}:approve", json={"comment": "ok"}, headers=auth(second_officer.token)
     )
     assert second.status_code == 200 and second.json()["status"] == "approved"
     shown = client.post(url, json=body, headers=auth(admin.token))
     assert shown.status_code == 200, shown.text
+    with system_session(runtime.sessions) as db_session:
+        used = db_session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.tenant_id == world.tenant.id,
+                AuditEvent.action == "approval.use",
+                AuditEvent.resource_id == approval_id,
+            )
+        ).all()
+    assert len(used) == 1
     assert shown.json()["fields"]["mobile"] == "+86" + world.raw[target["id"]]["mobile"]
     # the approval covers that customer only
     other = client.post(f"/v1/customers/{world.members['qa'].mine['id']}:reveal", json=body, headers=auth(admin.token))

@@ -42,10 +42,11 @@ from callvault.access.approvals.schemas import (
 )
 from callvault.access.decision import Decision, Resource
 from callvault.access.pdp import enforce, record_failure
+from callvault.access.policy import effective_policy
 from callvault.audit import log
 from callvault.core import clock
 from callvault.core.db import tenant_session
-from callvault.core.errors import Conflict, Forbidden, Invalid, NotFound
+from callvault.core.errors import Conflict, Forbidden, Invalid, NotFound, StepUpRequired
 from callvault.vault.fields.service import new_subject_keys, open_subject_key, tenant_keys, time_ordered_uuid
 
 __all__ = [
@@ -390,6 +391,11 @@ def decide(
     if actor.kind != "user" or actor.role not in _roles_of(approval):
         _refuse(db_session, actor, approval_id, "approval.not_an_approver", "role may not decide this request")
         raise Forbidden("Your role may not decide this request", code="approval.not_an_approver")
+    step_up_minutes = effective_policy(db_session, actor.tenant_id).step_up_minutes
+    if actor.step_up_at is None or not timedelta(0) <= now - actor.step_up_at <= timedelta(minutes=step_up_minutes):
+        # a vote opens clear data to someone else: the approver confirms a TOTP code first
+        _refuse(db_session, actor, approval_id, "approval.step_up", "a recent two-factor confirmation is required")
+        raise StepUpRequired(f"Confirm a TOTP code (POST /v1/auth/step-up) within {step_up_minutes} minutes to vote")
     conflict: Conflict | None = None
     votes = _votes(db_session, approval)
     if any(vote.approver_id == actor.actor_id for vote in votes):
@@ -556,8 +562,8 @@ def expire_due(runtime: Any, *, now: datetime | None = None) -> int:
 
 def revoke_requests_of(db_session: Session, tenant_id: str, user_id: uuid.UUID, at: datetime) -> None:
     """Offboarding hook: a person who leaves loses their pending and approved requests at
-    once (registered in ``identity.users.REVOCATION_HOOKS``; writes, records nothing, as
-    hooks must)."""
+    once (called by ``identity.users.revoke_user_access``; writes, records nothing: the
+    offboarding's own event covers it)."""
     db_session.execute(
         update(Approval)
         .where(
@@ -567,13 +573,3 @@ def revoke_requests_of(db_session: Session, tenant_id: str, user_id: uuid.UUID, 
         )
         .values(status="revoked", decided_at=at)
     )
-
-
-def _register_hook() -> None:
-    from callvault.access.identity.users import REVOCATION_HOOKS
-
-    if revoke_requests_of not in REVOCATION_HOOKS:
-        REVOCATION_HOOKS.append(revoke_requests_of)
-
-
-_register_hook()

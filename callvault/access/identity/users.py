@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,9 +28,7 @@ from callvault.core.runtime import runtime_of
 from callvault.vault.fields.service import time_ordered_uuid
 
 __all__ = [
-    "REVOCATION_HOOKS",
     "STATUSES",
-    "RevocationHook",
     "UserChanges",
     "create_user",
     "disable_user",
@@ -47,16 +44,6 @@ __all__ = [
 
 STATUSES = ("active", "frozen", "disabled", "deleted")
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._@+\-]{0,149}")
-
-RevocationHook = Callable[[Session, str, uuid.UUID, datetime], None]
-REVOCATION_HOOKS: list[RevocationHook] = []
-"""Called as ``hook(db_session, tenant_id, user_id, at)`` inside the transaction that
-disables a user, after the sessions are gone: the place to revoke grants, pending
-approvals and anything else a person holds. Register once at import time
-(``REVOCATION_HOOKS.append(fn)``). A hook writes but must not record audit events
-(the offboarding decision is already recorded, and on SQLite the audit writer would
-wait for this transaction's lock)."""
-
 
 def normalise_username(username: str) -> str:
     """Usernames are case-insensitive (IdPs send e-mail addresses): stored lower case."""
@@ -296,16 +283,18 @@ def set_password_hash(db_session: Session, user: User, password: str, *, now: da
 
 def revoke_user_access(db_session: Session, tenant_id: str, user_id: uuid.UUID, at: datetime) -> int:
     """End everything a person holds, now: delete their sessions, then run every hook in
-    ``REVOCATION_HOOKS`` (grants, ...). Returns the number of sessions ended. Idempotent;
+    grant and approval request they hold — all in the caller's transaction, writing
+    only (no audit events: the offboarding decision is already recorded, and on SQLite
+    the audit writer would wait for this transaction's lock). Returns the number of sessions ended. Idempotent;
     the sweep calls it again for every disabled user as a second line."""
     result = db_session.execute(
         delete(UserSession).where(UserSession.tenant_id == tenant_id, UserSession.user_id == user_id)
     )
+    from callvault.access.approvals.service import revoke_requests_of
     from callvault.access.grants import revoke_all_for_user
 
     revoke_all_for_user(db_session, tenant_id=tenant_id, user_id=user_id, at=at)
-    for hook in REVOCATION_HOOKS:
-        hook(db_session, tenant_id, user_id, at)
+    revoke_requests_of(db_session, tenant_id, user_id, at)
     return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -21,8 +21,10 @@ def _tenant(runtime: Runtime) -> str:
     return tenant_id
 
 
-def _person(tenant_id: str, role: str) -> Actor:
-    return Actor(tenant_id, f"user:{uuid.uuid4()}", "user", role=role)
+def _person(tenant_id: str, role: str) -> Actor:  # stepped up just now: approvers vote after a TOTP
+    from callvault.core import clock
+
+    return Actor(tenant_id, f"user:{uuid.uuid4()}", "user", role=role, step_up_at=clock.now())
 
 
 def _request(runtime: Runtime, requester: Actor) -> uuid.UUID:
