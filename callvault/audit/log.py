@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from callvault.audit import merkle
 from callvault.audit.models import AuditEvent, AuditNode, TreeHead
 from callvault.core import clock
-from callvault.core.db import bulk_insert, insert_tuples, is_postgres, set_system_scope, system_session
+from callvault.core.db import bulk_insert, insert_tuples, is_postgres, system_scope, system_session
 from callvault.core.errors import IntegrityViolation
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ __all__ = [
     "node_source",
     "record",
     "record_many_in",
+    "redact_reason",
     "signing_key_id",
     "writer_for",
 ]
@@ -116,8 +117,6 @@ def signing_key_id(public_key: bytes) -> str:
     return hashlib.sha256(public_key).hexdigest()[:16]
 
 
-
-
 STORED_LEVEL_STEP = 4
 """Perfect subtrees are stored every 4 levels (level 0 is ``audit_event.leaf_hash``): about
 n/15 node rows instead of n, and any node is at most 8 stored hashes away."""
@@ -142,21 +141,24 @@ def node_source(db_session: Session) -> merkle.NodeSource:
         first, last = index * width, (index + 1) * width - 1
         if base == 0:
             # leaf hashes of every tenant's events (hashes only: they reveal nothing)
-            previous_scope = _enter_system_scope(db_session)
-            rows = db_session.execute(
-                select(AuditEvent.leaf_hash)
-                .where(AuditEvent.seq >= first + 1, AuditEvent.seq <= last + 1)
-                .order_by(AuditEvent.seq)
-            ).scalars()
+            with system_scope(db_session):
+                hashes = [
+                    bytes(digest)
+                    for digest in db_session.execute(
+                        select(AuditEvent.leaf_hash)
+                        .where(AuditEvent.seq >= first + 1, AuditEvent.seq <= last + 1)
+                        .order_by(AuditEvent.seq)
+                    ).scalars()
+                ]
         else:
-            rows = db_session.execute(
-                select(AuditNode.hash)
-                .where(AuditNode.level == base, AuditNode.index >= first, AuditNode.index <= last)
-                .order_by(AuditNode.index)
-            ).scalars()
-        hashes = [bytes(digest) for digest in rows]
-        if base == 0:
-            _leave_system_scope(db_session, previous_scope)
+            hashes = [
+                bytes(digest)
+                for digest in db_session.execute(
+                    select(AuditNode.hash)
+                    .where(AuditNode.level == base, AuditNode.index >= first, AuditNode.index <= last)
+                    .order_by(AuditNode.index)
+                ).scalars()
+            ]
         if len(hashes) != width:
             raise IntegrityViolation("The audit log's Merkle nodes are incomplete", code="audit.node_missing")
         while len(hashes) > 1:
@@ -170,22 +172,9 @@ def node_source(db_session: Session) -> merkle.NodeSource:
     return get_node
 
 
-def _enter_system_scope(db_session: Session) -> str | None:
-    """System scope for one read inside a tenant transaction; returns the scope to restore."""
-    if not is_postgres(db_session):
-        return None
-    previous = db_session.scalar(text("SELECT current_setting('callvault.scope', true)"))
-    set_system_scope(db_session)
-    return str(previous or "")
-
-
-def _leave_system_scope(db_session: Session, previous: str | None) -> None:
-    if previous is not None:
-        db_session.execute(text("SELECT set_config('callvault.scope', :s, true)"), {"s": previous})
-
-
-def _redact_reason(reason: str | None) -> str | None:
-    """Free text typed by a person may quote the very data it justifies seeing."""
+def redact_reason(reason: str | None) -> str | None:
+    """Free text typed by a person may quote the very data it justifies seeing: the
+    form every purpose is stored in (tagged, at most 200 characters), clear or sealed."""
     if reason is None:
         return None
     from callvault.pii.service import redact_text
@@ -232,10 +221,10 @@ class AuditWriter:
         """
         if not events:
             return []
-        tree, previous_scope = self._locked_tree(db_session)
-        seqs = _insert_events(db_session, events, tree)
-        self._maybe_sign(db_session, force=False, tree=tree)
-        _leave_system_scope(db_session, previous_scope)
+        with system_scope(db_session):  # the log's size and tree count every tenant's events
+            tree = self._locked_tree(db_session)
+            seqs = _insert_events(db_session, events, tree)
+            self._maybe_sign(db_session, force=False, tree=tree)
         self._appended = True
         return seqs
 
@@ -255,20 +244,20 @@ class AuditWriter:
         if pieces is None or _assemble(pieces, subject_ids[0], 1) != _leaf_json(first):
             events = [{**template, "resource_id": subject, "subject_id": subject} for subject in subject_ids]
             return self.append_in(db_session, events)
-        tree, previous_scope = self._locked_tree(db_session)
-        seqs = _insert_like(db_session, template, pieces, subject_ids, tree)
-        self._maybe_sign(db_session, force=False, tree=tree)
-        _leave_system_scope(db_session, previous_scope)
+        with system_scope(db_session):  # the log's size and tree count every tenant's events
+            tree = self._locked_tree(db_session)
+            seqs = _insert_like(db_session, template, pieces, subject_ids, tree)
+            self._maybe_sign(db_session, force=False, tree=tree)
         self._appended = True
         return seqs
 
-    def _locked_tree(self, db_session: Session) -> tuple[merkle.CompactTree, Any]:
-        """Take the log's lock in the caller's transaction and load the committed tree."""
+    def _locked_tree(self, db_session: Session) -> merkle.CompactTree:
+        """Take the log's lock in the caller's transaction and load the committed tree
+        (call it in system scope)."""
         if is_postgres(db_session):
             db_session.execute(text("SELECT pg_advisory_xact_lock(7262746)"))
-        previous_scope = _enter_system_scope(db_session)  # the log's size counts every tenant's events
         size = int(db_session.scalar(select(func.coalesce(func.max(AuditEvent.seq), 0))) or 0)
-        return self._load_tree(db_session, size), previous_scope
+        return self._load_tree(db_session, size)
 
     def close(self) -> None:
         """Stop the writer thread (after everything queued so far is committed), then sign
@@ -542,7 +531,7 @@ def build_event(
         "resource_type": resource.type,
         "resource_id": resource.id,
         "subject_id": resource.subject_id,
-        "purpose": sealed_purpose if sealed_purpose is not None else _redact_reason(purpose),
+        "purpose": sealed_purpose if sealed_purpose is not None else redact_reason(purpose),
         "decision": "allow" if decision.allow else "deny",
         "mask": decision.mask,
         "rule": decision.rule,
@@ -572,8 +561,14 @@ def record(
     from callvault.core.runtime import runtime_of
 
     event = build_event(
-        actor=actor, action=action, resource=resource, decision=decision, purpose=purpose, outcome=outcome,
-        failure=failure, sealed_purpose=sealed_purpose,
+        actor=actor,
+        action=action,
+        resource=resource,
+        decision=decision,
+        purpose=purpose,
+        outcome=outcome,
+        failure=failure,
+        sealed_purpose=sealed_purpose,
     )
     (seq,) = writer_for(runtime_of(db_session)).append([event])
     return seq

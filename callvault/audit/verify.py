@@ -49,6 +49,7 @@ from callvault.audit.log import (
 )
 from callvault.audit.models import TreeHead, VerifiedHead
 from callvault.core import clock
+from callvault.core.db import SYSTEM_SCOPE_FOR_CONNECTION
 from callvault.core.errors import IntegrityViolation, Invalid
 from callvault.crypto import Keyring, verify_signature
 
@@ -206,7 +207,7 @@ def load_anchor(path: Path) -> list[HeadRecord]:
 
 def _system_scope(connection: Connection) -> None:
     if connection.dialect.name == "postgresql":  # every tenant's rows (row-level security)
-        connection.exec_driver_sql("SELECT set_config('callvault.scope', 'system', false)")
+        connection.exec_driver_sql(SYSTEM_SCOPE_FOR_CONNECTION)
 
 
 def _head_records(connection: Connection, from_size: int = 0) -> list[HeadRecord]:
@@ -336,7 +337,7 @@ def _fold_range(url: str, first: int, last: int, marks: set[int], max_findings: 
         try:
             cursor = raw.cursor()
             if engine.dialect.name == "postgresql":
-                cursor.execute("SELECT set_config('callvault.scope', 'system', false)")
+                cursor.execute(SYSTEM_SCOPE_FOR_CONNECTION)
             else:  # pages mapped instead of read one syscall at a time: ~1 µs less per event
                 cursor.execute("PRAGMA mmap_size = 1073741824")
             cursor.execute(_select_events(engine.dialect.name, first, last))

@@ -31,6 +31,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "SYSTEM_SCOPE_FOR_CONNECTION",
     "Base",
     "UtcDateTime",
     "bulk_insert",
@@ -41,6 +42,7 @@ __all__ = [
     "set_lookup_key",
     "set_system_scope",
     "set_tenant",
+    "system_scope",
     "system_session",
     "tenant_policy_sql",
     "tenant_session",
@@ -215,10 +217,27 @@ def set_system_scope(session: Session) -> None:
     For the few paths that are cross-tenant by nature: the audit writer (one global log),
     log verification and proofs, scheduled sweeps. Row-level security guards against a
     request-path query that forgets its tenant filter; it is not a wall against code that
-    runs as the application role and chooses to set this (see docs/security.md).
+    runs as the application role and chooses to set this (see docs/access.md).
     """
     if is_postgres(session):
         session.execute(text("SELECT set_config('callvault.scope', 'system', true)"))
+
+
+SYSTEM_SCOPE_FOR_CONNECTION = "SELECT set_config('callvault.scope', 'system', false)"
+"""``set_system_scope`` for a whole connection (verification reads outside a transaction)."""
+
+
+@contextmanager
+def system_scope(session: Session) -> Iterator[None]:
+    """System scope for a few statements inside a tenant transaction, then the scope the
+    transaction had before (the audit log's cross-tenant reads within a request)."""
+    if not is_postgres(session):
+        yield
+        return
+    previous = session.scalar(text("SELECT current_setting('callvault.scope', true)"))
+    set_system_scope(session)
+    yield  # not restored after an error: the transaction is then failed anyway (and the error stays the one raised)
+    session.execute(text("SELECT set_config('callvault.scope', :s, true)"), {"s": str(previous or "")})
 
 
 def set_lookup_key(session: Session, key_id: str) -> None:

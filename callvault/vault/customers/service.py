@@ -20,6 +20,7 @@ from callvault.access.decision import Decision, FieldMask
 from callvault.access.masking import mask_field
 from callvault.access.pdp import Resource, enforce, record_failure
 from callvault.access.quotas import note_search_miss
+from callvault.audit.log import redact_reason
 from callvault.calls.service import live_customer_ids
 from callvault.core import clock
 from callvault.core.errors import Conflict, DecryptionFailed, NotFound
@@ -179,12 +180,9 @@ def _sealed_purpose(db_session: Session, actor: Actor, customer: Customer, purpo
         dek = open_subject_key(db_session=db_session, keys=keys, key_id=customer.subject_key_id)
     except DecryptionFailed:
         return None  # falls back to the redacted text
-    from callvault.pii.service import redact_text
-
     # structured values (numbers, e-mails) are tagged first: an auditor needs the reason,
     # not the number; what the engine misses (a name) still dies with the key
-    redacted = redact_text(purpose, mode="tag")[:200]
-    sealed = dek.seal(redacted, keys.context("audit_event", "purpose", customer.id))
+    sealed = dek.seal(redact_reason(purpose) or "", keys.context("audit_event", "purpose", customer.id))
     return AUDIT_PURPOSE_PREFIX + base64.b64encode(sealed).decode("ascii")
 
 
