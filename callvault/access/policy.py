@@ -127,8 +127,25 @@ class TenantPolicy(Base):
 
 @functools.cache
 def default_policy() -> PolicyDocument:
-    text = resources.files("callvault.access").joinpath("policies/default.yaml").read_text(encoding="utf-8")
-    return PolicyDocument.model_validate(yaml.safe_load(text))
+    """``policies/default.yaml`` plus each capability's ``policies/<capability>.yaml``.
+
+    A capability file holds ``rules`` (appended after the default rules, files in name
+    order) and optionally ``limits`` (defaults for limits it added): each capability keeps
+    its rules beside its code instead of in one file everybody edits.
+    """
+    folder = resources.files("callvault.access").joinpath("policies")
+    document: dict[str, Any] = yaml.safe_load(folder.joinpath("default.yaml").read_text(encoding="utf-8"))
+    names = sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+    for name in names:
+        if name == "default.yaml":
+            continue
+        part = yaml.safe_load(folder.joinpath(name).read_text(encoding="utf-8")) or {}
+        unknown = set(part) - {"rules", "limits"}
+        if unknown:
+            raise ValueError(f"policies/{name}: a capability file holds rules and limits, not {sorted(unknown)}")
+        document["rules"] = [*document.get("rules", []), *(part.get("rules") or [])]
+        document["limits"] = {**document.get("limits", {}), **(part.get("limits") or {})}
+    return PolicyDocument.model_validate(document)
 
 
 def _merge(base: PolicyDocument, override: dict[str, Any]) -> PolicyDocument:

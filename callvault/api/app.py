@@ -20,7 +20,23 @@ from callvault.api.problem import (
     problem_responses,
     rejected_body_response,
 )
-from callvault.api.routers import access, approvals, audit, auth, calls, customers, pii, scim, tenant, users, webhooks
+from callvault.api.routers import (
+    access,
+    approvals,
+    audit,
+    auth,
+    calls,
+    customers,
+    exports,
+    lifecycle,
+    monitoring,
+    pii,
+    recordings,
+    scim,
+    tenant,
+    users,
+    webhooks,
+)
 from callvault.core.runtime import Runtime
 
 __all__ = ["create_app"]
@@ -114,4 +130,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(calls.router, dependencies=authenticated, responses=denied)
     app.include_router(access.router, dependencies=authenticated, responses=denied)
     app.include_router(scim.router)  # SCIM bearer tokens, checked by its own dependency
+    app.include_router(recordings.router, dependencies=authenticated, responses=denied)
+    app.include_router(exports.router, dependencies=authenticated, responses=denied)
+    app.include_router(monitoring.router, dependencies=authenticated, responses=denied)
+    app.include_router(lifecycle.router, dependencies=authenticated, responses=denied)
     return app

@@ -12,7 +12,20 @@ import secrets
 
 import typer
 
-from callvault.cli import approvals, audit, customers, demo, keys, pii, tenants, users
+from callvault.cli import (
+    approvals,
+    audit,
+    customers,
+    demo,
+    exports,
+    keys,
+    lifecycle,
+    monitoring,
+    pii,
+    recordings,
+    tenants,
+    users,
+)
 from callvault.cli.common import allow_colocated_key, console, handle_errors, runtime, warn_colocated_key
 
 app = typer.Typer(
@@ -32,6 +45,10 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(pii.app, name="pii")
 app.add_typer(users.app, name="users")
 app.add_typer(approvals.app, name="approvals")
+app.add_typer(recordings.app, name="recordings")
+app.add_typer(exports.app, name="exports")
+app.add_typer(monitoring.app, name="monitoring")
+app.add_typer(lifecycle.app, name="lifecycle")
 
 INSECURE_KEY_HELP = (
     "Accept a master key file inside the data folder although the database is not the embedded SQLite "

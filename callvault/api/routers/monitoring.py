@@ -1,0 +1,7 @@
+"""Monitoring: anomaly rules, alerts and incidents."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["monitoring"])
