@@ -55,6 +55,28 @@ def reports(utterances: list[Utterance]) -> dict[str, dict[str, dict[str, float]
     return {"exact": exact, "overlap": overlap}
 
 
+def print_reports(both: dict[str, dict[str, dict[str, float]]]) -> None:
+    print(f"{'type':18} {'P':>6} {'R':>6} {'F1':>6} {'F1 overlap':>10} {'n':>6}")
+    for kind, s in both["exact"].items():
+        o = both["overlap"].get(kind, {"f1": float("nan")})
+        print(f"{kind:18} {s['precision']:6.3f} {s['recall']:6.3f} {s['f1']:6.3f} {o['f1']:10.3f} {s['support']:6.0f}")
+
+
+def print_errors(utterances: list[Utterance], limit: int) -> None:
+    engine = analyzer()
+    shown = 0
+    for u in utterances:
+        predicted = {(e.type, e.start, e.end) for e in engine.analyze(u.text)}
+        gold = set(u.spans)
+        if predicted != gold and shown < limit:
+            shown += 1
+            print("---", repr(u.text))
+            for kind, a, b in sorted(gold - predicted):
+                print("  missed", kind, repr(u.text[a:b]))
+            for kind, a, b in sorted(predicted - gold):
+                print("  extra ", kind, repr(u.text[a:b]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--set", choices=("new", "old"), default="new")
@@ -63,24 +85,9 @@ def main() -> None:
     parser.add_argument("--errors", type=int, default=0, help="print this many missed/extra spans")
     args = parser.parse_args()
     utterances = corpus(args.set, args.n, args.seed)
-    both = reports(utterances)
-    print(f"{'type':18} {'P':>6} {'R':>6} {'F1':>6} {'F1 overlap':>10} {'n':>6}")
-    for kind, s in both["exact"].items():
-        o = both["overlap"].get(kind, {"f1": float("nan")})
-        print(f"{kind:18} {s['precision']:6.3f} {s['recall']:6.3f} {s['f1']:6.3f} {o['f1']:10.3f} {s['support']:6.0f}")
+    print_reports(reports(utterances))
     if args.errors:
-        engine = analyzer()
-        shown = 0
-        for u in utterances:
-            predicted = {(e.type, e.start, e.end) for e in engine.analyze(u.text)}
-            gold = set(u.spans)
-            if predicted != gold and shown < args.errors:
-                shown += 1
-                print("---", repr(u.text))
-                for kind, a, b in sorted(gold - predicted):
-                    print("  missed", kind, repr(u.text[a:b]))
-                for kind, a, b in sorted(predicted - gold):
-                    print("  extra ", kind, repr(u.text[a:b]))
+        print_errors(utterances, args.errors)
 
 
 if __name__ == "__main__":
