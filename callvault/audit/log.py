@@ -17,7 +17,7 @@ import hashlib
 import queue
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import structlog
 from sqlalchemy import Table, func, select, text
+from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -52,6 +53,7 @@ __all__ = [
     "record_many_in",
     "redact_reason",
     "signing_key_id",
+    "subscribe",
     "writer_for",
 ]
 
@@ -226,6 +228,7 @@ class AuditWriter:
             seqs = _insert_events(db_session, events, tree)
             self._maybe_sign(db_session, force=False, tree=tree)
         self._appended = True
+        self._publish_on_commit(db_session, events, seqs)
         return seqs
 
     def append_like_in(self, db_session: Session, template: dict[str, Any], subject_ids: Sequence[str]) -> list[int]:
@@ -250,6 +253,32 @@ class AuditWriter:
             self._maybe_sign(db_session, force=False, tree=tree)
         self._appended = True
         return seqs
+
+    # -- subscribers (see ``subscribe``) ---------------------------------------------------
+    def _publish(self, events: Sequence[Mapping[str, Any]], seqs: Sequence[int]) -> None:
+        for subscriber in self._runtime.caches.get(_SUBSCRIBERS, ()):
+            try:
+                subscriber(events, seqs)
+            except Exception as error:  # a subscriber never breaks the log
+                _log.error("audit.subscriber_failed", error_type=type(error).__name__)
+
+    def _publish_on_commit(self, db_session: Session, events: Sequence[Mapping[str, Any]], seqs: list[int]) -> None:
+        """Events appended in the caller's transaction reach subscribers when it commits,
+        never if it rolls back."""
+        if not self._runtime.caches.get(_SUBSCRIBERS):
+            return
+        pending: list[tuple[Sequence[Mapping[str, Any]], list[int]]] | None = db_session.info.get(_UNPUBLISHED)
+        if pending is None:
+            pending = db_session.info[_UNPUBLISHED] = []
+
+            def committed(session: Session) -> None:
+                for batch in session.info[_UNPUBLISHED]:
+                    self._publish(*batch)
+                session.info[_UNPUBLISHED].clear()
+
+            sa_event.listen(db_session, "after_commit", committed)
+            sa_event.listen(db_session, "after_rollback", lambda session: session.info[_UNPUBLISHED].clear())
+        pending.append((list(events), seqs))
 
     def _locked_tree(self, db_session: Session) -> merkle.CompactTree:
         """Take the log's lock in the caller's transaction and load the committed tree
@@ -308,8 +337,9 @@ class AuditWriter:
                     break
                 batch.append(item)
                 count += len(item[0])
+            committed = [event for events, _ in batch for event in events]
             try:
-                seqs = self._commit([event for events, _ in batch for event in events])
+                seqs = self._commit(committed)
             except BaseException as error:
                 self._tree = None
                 _log.error("audit.append_failed", error_type=type(error).__name__)
@@ -320,6 +350,7 @@ class AuditWriter:
             for events, done in batch:
                 done.set_result(seqs[position : position + len(events)])
                 position += len(events)
+            self._publish(committed, seqs)
 
     def _sign_if_due(self, *, force: bool = False) -> None:
         try:
@@ -502,6 +533,29 @@ def writer_for(runtime: Runtime) -> AuditWriter:
 
 _WRITER_LOCK = threading.Lock()
 _STOP = object()
+_SUBSCRIBERS = "audit_subscribers"
+_UNPUBLISHED = "audit_unpublished"
+
+AuditSubscriber = Callable[[Sequence[Mapping[str, Any]], Sequence[int]], None]
+"""Called with committed events (``EVENT_FIELDS`` minus ``seq``) and their sequence numbers."""
+
+
+def subscribe(runtime: Runtime, subscriber: AuditSubscriber) -> Callable[[], None]:
+    """Hand every event ``runtime`` commits to ``subscriber``, in commit order per writer:
+    after each group commit (on the writer thread) and, for ``append_in``, after the
+    caller's transaction commits (on the caller's thread). ``append_like_in`` (bulk
+    import's ``customer.create`` events) is not handed over: building a document per
+    event is the cost that path avoids; a consumer tailing ``audit_event`` by ``seq``
+    sees them. A subscriber must return at once (queue, process elsewhere); an exception
+    it raises is logged and dropped. Returns a function that unsubscribes."""
+    with _WRITER_LOCK:  # copy-on-write: the writer iterates without a lock
+        runtime.caches[_SUBSCRIBERS] = (*runtime.caches.get(_SUBSCRIBERS, ()), subscriber)
+
+    def unsubscribe() -> None:
+        with _WRITER_LOCK:
+            runtime.caches[_SUBSCRIBERS] = tuple(s for s in runtime.caches.get(_SUBSCRIBERS, ()) if s is not subscriber)
+
+    return unsubscribe
 
 
 def build_event(
