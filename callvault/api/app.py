@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Awaitable, Callable
-
-import structlog
 from fastapi import Depends, FastAPI, Request, Response
 from sqlalchemy.exc import IntegrityError
 
 from callvault import __version__
 from callvault.api.deps import get_actor
-from callvault.api.guards import BodyGuard, RejectedBody
+from callvault.api.guards import BodyGuard, RequestContext
 from callvault.api.problem import (
     install_problem_handlers,
     install_problem_schemas,
@@ -40,8 +36,6 @@ from callvault.api.routers import (
 from callvault.core.runtime import Runtime
 
 __all__ = ["create_app"]
-
-_REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
 _DESCRIPTION = """Data-security and privacy layer for cloud call centers.
@@ -87,29 +81,13 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_problem_handlers(app)
     install_problem_schemas(app)
     app.add_middleware(BodyGuard)
+    app.add_middleware(RequestContext, on_rejected=rejected_body_response, on_error=internal_error_response)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> Response:
         return problem_response(
             request, status=409, code="conflict", title="Conflict", detail="The change conflicts with stored data"
         )
-
-    @app.middleware("http")
-    async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        given = request.headers.get("x-request-id", "")
-        request_id = given if 0 < len(given) <= 64 and set(given) <= _REQUEST_ID_OK else uuid.uuid4().hex
-        request.state.request_id = request_id
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        try:
-            response = await call_next(request)
-        except RejectedBody as rejected:  # raised by BodyGuard before any route ran
-            response = rejected_body_response(request, rejected)
-        except Exception as error:  # anything no handler took: answered here, never re-raised to the server
-            response = internal_error_response(request, error)
-        finally:
-            structlog.contextvars.unbind_contextvars("request_id")
-        response.headers["x-request-id"] = request_id
-        return response
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

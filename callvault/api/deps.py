@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from callvault.access.actor import Actor
 from callvault.access.identity import service as identity
@@ -47,11 +48,13 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-def get_actor(
+async def get_actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     runtime: Annotated[Runtime, Depends(get_runtime)],
 ) -> Actor:
+    """The caller. A session token checked within ``SESSION_CHECK_SECONDS`` answers from
+    memory on the event loop; anything else is looked up in a worker thread."""
     if credentials is None:
         raise Unauthenticated(
             "An API key or session token is required (Authorization: Bearer ...)", code="auth.missing"
@@ -60,10 +63,9 @@ def get_actor(
     request_id = request.state.request_id
     token = credentials.credentials
     if token.startswith(sessions.SESSION_PREFIX):
-        with runtime.sessions() as db_session, db_session.begin():
-            found = sessions.authenticate_session(
-                db_session=db_session, token=token, request_id=request_id, client_ip=client
-            )
+        found = sessions.authenticate_session_cached(runtime, token=token, request_id=request_id, client_ip=client)
+        if found is None:
+            found = await run_in_threadpool(_check_session, runtime, token, request_id, client)
         if found.enrol_only and not request.url.path.startswith(_ENROL_ONLY_PREFIX):
             raise Unauthenticated(
                 "Enrol TOTP first (POST /v1/auth/totp): this role requires two-factor authentication",
@@ -71,11 +73,22 @@ def get_actor(
             )
         actor = found.actor
     else:
-        with runtime.sessions() as db_session:
-            actor = identity.authenticate(db_session=db_session, api_key=token)
+        actor = await run_in_threadpool(_check_api_key, runtime, token)
         actor = dataclasses.replace(actor, request_id=request_id, client_ip=client)
     request.state.actor = actor
     return actor
+
+
+def _check_session(runtime: Runtime, token: str, request_id: str, client: str | None) -> sessions.SessionActor:
+    with runtime.sessions() as db_session, db_session.begin():
+        return sessions.authenticate_session(
+            db_session=db_session, token=token, request_id=request_id, client_ip=client
+        )
+
+
+def _check_api_key(runtime: Runtime, token: str) -> Actor:
+    with runtime.sessions() as db_session:
+        return identity.authenticate(db_session=db_session, api_key=token)
 
 
 _RESERVED_CONNECTIONS = 4
