@@ -21,6 +21,8 @@ SCOPES = frozenset(
         "users:manage",
         "calls:write",
         "security:freeze",
+        "exports:trace",  # leak tracing of export files (the CLI operator; a SIEM or DLP integration)
+        "lifecycle:manage",  # retention, legal holds, sweeps, DSAR deadlines (the CLI operator, the sweeper)
     }
 )
 """Scopes a service account can hold; ``customers:reveal`` is never granted by default."""

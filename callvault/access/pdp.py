@@ -100,6 +100,10 @@ def _unmet(
         elif condition.startswith("approval:"):
             if not facts.approval(condition.partition(":")[2]):
                 return condition
+        elif condition.startswith("consent:"):  # the subject's valid consent to a purpose (lifecycle)
+            consent = getattr(facts, "consent", None)  # facts that know no consent: never holds
+            if consent is None or not consent(condition.partition(":")[2]):
+                return condition
         else:  # a condition this code does not know never holds
             return condition
     return None
@@ -222,6 +226,20 @@ class _StoredFacts:
         if kind not in self.approvals:
             self.approvals[kind] = _approved(self._db, self._actor, kind, self._resource, self._now)
         return self.approvals[kind] is not None
+
+    def consent(self, purpose: str) -> bool:
+        """The resource's subject holds a valid consent to ``purpose`` (lifecycle's ledger)."""
+        key = f"consent:{purpose}"
+        if key not in self._known:
+            try:
+                from callvault.lifecycle.consent import consent_holds
+            except ImportError:  # the lifecycle capability is not installed: no consent
+                self._known[key] = False
+            else:
+                self._known[key] = consent_holds(
+                    db_session=self._db, tenant_id=self._actor.tenant_id, resource=self._resource, purpose=purpose
+                )
+        return self._known[key]
 
 
 def _approved(db_session: Session, actor: Actor, kind: str, resource: Resource, now: datetime) -> Any:

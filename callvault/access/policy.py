@@ -50,7 +50,10 @@ CONDITIONS = ("assigned", "live_call", "reason", "step_up", "grant", "break_glas
 
 _Name = Annotated[str, StringConstraints(pattern=r"^[a-z_*][a-z0-9_.:*]{0,63}$")]
 _Condition = Annotated[
-    str, StringConstraints(pattern=r"^(assigned|live_call|reason|step_up|grant|break_glass|approval:[a-z_]{1,32})$")
+    str,
+    StringConstraints(
+        pattern=r"^(assigned|live_call|reason|step_up|grant|break_glass|approval:[a-z_]{1,32}|consent:[a-z_]{1,32})$"
+    ),
 ]
 _Field = Literal["name", "mobile", "landline", "id_number", "bank_card", "email", "address"]
 _STRICT = ConfigDict(extra="forbid")

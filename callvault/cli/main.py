@@ -140,6 +140,9 @@ def serve(
         from callvault.access.approvals.webhooks import start_worker
 
         start_worker(built)  # approval expiry and webhook deliveries; stopped by runtime close
+        from callvault.lifecycle.retention import start_sweeper as start_lifecycle_sweeper
+
+        start_lifecycle_sweeper(built)  # replays the erasure ledger, then retention sweeps; stopped by runtime close
         uvicorn.run(create_app(built), host=bind_host, port=bind_port, log_config=None)
 
 

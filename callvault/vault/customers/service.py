@@ -222,6 +222,9 @@ def _resource(actor: Actor, customer_id: uuid.UUID | None = None, owner: str | N
 
 
 def create(*, db_session: Session, actor: Actor, customer_in: CustomerCreate) -> CustomerMasked:
+    from callvault.lifecycle.minimization import check_collectable  # the tenant's data schema (422 per field)
+
+    check_collectable(db_session, actor.tenant_id, customer_in.model_dump())
     customer_id = time_ordered_uuid()
     resource = _resource(actor, customer_id, owner=customer_in.assigned_agent)
     decision = enforce(db_session, actor, "customer.create", resource)
@@ -286,6 +289,9 @@ def reveal(*, db_session: Session, actor: Actor, customer_id: uuid.UUID, request
 
 
 def update(*, db_session: Session, actor: Actor, customer_id: uuid.UUID, customer_in: CustomerUpdate) -> CustomerMasked:
+    from callvault.lifecycle.minimization import check_collectable  # the tenant's data schema (422 per field)
+
+    check_collectable(db_session, actor.tenant_id, customer_in.model_dump(exclude_unset=True))
     customer, decision = _load(db_session, actor, "customer.update", customer_id)
     changes = customer_in.model_dump(exclude_unset=True)
     expected = changes.pop("expected_version", None)

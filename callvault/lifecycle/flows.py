@@ -1,0 +1,542 @@
+"""Erasure (right to be forgotten), the erasure ledger, key epochs and the key store.
+
+Erasing a subject destroys its data key first (every field, recording, transcript, export
+and sealed audit reason under it is unreadable at once, wherever a copy lives), then
+deletes its rows. A ledger entry (subject id hashed, time, scope, approvers) is appended to
+the database *and* to an append-only file outside it (``erasure_ledger_path``): a restored
+database copy is brought back in line by ``replay_ledger`` (run by ``serve`` at start and
+by ``callvault lifecycle replay``), so a restore never brings the subject back.
+
+Copies: a database copy taken before the erasure still holds the subject's wrapped key.
+``rotate_epoch_if_due`` (run by the scheduled sweep after erasures) rotates the tenant
+KEK, rewraps every live key and retires the old KEK version, so such a copy no longer
+opens with today's keyring at all. A copy is then restored together with the key store
+export (``export_key_store``, taken after each epoch; destroyed keys are tombstones in
+it), which never holds a destroyed key. See docs/lifecycle.md for the costs.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import importlib
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from callvault.access.actor import Actor
+from callvault.access.decision import Decision, Resource
+from callvault.access.pdp import enforce, record_failure
+from callvault.audit import log
+from callvault.calls.models import LiveCall
+from callvault.core import clock
+from callvault.core.db import system_session, tenant_session
+from callvault.core.errors import Conflict, IntegrityViolation, NotFound
+from callvault.core.runtime import Runtime, runtime_of
+from callvault.lifecycle.consent import customer_or_raise, subject_resource
+from callvault.lifecycle.models import Consent, DsarRequest, ErasureEntry, KeyEpoch
+from callvault.lifecycle.retention import holds_on_subject, retention_days
+from callvault.lifecycle.schemas import DeletionCertificate, SigningKeyRead
+from callvault.lifecycle.signing import canonical, public_key, sign_document
+from callvault.vault.customers.models import Customer
+from callvault.vault.fields.models import SubjectKey
+from callvault.vault.fields.service import destroy_subject_key, time_ordered_uuid
+
+__all__ = [
+    "CERTIFICATE_KIND",
+    "LEDGER_KIND",
+    "erase",
+    "export_key_store",
+    "get_certificate",
+    "ledger_path",
+    "read_ledger",
+    "replay_ledger",
+    "request_erasure",
+    "restore_key_store",
+    "rotate_epoch_if_due",
+    "shred_customer",
+    "signing_key",
+    "subject_hash",
+]
+
+_log = structlog.get_logger("callvault.lifecycle")
+CERTIFICATE_KIND = "deletion-certificate"
+LEDGER_KIND = "erasure-ledger"
+ERASURE_APPROVERS = ("tenant_admin", "security_officer")
+SCOPE = ("customer_profile", "call_metadata", "recordings", "transcripts", "exports")
+_GENESIS = "0" * 64
+
+
+def subject_hash(tenant_id: str, subject_id: uuid.UUID | str) -> str:
+    """The subject's name in the ledger: SHA-256 of tenant and id (the id is a random
+    UUID, so the hash identifies without revealing; it needs no key, so a copy whose keys
+    are retired can still be matched)."""
+    return hashlib.sha256(f"callvault/erased-subject/v1|{tenant_id}|{subject_id}".encode()).hexdigest()
+
+
+def ledger_path(runtime: Runtime) -> Path:
+    configured = getattr(runtime.settings, "erasure_ledger_path", None)
+    return Path(configured) if configured else runtime.settings.home / "erasure-ledger.jsonl"
+
+
+# -- shredding ------------------------------------------------------------------------------
+def _optional_eraser(capability: str) -> Any:
+    try:
+        module = importlib.import_module(f"callvault.{capability}.retention")
+    except ImportError:
+        return None
+    return getattr(module, "erase_subject", None)
+
+
+def shred_customer(db_session: Session, tenant_id: str, customer: Customer) -> dict[str, int]:
+    """Destroy the customer's data key, then delete its rows (profile, call metadata, and
+    the blobs of capabilities that provide ``erase_subject``). Counts per data class."""
+    counts: dict[str, int] = {}
+    destroy_subject_key(db_session=db_session, tenant_id=tenant_id, key_id=customer.subject_key_id)
+    counts["subject_key"] = 1
+    for capability in ("recordings", "exports"):
+        eraser = _optional_eraser(capability)
+        if eraser is not None:
+            counts[capability] = int(eraser(db_session, tenant_id, customer.id) or 0)
+    result = db_session.execute(
+        delete(LiveCall).where(LiveCall.tenant_id == tenant_id, LiveCall.customer_id == customer.id)
+    )
+    counts["call_metadata"] = int(getattr(result, "rowcount", 0) or 0)
+    db_session.execute(delete(Customer).where(Customer.tenant_id == tenant_id, Customer.id == customer.id))
+    counts["customer_profile"] = 1
+    return counts
+
+
+# -- the ledger file ------------------------------------------------------------------------
+def _lines(path: Path) -> Iterator[dict[str, Any]]:
+    if not path.exists():
+        return
+    with path.open("r", encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+def read_ledger(runtime: Runtime) -> list[dict[str, Any]]:
+    """Every entry of the ledger file, checked: the hash chain and each signature (an
+    edited, dropped or reordered entry raises ``IntegrityViolation``)."""
+    from callvault.lifecycle.signing import verify_document
+
+    _, key = public_key(runtime.keyring)
+    previous = _GENESIS
+    entries = []
+    for number, line in enumerate(_lines(ledger_path(runtime)), start=1):
+        entry = line.get("entry") or {}
+        if entry.get("prev") != previous or not verify_document(key, LEDGER_KIND, entry, line.get("signature", "")):
+            raise IntegrityViolation(f"Erasure ledger entry {number} fails its check", code="ledger.tampered")
+        previous = hashlib.sha256(canonical(entry)).hexdigest()
+        entries.append(entry)
+    return entries
+
+
+def _append(runtime: Runtime, build: Any) -> dict[str, Any]:
+    """Append ``build(prev_hash)`` to the ledger file under an exclusive lock, durably."""
+    path = ledger_path(runtime)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        previous = _GENESIS
+        last = None
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    last = line
+        if last is not None:
+            previous = hashlib.sha256(canonical(json.loads(last)["entry"])).hexdigest()
+        entry: dict[str, Any] = build(previous)
+        signature = base64.b64encode(sign_document(runtime.keyring, LEDGER_KIND, entry)).decode()
+        os.write(fd, (json.dumps({"entry": entry, "signature": signature}, sort_keys=True) + "\n").encode())
+        os.fsync(fd)
+        return entry
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+# -- erasure --------------------------------------------------------------------------------
+def request_erasure(*, db_session: Session, actor: Actor, subject_id: uuid.UUID, justification: str) -> Any:
+    """Open the approval an erasure needs (kind ``erasure``: one tenant admin or security
+    officer, never the requester; usable for an hour once approved)."""
+    from callvault.access.approvals.service import create_request
+
+    customer = customer_or_raise(db_session, actor, "erasure.request", subject_id)
+    enforce(
+        db_session, actor, "erasure.request", subject_resource(actor.tenant_id, subject_id, customer.assigned_agent)
+    )
+    return create_request(
+        db_session=db_session,
+        actor=actor,
+        kind="erasure",
+        target={"customer_ids": [str(subject_id)]},
+        justification=justification,
+        required=1,
+        approver_roles=ERASURE_APPROVERS,
+        grant_window=timedelta(hours=1),
+    )
+
+
+def _approval_of(db_session: Session, actor: Actor, subject_id: uuid.UUID) -> tuple[str | None, list[str]]:
+    try:
+        from callvault.access.approvals.models import ApprovalVote
+        from callvault.access.approvals.service import active_approval
+    except ImportError:
+        return None, []
+    approval = active_approval(
+        db_session=db_session,
+        tenant_id=actor.tenant_id,
+        requester_id=actor.actor_id,
+        kind="erasure",
+        covers=lambda target: str(subject_id) in target.get("customer_ids", ()),
+        at=clock.now(),
+    )
+    if approval is None:
+        return None, []
+    voters = db_session.scalars(
+        select(ApprovalVote.approver_id).where(
+            ApprovalVote.tenant_id == actor.tenant_id,
+            ApprovalVote.approval_id == approval.id,
+            ApprovalVote.approve.is_(True),
+        )
+    )
+    return str(approval.id), sorted(voters)
+
+
+def _withdraw_all(db_session: Session, actor: Actor, subject_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Close every consent still given (an erased subject consents to nothing) and report
+    the evidence kept under the legal duty, with its end."""
+    from callvault.lifecycle.consent import _latest, _record
+
+    chains = db_session.execute(
+        select(Consent.purpose, Consent.partner)
+        .where(Consent.tenant_id == actor.tenant_id, Consent.subject_id == subject_id)
+        .distinct()
+    ).all()
+    until = clock.now() + timedelta(days=retention_days(db_session, actor.tenant_id, "consent_evidence"))
+    kept = 0
+    last_until = None
+    for purpose, partner in chains:
+        latest = _latest(db_session, actor.tenant_id, subject_id, purpose, partner)
+        assert latest is not None
+        if latest.status == "given":
+            latest = _record(
+                db_session,
+                actor,
+                subject_id=subject_id,
+                purpose=purpose,
+                partner=partner,
+                status="withdrawn",
+                channel="erasure",
+                notice_version=latest.notice_version,
+                notice_hash=latest.notice_hash,
+                evidence_ref=None,
+                evidence_hash=None,
+                evidence_until=until,
+            )
+        kept += 1
+        if latest.evidence_until is not None and (last_until is None or latest.evidence_until > last_until):
+            last_until = latest.evidence_until
+    if not kept:
+        return []
+    return [
+        {
+            "data_class": "consent_evidence",
+            "reason": "legal retention duty: consent evidence is kept after withdrawal",
+            "records": kept,
+            "until": None if last_until is None else last_until.isoformat(),
+        }
+    ]
+
+
+def erase(*, db_session: Session, actor: Actor, subject_id: uuid.UUID) -> DeletionCertificate:
+    """Erase a subject (DPO, after a step-up, with an approved ``erasure`` request): 404 if
+    unknown, 409 naming the hold if a legal hold covers it; else crypto-shred, delete, write
+    the ledger entry and return the signed deletion certificate."""
+    runtime = runtime_of(db_session)
+    customer = customer_or_raise(db_session, actor, "subject.erase", subject_id)
+    resource = subject_resource(actor.tenant_id, subject_id, customer.assigned_agent)
+    enforce(db_session, actor, "subject.erase", resource)
+    holds = holds_on_subject(db_session, actor.tenant_id, subject_id, "customer_profile")
+    if holds or customer.legal_hold:
+        error = Conflict(
+            "The subject is under legal hold: "
+            + (", ".join(f"{hold.case_ref} ({hold.id})" for hold in holds) or "customer.legal_hold"),
+            code="subject.legal_hold",
+            errors=[
+                {"field": "legal_hold", "code": "subject.legal_hold", "message": f"hold {hold.id} case {hold.case_ref}"}
+                for hold in holds
+            ]
+            or [{"field": "legal_hold", "code": "subject.legal_hold", "message": "customer.legal_hold is set"}],
+        )
+        record_failure(db_session, actor, "subject.erase", resource, error.code)
+        raise error
+    approval_id, approvers = _approval_of(db_session, actor, subject_id)
+    now = clock.now()
+    exceptions = _withdraw_all(db_session, actor, subject_id)
+    counts = shred_customer(db_session, actor.tenant_id, customer)
+    for capability in ("recordings", "exports"):
+        if capability not in counts:
+            exceptions.append(
+                {
+                    "data_class": capability,
+                    "reason": "no eraser installed: blobs remain, unreadable (their keys derive from the "
+                    "destroyed key)",
+                }
+            )
+    exceptions.append(
+        {
+            "data_class": "audit_log",
+            "reason": "append-only log kept: events name the subject by id only; reasons sealed under "
+            "the subject key are unreadable",
+        }
+    )
+    hashed = subject_hash(actor.tenant_id, subject_id)
+    entry_id = time_ordered_uuid()
+    key_id, _ = public_key(runtime.keyring)
+
+    def build(previous: str) -> dict[str, Any]:
+        return {
+            "format": "callvault-erasure-ledger/1",
+            "id": str(entry_id),
+            "tenant_id": actor.tenant_id,
+            "subject_hash": hashed,
+            "erased_at": now.isoformat(),
+            "scope": list(SCOPE),
+            "requested_by": actor.actor_id,
+            "approval_id": approval_id,
+            "approvers": approvers,
+            "prev": previous,
+        }
+
+    db_session.flush()  # the deletions are in the transaction before the ledger says they happened
+    entry = _append(runtime, build)
+    certificate = {
+        "format": "callvault-deletion-certificate/1",
+        "certificate_id": str(entry_id),
+        "tenant_id": actor.tenant_id,
+        "subject_hash": hashed,
+        "erased_at": now.isoformat(),
+        "method": "crypto-shredding: the subject's data key was destroyed, then its rows were deleted",
+        "deleted": counts,
+        "scope": list(SCOPE),
+        "exceptions": exceptions,
+        "requested_by": actor.actor_id,
+        "approval_id": approval_id,
+        "approvers": approvers,
+        "ledger_entry_sha256": hashlib.sha256(canonical(entry)).hexdigest(),
+        "copies": "older database copies hold the wrapped key until the next key epoch; a restore replays "
+        "the erasure ledger and takes keys from the key store, which holds a tombstone for this key",
+        "signing_key_id": key_id,
+    }
+    signature = sign_document(runtime.keyring, CERTIFICATE_KIND, certificate)
+    db_session.add(
+        ErasureEntry(
+            tenant_id=actor.tenant_id,
+            id=entry_id,
+            subject_hash=hashed,
+            erased_at=now,
+            entry=canonical(entry).decode(),
+            certificate=canonical(certificate).decode(),
+            signature=signature,
+            replayed=False,
+        )
+    )
+    for request in db_session.scalars(
+        select(DsarRequest).where(
+            DsarRequest.tenant_id == actor.tenant_id,
+            DsarRequest.subject_id == subject_id,
+            DsarRequest.kind == "erasure",
+            DsarRequest.completed_at.is_(None),
+        )
+    ):
+        request.completed_at = now
+    db_session.flush()
+    return DeletionCertificate(
+        certificate=certificate, signature=base64.b64encode(signature).decode(), signing_key_id=key_id
+    )
+
+
+def get_certificate(*, db_session: Session, actor: Actor, certificate_id: uuid.UUID) -> DeletionCertificate:
+    row = db_session.get(ErasureEntry, (actor.tenant_id, certificate_id))
+    resource = Resource(type="erasure_certificate", tenant_id=actor.tenant_id, id=str(certificate_id))
+    if row is None:
+        enforce(db_session, actor, "erasure.read", resource, outcome="not_found")
+        raise NotFound("Deletion certificate not found", code="erasure.not_found")
+    enforce(db_session, actor, "erasure.read", resource)
+    certificate = json.loads(row.certificate)
+    return DeletionCertificate(
+        certificate=certificate,
+        signature=base64.b64encode(row.signature).decode(),
+        signing_key_id=certificate.get("signing_key_id", ""),
+    )
+
+
+def signing_key(*, db_session: Session, actor: Actor) -> SigningKeyRead:
+    enforce(db_session, actor, "lifecycle.read", Resource(type="signing_key", tenant_id=actor.tenant_id))
+    key_id, key = public_key(runtime_of(db_session).keyring)
+    return SigningKeyRead(key_id=key_id, public_key=key)
+
+
+# -- replay after a restore -----------------------------------------------------------------
+def replay_ledger(runtime: Runtime) -> dict[str, int]:
+    """Apply every ledger-file entry the database does not hold (a restored copy): shred and
+    delete the subjects it names, record the entry as replayed. Idempotent."""
+    from callvault.access.identity.models import Tenant
+
+    entries = read_ledger(runtime)
+    with system_session(runtime.sessions) as db_session:
+        tenants = set(db_session.scalars(select(Tenant.id)))
+        known = {(row[0], str(row[1])) for row in db_session.execute(select(ErasureEntry.tenant_id, ErasureEntry.id))}
+    missing: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        if entry["tenant_id"] in tenants and (entry["tenant_id"], entry["id"]) not in known:
+            missing.setdefault(entry["tenant_id"], []).append(entry)
+    counts = {"entries": 0, "subjects": 0}
+    for tenant_id, pending in missing.items():
+        wanted = {entry["subject_hash"] for entry in pending}
+        actor = Actor.operator(tenant_id, "ledger-replay")
+        with tenant_session(runtime.sessions, tenant_id) as db_session:
+            found = [
+                customer
+                for customer in db_session.scalars(select(Customer).where(Customer.tenant_id == tenant_id))
+                if subject_hash(tenant_id, customer.id) in wanted
+            ]
+            for customer in found:
+                shred_customer(db_session, tenant_id, customer)
+                log.record(
+                    db_session,
+                    actor=actor,
+                    action="subject.erase.replay",
+                    resource=subject_resource(tenant_id, customer.id),
+                    decision=Decision(True, "none", "lifecycle.ledger_replay", "erased again after a restore"),
+                )
+            for entry in pending:
+                db_session.add(
+                    ErasureEntry(
+                        tenant_id=tenant_id,
+                        id=uuid.UUID(entry["id"]),
+                        subject_hash=entry["subject_hash"],
+                        erased_at=_parse_time(entry["erased_at"]),
+                        entry=canonical(entry).decode(),
+                        certificate="{}",
+                        signature=b"",
+                        replayed=True,
+                    )
+                )
+        counts["entries"] += len(pending)
+        counts["subjects"] += len(found)
+    if counts["entries"]:
+        _log.warning("lifecycle.ledger_replayed", entries=counts["entries"], subjects=counts["subjects"])
+    return counts
+
+
+def _parse_time(text: str) -> Any:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text)
+
+
+# -- key epochs and the key store -----------------------------------------------------------
+def rotate_epoch_if_due(
+    runtime: Runtime, tenant_id: str, *, grace_seconds: float = 2.0, force: bool = False
+) -> int | None:
+    """Rotate the tenant KEK (rewrap live keys, retire the old version) if a subject was
+    erased since the last epoch; the new KEK version, or None if nothing was due."""
+    from callvault.vault.fields.service import rotate_tenant_kek
+
+    with tenant_session(runtime.sessions, tenant_id) as db_session:
+        last = db_session.scalar(select(func.max(KeyEpoch.rotated_at)).where(KeyEpoch.tenant_id == tenant_id))
+        query = select(func.count()).select_from(ErasureEntry).where(ErasureEntry.tenant_id == tenant_id)
+        if last is not None:
+            query = query.where(ErasureEntry.erased_at >= last)
+        due = force or int(db_session.scalar(query) or 0) > 0
+    if not due:
+        return None
+    version, rewrapped = rotate_tenant_kek(runtime, tenant_id, grace_seconds=grace_seconds)
+    with tenant_session(runtime.sessions, tenant_id) as db_session:
+        db_session.merge(KeyEpoch(tenant_id=tenant_id, version=version, rotated_at=clock.now(), rewrapped=rewrapped))
+        log.record(
+            db_session,
+            actor=Actor.operator(tenant_id, "lifecycle-epoch"),
+            action="keys.epoch",
+            resource=Resource(type="tenant", tenant_id=tenant_id, id=tenant_id),
+            decision=Decision(True, "none", "lifecycle.key_epoch", f"KEK v{version}; {rewrapped} keys rewrapped"),
+        )
+    return version
+
+
+def _b64(raw: bytes | None) -> str | None:
+    return None if raw is None else base64.b64encode(raw).decode()
+
+
+def export_key_store(runtime: Runtime, tenant_id: str) -> dict[str, Any]:
+    """The tenant's key store as a document to back up apart from the data: every subject
+    key (wrapped under the current KEK; a destroyed one as a tombstone) and the index root."""
+    from callvault.access.identity.models import Tenant
+
+    with tenant_session(runtime.sessions, tenant_id) as db_session:
+        tenant = db_session.get(Tenant, tenant_id)
+        if tenant is None:
+            raise NotFound("Tenant not found", code="tenant.not_found")
+        keys = [
+            {
+                "id": str(row.id),
+                "kek_version": row.kek_version,
+                "wrapped": _b64(row.wrapped_dek),
+                "destroyed_at": None if row.destroyed_at is None else row.destroyed_at.isoformat(),
+            }
+            for row in db_session.scalars(select(SubjectKey).where(SubjectKey.tenant_id == tenant_id))
+        ]
+        return {
+            "format": "callvault-key-store/1",
+            "tenant_id": tenant_id,
+            "exported_at": clock.now().isoformat(),
+            "index_root": {"version": tenant.index_key_version, "wrapped": _b64(tenant.index_key_wrapped)},
+            "keys": keys,
+        }
+
+
+def restore_key_store(runtime: Runtime, document: dict[str, Any]) -> dict[str, int]:
+    """Put a key store export over a restored database copy: live keys take the export's
+    wrapping (the current KEK), tombstones destroy the copy's key. A key destroyed in the
+    copy is never brought back."""
+    from callvault.access.identity.models import Tenant
+
+    if document.get("format") != "callvault-key-store/1":
+        raise IntegrityViolation("Not a key store export", code="keystore.bad_format")
+    tenant_id = str(document["tenant_id"])
+    counts = {"rewrapped": 0, "tombstoned": 0}
+    with tenant_session(runtime.sessions, tenant_id) as db_session:
+        tenant = db_session.get(Tenant, tenant_id)
+        if tenant is None:
+            raise NotFound("Tenant not found", code="tenant.not_found")
+        root = document["index_root"]
+        tenant.index_key_version = int(root["version"])
+        tenant.index_key_wrapped = base64.b64decode(root["wrapped"])
+        for key in document["keys"]:
+            row = db_session.get(SubjectKey, (tenant_id, uuid.UUID(key["id"])))
+            if row is None or row.wrapped_dek is None:
+                continue
+            if key["wrapped"] is None:
+                row.wrapped_dek, row.destroyed_at = None, clock.now()
+                counts["tombstoned"] += 1
+            else:
+                row.wrapped_dek, row.kek_version = base64.b64decode(key["wrapped"]), int(key["kek_version"])
+                counts["rewrapped"] += 1
+    runtime.caches.pop("dek", None)
+    runtime.caches.pop("tenant_keys", None)
+    return counts
