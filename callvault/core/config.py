@@ -53,6 +53,13 @@ class Settings(BaseSettings):
         description="PostgreSQL role the app connects as; migrations grant it and RLS binds it.",
     )
     blob_dir: Path | None = Field(default=None, description="Local blob folder; default home/blobs.")
+    blob_store: Literal["local", "s3"] = Field(default="local", description="Where recordings and exports live.")
+    s3_bucket: str | None = Field(default=None, description="Bucket of the s3 blob store.")
+    s3_prefix: str = Field(default="", description="Key prefix inside the bucket.")
+    s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO...); default AWS.")
+    s3_region: str | None = None
+    s3_access_key_id: str | None = Field(default=None, description="Default: boto3's credential chain.")
+    s3_secret_access_key: SecretStr | None = None
 
     keyring: Literal["local", "pkcs11"] = "local"
     keyring_path: Path | None = Field(default=None, description="Local key file; default home/keyring.json")

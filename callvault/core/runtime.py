@@ -23,6 +23,7 @@ from callvault.core.migrate import upgrade
 from callvault.crypto import Keyring, open_keyring
 
 if TYPE_CHECKING:
+    from callvault.blobs import BlobStore
     from callvault.core.counters import Counters
 
 __all__ = ["Runtime", "build_runtime", "prepare_data_dir", "runtime_of"]
@@ -74,6 +75,17 @@ class Runtime:
                     engine = self.engine if redis_url else self._side_pool()[0]  # see side_sessions
                     self._counters = open_counters(engine=engine, redis_url=redis_url)
         return self._counters
+
+    @property
+    def blobs(self) -> BlobStore:
+        """The blob store (local folder or S3, ``CALLVAULT_BLOB_STORE``); built on first use
+        and kept in ``caches``."""
+        store: BlobStore | None = self.caches.get("blobs")
+        if store is None:
+            from callvault.blobs import open_blob_store
+
+            store = self.caches.setdefault("blobs", open_blob_store(self.settings))
+        return store
 
     def close(self) -> None:
         """Stop background workers held in the caches (audit writer), the counters, then the pool."""

@@ -24,17 +24,31 @@ from callvault.crypto.envelope import (
 from callvault.crypto.keyrings import Keyring, UnknownKey, open_keyring, wrapped_kek_version
 from callvault.crypto.secrets import new_api_key, parse_api_key, secret_matches
 from callvault.crypto.signing import verify_signature
+from callvault.crypto.stream import (
+    STREAM_SEGMENT_BYTES,
+    StreamKey,
+    derive_stream_key,
+    open_stream,
+    open_stream_range,
+    seal_stream,
+    stream_key_id,
+    stream_plain_size,
+    stream_sealed_size,
+)
 from callvault.crypto.webhook import new_webhook_secret, sign_webhook, verify_webhook
 
 __all__ = [
     "FULL_DIGEST_BYTES",
+    "STREAM_SEGMENT_BYTES",
     "SUFFIX_DIGEST_BYTES",
     "BlindIndexer",
     "DataKey",
     "FieldContext",
     "Keyring",
+    "StreamKey",
     "UnknownKey",
     "WrappedKey",
+    "derive_stream_key",
     "new_api_key",
     "new_data_key",
     "new_index_root",
@@ -42,11 +56,17 @@ __all__ = [
     "open_data_key",
     "open_index_root",
     "open_keyring",
+    "open_stream",
+    "open_stream_range",
     "parse_api_key",
     "rewrap_data_key",
     "rewrap_index_root",
+    "seal_stream",
     "secret_matches",
     "sign_webhook",
+    "stream_key_id",
+    "stream_plain_size",
+    "stream_sealed_size",
     "verify_signature",
     "verify_webhook",
     "wrapped_kek_version",

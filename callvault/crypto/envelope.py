@@ -33,11 +33,12 @@ class WrappedKey:
 class DataKey:
     """Handle on one subject's AES-256-GCM key."""
 
-    __slots__ = ("_cipher", "key_id")
+    __slots__ = ("_cipher", "_raw", "key_id")
 
     def __init__(self, key_id: uuid.UUID, raw: bytes) -> None:
         self.key_id = key_id
         self._cipher = AESGCM(raw)
+        self._raw = raw  # only for keys derived inside this package (crypto.stream)
 
     def seal(self, value: str, context: FieldContext) -> bytes:
         return aead.seal_field(self._cipher, self.key_id, value, context)
