@@ -8,6 +8,7 @@ from callvault.audit.models import AuditEvent, AuditNode, TreeHead, VerifiedHead
 from callvault.calls.models import LiveCall
 from callvault.core.counters import CounterWindow
 from callvault.core.db import Base
+from callvault.monitoring import models as _monitoring_models  # noqa: F401 - anomaly rules, alerts, incidents
 from callvault.vault.customers.models import Customer
 from callvault.vault.fields.models import SubjectKey
 

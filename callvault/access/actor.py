@@ -12,6 +12,8 @@ ActorKind = Literal["service_account", "user", "operator"]
 
 SCOPES = frozenset(
     {
+        "monitoring:manage",  # a SOAR: anomaly rules, alerts, incidents (policies/monitoring.yaml)
+        "metrics:read",  # a Prometheus scraper: GET /metrics
         "customers:read",
         "customers:write",
         "customers:import",

@@ -1,0 +1,405 @@
+"""The detection engine proper: audit events in, ``Detection``s out. Pure: no database,
+no clock, no threads, so the live engine, ``replay`` and the benchmark run the same code
+and tests feed it generated streams.
+
+Time is the events' own (``time``), never the wall clock: a replay of last week sees the
+windows the live engine saw. State lives per tenant, rule and actor, in memory; a restart
+forgets it (windows refill within one window length; a new-network rule starts learning
+again, so it is quiet for ``learn_seconds``: run ``replay`` over that span to warm it up).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections import Counter, deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from callvault.monitoring.rules import RuleSpec
+
+__all__ = ["MONITOR_ACTOR", "Detection", "DetectionEngine", "network_of"]
+
+MONITOR_ACTOR = "operator:monitoring"
+"""The engine's own actor: its events (alerts, freezes) are never fed back into the rules."""
+_EVIDENCE_MAX = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """What a rule found: the offending actor, the time of the last event that made the
+    rule fire, the evidence (audit sequence numbers, oldest first) and counts."""
+
+    tenant_id: str
+    rule: RuleSpec
+    actor_id: str
+    actor_kind: str
+    at: datetime
+    evidence: tuple[int, ...]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dedup_key(self) -> str:
+        return f"{self.rule.id}:{self.actor_id}:{self.evidence[0] if self.evidence else 0}"[:200]
+
+
+def _evidence(seqs: Sequence[int]) -> tuple[int, ...]:
+    if len(seqs) <= _EVIDENCE_MAX:
+        return tuple(seqs)
+    half = _EVIDENCE_MAX // 2
+    items = list(seqs)
+    return (*items[:half], *items[-half:])
+
+
+def network_of(client_ip: str | None, store: dict[str, str | None]) -> str | None:
+    """The network an address belongs to for counting purposes: IPv4 /24, IPv6 /48
+    (``store`` caches the answers)."""
+    if client_ip is None:
+        return None
+    found = store.get(client_ip, "")
+    if found != "":
+        return found
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        network = None
+    else:
+        prefix = 24 if address.version == 4 else 48
+        network = str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+    if len(store) > 100_000:
+        store.clear()
+    store[client_ip] = network
+    return network
+
+
+def _action_matcher(actions: Sequence[str]) -> Callable[[str], bool]:
+    exact = frozenset(a for a in actions if not a.endswith("*"))
+    prefixes = tuple(a[:-1] for a in actions if a.endswith(".*"))
+    if "*" in actions:
+        return lambda action: True
+    return lambda action: action in exact or action.startswith(prefixes) if prefixes else action in exact
+
+
+class _Detector:
+    """One rule of one tenant, with its per-actor state."""
+
+    def __init__(self, rule: RuleSpec) -> None:
+        self.rule = rule
+        self.matches_action = _action_matcher(rule.match.actions)
+        match = rule.match
+        self._decision = match.decision
+        self._outcomes = frozenset(match.outcomes) if match.outcomes else None
+        self._roles = frozenset(match.roles) if match.roles else None
+        self._kinds = frozenset(match.actor_kinds) if match.actor_kinds else None
+        self._rules = frozenset(match.rules) if match.rules else None
+        self._masks = frozenset(match.masks) if match.masks else None
+        window = rule.window_seconds
+        self.cooldown = float(rule.cooldown_seconds if rule.cooldown_seconds is not None else (window or 3600))
+        self._last_alert: dict[str, float] = {}
+
+    def accepts(self, event: Mapping[str, Any]) -> bool:
+        if self._decision is not None and event["decision"] != self._decision:
+            return False
+        if self._kinds is not None and event["actor_kind"] not in self._kinds:
+            return False
+        if self._roles is not None and event["actor_role"] not in self._roles:
+            return False
+        if self._outcomes is not None and event.get("outcome") not in self._outcomes:
+            return False
+        if self._rules is not None and event["rule"] not in self._rules:
+            return False
+        return not (self._masks is not None and event["mask"] not in self._masks)
+
+    def cooling(self, actor: str, t: float) -> bool:
+        last = self._last_alert.get(actor)
+        return last is not None and t - last < self.cooldown
+
+    def fired(self, actor: str, t: float) -> None:
+        self._last_alert[actor] = t
+
+    def observe(self, event: Mapping[str, Any], seq: int, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
+        raise NotImplementedError
+
+
+class _Rate(_Detector):
+    def __init__(self, rule: RuleSpec) -> None:
+        super().__init__(rule)
+        self.window = float(rule.param("window_seconds", 600))
+        self.threshold = int(rule.param("threshold", 0))
+        self.distinct = rule.distinct
+        self._events: dict[str, deque[tuple[float, int, Any]]] = {}
+        self._values: dict[str, Counter[Any]] = {}
+
+    def observe(self, event: Mapping[str, Any], seq: int, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
+        actor = event["actor_id"]
+        window = self._events.get(actor)
+        if window is None:
+            window = self._events[actor] = deque()
+        distinct = self.distinct
+        value = event.get(distinct) if distinct else None
+        if distinct and value is None:
+            return None
+        window.append((t, seq, value))
+        horizon = t - self.window
+        values = self._values.setdefault(actor, Counter()) if distinct else None
+        while window[0][0] <= horizon:
+            _, _, old = window.popleft()
+            if values is not None:
+                values[old] -= 1
+                if not values[old]:
+                    del values[old]
+        if values is not None:
+            values[value] += 1
+            count = len(values)
+        else:
+            count = len(window)
+        if count <= self.threshold or self.cooling(actor, t):
+            return None
+        evidence = _evidence([s for _, s, _ in window])
+        window.clear()
+        if values is not None:
+            values.clear()
+        return evidence, {"count": count, "threshold": self.threshold, "window_seconds": int(self.window)}
+
+
+class _OffShift(_Rate):
+    def __init__(self, rule: RuleSpec) -> None:
+        super().__init__(rule)
+        self.window = float(rule.param("window_seconds", 3600))
+        self.shift = (int(rule.param("shift_start", 8)), int(rule.param("shift_end", 22)))
+        self.offset = 60.0 * int(rule.param("utc_offset_minutes", 0))
+        self.shifts = {actor: (int(a), int(b)) for actor, (a, b) in (rule.shifts or {}).items()}
+
+    def observe(self, event: Mapping[str, Any], seq: int, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
+        start, end = self.shifts.get(event["actor_id"], self.shift)
+        hour = int((t + self.offset) // 3600 % 24)
+        if start == end or (start <= hour < end if start < end else (hour >= start or hour < end)):
+            return None
+        found = super().observe(event, seq, t)
+        if found is not None:
+            found[1].update(local_hour=hour, shift_start=start, shift_end=end)
+        return found
+
+
+class _Networks(_Detector):
+    def __init__(self, rule: RuleSpec) -> None:
+        super().__init__(rule)
+        self.window = float(rule.param("window_seconds", 3600))
+        self.max_networks = int(rule.param("max_networks", 2))
+        self._logins: dict[str, deque[tuple[float, int, str]]] = {}
+        self._cache: dict[str, str | None] = {}
+
+    def observe(self, event: Mapping[str, Any], seq: int, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
+        network = network_of(event.get("client_ip"), self._cache)
+        if network is None:
+            return None
+        actor = event["actor_id"]
+        logins = self._logins.setdefault(actor, deque())
+        logins.append((t, seq, network))
+        while logins[0][0] <= t - self.window:
+            logins.popleft()
+        networks = {n for _, _, n in logins}
+        if len(networks) <= self.max_networks or self.cooling(actor, t):
+            return None
+        evidence = _evidence([s for _, s, _ in logins])
+        logins.clear()
+        summary = {"networks": len(networks), "max_networks": self.max_networks, "window_seconds": int(self.window)}
+        return evidence, summary
+
+
+def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance (haversine, mean Earth radius)."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(h))
+
+
+class _Travel(_Detector):
+    def __init__(self, rule: RuleSpec) -> None:
+        super().__init__(rule)
+        self.window = float(rule.param("window_seconds", 86400))
+        self.max_speed = float(rule.param("max_speed_kmh", 900))
+        self.min_km = float(rule.param("min_distance_km", 100))
+        self.places = [
+            (ipaddress.ip_network(place.network, strict=False), place.city, (place.lat, place.lon))
+            for place in rule.locations or []
+        ]
+        self._where: dict[str, tuple[str, tuple[float, float]] | None] = {}
+        self._last: dict[str, tuple[float, int, str, tuple[float, float]]] = {}
+
+    def _place(self, client_ip: str | None) -> tuple[str, tuple[float, float]] | None:
+        if client_ip is None or not self.places:
+            return None
+        if client_ip in self._where:
+            return self._where[client_ip]
+        try:
+            address = ipaddress.ip_address(client_ip)
+        except ValueError:
+            found = None
+        else:
+            found = next(((city, point) for net, city, point in self.places if address in net), None)
+        if len(self._where) > 100_000:
+            self._where.clear()
+        self._where[client_ip] = found
+        return found
+
+    def observe(self, event: Mapping[str, Any], seq: int, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
+        place = self._place(event.get("client_ip"))
+        if place is None:
+            return None
+        actor = event["actor_id"]
+        previous = self._last.get(actor)
+        self._last[actor] = (t, seq, *place)
+        if previous is None or t - previous[0] > self.window:
+            return None
+        km = _km(previous[3], place[1])
+        hours = max(t - previous[0], 1.0) / 3600
+        if km < self.min_km or km / hours <= self.max_speed or self.cooling(actor, t):
+            return None
+        summary = {"from": previous[2], "to": place[0], "km": round(km), "minutes": round(hours * 60, 1)}
+        return (previous[1], seq), summary
+
+
+class _NewNetwork(_Detector):
+    def __init__(self, rule: RuleSpec) -> None:
+        super().__init__(rule)
+        self.cooldown = float(rule.cooldown_seconds or 0)
+        self.learn = float(rule.param("learn_seconds", 7 * 86400))
+        self._seen: dict[str, tuple[float, set[str]]] = {}
+        self._cache: dict[str, str | None] = {}
+
+    def observe(self, event: Mapping[str, Any], seq: int, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
+        network = network_of(event.get("client_ip"), self._cache)
+        if network is None:
+            return None
+        actor = event["actor_id"]
+        state = self._seen.get(actor)
+        if state is None:
+            self._seen[actor] = (t, {network})
+            return None
+        first, networks = state
+        if network in networks:
+            return None
+        networks.add(network)
+        if t - first < self.learn or self.cooling(actor, t):
+            return None
+        return (seq,), {"known_networks": len(networks) - 1}
+
+
+class _Baseline(_Detector):
+    """EWMA of an actor's hourly count over the hours it was active, and a z-score on
+    the hour in progress (checked on every event, so it fires within the hour)."""
+
+    def __init__(self, rule: RuleSpec) -> None:
+        super().__init__(rule)
+        self.cooldown = float(rule.cooldown_seconds or 0)
+        self.alpha = float(rule.param("alpha", 0.1))
+        self.z = float(rule.param("z", 4.0))
+        self.min_count = int(rule.param("min_count", 100))
+        self.floor_ratio = float(rule.param("floor_ratio", 0.25))
+        self.warmup = int(rule.param("warmup_hours", 8))
+        # actor -> [hour, count, mean, var, hours seen, alerted hour]
+        self._state: dict[str, list[Any]] = {}
+        self._seqs: dict[str, deque[int]] = {}
+
+    def observe(self, event: Mapping[str, Any], seq: int, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
+        actor = event["actor_id"]
+        hour = int(t // 3600)
+        state = self._state.get(actor)
+        if state is None:
+            state = self._state[actor] = [hour, 0, 0.0, 0.0, 0, -1]
+            self._seqs[actor] = deque(maxlen=_EVIDENCE_MAX)
+        seqs = self._seqs[actor]
+        if hour != state[0]:
+            count, mean, var, seen = state[1], state[2], state[3], state[4]
+            if seen == 0:
+                mean, var = float(count), 0.0
+            else:
+                delta = count - mean
+                mean += self.alpha * delta
+                var = (1 - self.alpha) * (var + self.alpha * delta * delta)
+            state[:5] = [hour, 0, mean, var, seen + 1]
+            seqs.clear()
+        state[1] += 1
+        seqs.append(seq)
+        count, mean, var, seen = state[1], state[2], state[3], state[4]
+        if seen < self.warmup or count < self.min_count or state[5] == hour:
+            return None
+        sigma = max(math.sqrt(var), self.floor_ratio * mean, 1.0)
+        score = (count - mean) / sigma
+        if score <= self.z:
+            return None
+        state[5] = hour
+        return tuple(seqs), {"count": count, "mean": round(mean, 2), "sigma": round(sigma, 2), "z": round(score, 2)}
+
+
+_KINDS: dict[str, type[_Detector]] = {
+    "rate": _Rate,
+    "off_shift": _OffShift,
+    "networks": _Networks,
+    "travel": _Travel,
+    "new_network": _NewNetwork,
+    "baseline": _Baseline,
+}
+
+
+@dataclass
+class _TenantRules:
+    specs: Sequence[RuleSpec]
+    detectors: list[_Detector]
+    by_action: dict[str, tuple[_Detector, ...]] = field(default_factory=dict)
+
+    def for_action(self, action: str) -> tuple[_Detector, ...]:
+        found = self.by_action.get(action)
+        if found is None:
+            found = tuple(d for d in self.detectors if d.matches_action(action))
+            self.by_action[action] = found
+        return found
+
+
+class DetectionEngine:
+    """Feeds each event to the rules of its tenant. ``rules_for(tenant_id)`` returns the
+    tenant's effective rules; returning the same sequence object means "unchanged", a new
+    one rebuilds the tenant's detectors, keeping the state of rules whose spec is equal."""
+
+    def __init__(self, rules_for: Callable[[str], Sequence[RuleSpec]]) -> None:
+        self._rules_for = rules_for
+        self._tenants: dict[str, _TenantRules] = {}
+        self.events = 0
+
+    def _tenant(self, tenant_id: str) -> _TenantRules:
+        specs = self._rules_for(tenant_id)
+        current = self._tenants.get(tenant_id)
+        if current is not None and current.specs is specs:
+            return current
+        kept = {d.rule.model_dump_json(): d for d in current.detectors} if current is not None else {}
+        detectors = [kept.get(spec.model_dump_json()) or _KINDS[spec.kind](spec) for spec in specs]
+        built = _TenantRules(specs, detectors)
+        self._tenants[tenant_id] = built
+        return built
+
+    def process(self, event: Mapping[str, Any], seq: int) -> list[Detection]:
+        """Run one committed event through its tenant's rules."""
+        self.events += 1
+        actor = event["actor_id"]
+        if actor == MONITOR_ACTOR or actor is None:
+            return []
+        tenant_id = event["tenant_id"]
+        detectors = self._tenant(tenant_id).for_action(event["action"])
+        if not detectors:
+            return []
+        found: list[Detection] = []
+        moment: datetime = event["time"]
+        t = moment.timestamp() if moment.tzinfo is not None else moment.replace(tzinfo=UTC).timestamp()
+        for detector in detectors:
+            if not detector.accepts(event):
+                continue
+            result = detector.observe(event, seq, t)
+            if result is None:
+                continue
+            detector.fired(actor, t)
+            evidence, summary = result
+            found.append(Detection(tenant_id, detector.rule, actor, event["actor_kind"], moment, evidence, summary))
+        return found

@@ -1,0 +1,290 @@
+"""Monitoring's surface: rules, alerts, unfreezing, replay.
+
+Every call names its actor and goes through ``access.pdp.enforce`` first (actions
+``monitoring.rule.read`` / ``.write``, ``monitoring.alert.read`` / ``.update``,
+``monitoring.unfreeze``, ``monitoring.replay``, ``metrics.read``), so each decision is in
+the audit log before anything is written.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from callvault.access.actor import Actor
+from callvault.access.decision import Resource
+from callvault.access.pdp import enforce
+from callvault.core import clock
+from callvault.core.db import system_session, tenant_session
+from callvault.core.errors import Invalid, NotFound
+from callvault.core.runtime import runtime_of
+from callvault.monitoring.detectors import Detection, DetectionEngine
+from callvault.monitoring.models import Alert, MonitoringRule
+from callvault.monitoring.rules import RuleSpec, default_rules, effective_rules, parse_rule
+
+if TYPE_CHECKING:
+    from callvault.core.runtime import Runtime
+
+__all__ = [
+    "ReplayReport",
+    "delete_rule",
+    "get_alert_or_raise",
+    "get_all_alerts",
+    "get_rules",
+    "load_rules",
+    "metrics_exposition",
+    "put_rule",
+    "replay",
+    "unfreeze_user",
+    "update_alert",
+]
+
+ALERT_STATUSES = ("open", "acknowledged", "closed")
+
+
+def _resource(actor: Actor, kind: str, ident: str | None = None) -> Resource:
+    return Resource(type=kind, tenant_id=actor.tenant_id, id=ident)
+
+
+# -- rules --------------------------------------------------------------------------------
+def _stored(db_session: Session, tenant_id: str) -> list[RuleSpec]:
+    rows = db_session.scalars(
+        select(MonitoringRule).where(MonitoringRule.tenant_id == tenant_id).order_by(MonitoringRule.id)
+    )
+    return [RuleSpec.model_validate(row.spec) for row in rows]
+
+
+def load_rules(runtime: Runtime, tenant_id: str) -> list[RuleSpec]:
+    """A tenant's effective rules (the engine's view, no actor)."""
+    with tenant_session(runtime.sessions, tenant_id) as db_session:
+        return effective_rules(_stored(db_session, tenant_id))
+
+
+def get_rules(*, db_session: Session, actor: Actor) -> list[tuple[RuleSpec, str]]:
+    """Every rule of the actor's tenant with where it comes from (``default``,
+    ``tenant``, or ``tenant`` disabled); disabled overrides are listed too."""
+    enforce(db_session, actor, "monitoring.rule.read", _resource(actor, "monitoring_rule"))
+    stored = {rule.id: rule for rule in _stored(db_session, actor.tenant_id)}
+    listed: list[tuple[RuleSpec, str]] = []
+    for rule in default_rules():
+        listed.append((stored.pop(rule.id), "tenant") if rule.id in stored else (rule, "default"))
+    listed += [(rule, "tenant") for rule in stored.values()]
+    return listed
+
+
+def put_rule(*, db_session: Session, actor: Actor, rule_id: str, document: dict[str, Any]) -> RuleSpec:
+    """Store the tenant's version of a rule (replacing a shipped one of the same id, or new)."""
+    enforce(db_session, actor, "monitoring.rule.write", _resource(actor, "monitoring_rule", rule_id[:64]))
+    if "id" in document and document["id"] != rule_id:
+        raise Invalid("The rule's id must match the path", code="monitoring.rule_invalid")
+    spec = parse_rule({**document, "id": rule_id})
+    row = db_session.get(MonitoringRule, (actor.tenant_id, rule_id))
+    spec_json = spec.model_dump(mode="json", exclude_unset=False)
+    now = clock.now()
+    if row is None:
+        db_session.add(
+            MonitoringRule(
+                tenant_id=actor.tenant_id, id=rule_id, spec=spec_json, updated_by=actor.actor_id, updated_at=now
+            )
+        )
+    else:
+        row.spec, row.updated_by, row.updated_at = spec_json, actor.actor_id, now
+    db_session.flush()
+    _invalidate(db_session, actor.tenant_id)
+    return spec
+
+
+def delete_rule(*, db_session: Session, actor: Actor, rule_id: str) -> None:
+    """Drop the tenant's version: the shipped rule of that id (if any) applies again."""
+    enforce(db_session, actor, "monitoring.rule.write", _resource(actor, "monitoring_rule", rule_id[:64]))
+    row = db_session.get(MonitoringRule, (actor.tenant_id, rule_id))
+    if row is None:
+        raise NotFound("No tenant rule with this id", code="monitoring.rule_not_found")
+    db_session.delete(row)
+    db_session.flush()
+    _invalidate(db_session, actor.tenant_id)
+
+
+def _invalidate(db_session: Session, tenant_id: str) -> None:
+    from callvault.monitoring.engine import engine_of
+
+    engine = engine_of(runtime_of(db_session))
+    if engine is not None:  # now, and after the commit (a reload in between saw the old rule)
+        engine.rules.invalidate(tenant_id)
+        sa_event.listen(db_session, "after_commit", lambda _: engine.rules.invalidate(tenant_id), once=True)
+
+
+# -- alerts -------------------------------------------------------------------------------
+def get_all_alerts(
+    *,
+    db_session: Session,
+    actor: Actor,
+    status: str | None = None,
+    actor_id: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[Alert], int]:
+    """The in-app list: newest first."""
+    enforce(db_session, actor, "monitoring.alert.read", _resource(actor, "alert"))
+    query = select(Alert).where(Alert.tenant_id == actor.tenant_id)
+    if status is not None:
+        query = query.where(Alert.status == status)
+    if actor_id is not None:
+        query = query.where(Alert.actor_id == actor_id)
+    total = db_session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = db_session.scalars(query.order_by(Alert.created_at.desc(), Alert.id.desc()).limit(limit).offset(offset))
+    return list(rows), int(total)
+
+
+def get_alert_or_raise(*, db_session: Session, actor: Actor, alert_id: uuid.UUID) -> Alert:
+    alert = db_session.get(Alert, (actor.tenant_id, alert_id))
+    resource = _resource(actor, "alert", str(alert_id))
+    if alert is None:
+        enforce(db_session, actor, "monitoring.alert.read", resource, outcome="not_found")
+        raise NotFound("Alert not found", code="monitoring.alert_not_found")
+    enforce(db_session, actor, "monitoring.alert.read", resource)
+    return alert
+
+
+def update_alert(*, db_session: Session, actor: Actor, alert_id: uuid.UUID, status: str, comment: str) -> Alert:
+    """Acknowledge or close an alert; the comment goes to the audit log (redacted)."""
+    if status not in ALERT_STATUSES:
+        raise Invalid("Status must be open, acknowledged or closed", code="monitoring.alert_status_invalid")
+    resource = _resource(actor, "alert", str(alert_id))
+    alert = db_session.get(Alert, (actor.tenant_id, alert_id))
+    if alert is None:
+        enforce(db_session, actor, "monitoring.alert.update", resource, purpose=comment, outcome="not_found")
+        raise NotFound("Alert not found", code="monitoring.alert_not_found")
+    enforce(db_session, actor, "monitoring.alert.update", resource, purpose=comment)
+    alert.status = status
+    db_session.flush()
+    return alert
+
+
+def unfreeze_user(*, db_session: Session, actor: Actor, user_id: uuid.UUID, comment: str) -> int:
+    """Lift a freeze: a security officer (after a step-up, the ``user.unfreeze`` rule) with
+    a comment of at least the policy's reason length, recorded (redacted) as the purpose of
+    ``monitoring.unfreeze``. Open alerts that froze the user are closed. Returns their number."""
+    from callvault.access.identity import users
+
+    enforce(db_session, actor, "monitoring.unfreeze", _resource(actor, "user", str(user_id)), purpose=comment)
+    user = users.get_user_or_raise(db_session=db_session, tenant_id=actor.tenant_id, user_id=user_id)
+    if user.status != "frozen":
+        from callvault.core.errors import Conflict
+
+        raise Conflict("The user is not frozen", code="monitoring.not_frozen")
+    users.update_user(
+        db_session=db_session, actor=actor, user_id=user_id, changes=users.UserChanges(status="active"), by="security"
+    )
+    result = db_session.execute(
+        update(Alert)
+        .where(
+            Alert.tenant_id == actor.tenant_id,
+            Alert.actor_id == f"user:{user_id}",
+            Alert.response_taken == "frozen",
+            Alert.status != "closed",
+        )
+        .values(status="closed")
+    )
+    db_session.flush()
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# -- metrics ------------------------------------------------------------------------------
+def metrics_exposition(*, db_session: Session, actor: Actor) -> bytes:
+    """Prometheus text of this runtime: platform-wide counts by code-defined labels only."""
+    from callvault.monitoring.metrics import metrics_of
+
+    enforce(db_session, actor, "metrics.read", _resource(actor, "metrics"))
+    return metrics_of(runtime_of(db_session)).exposition()
+
+
+# -- replay -------------------------------------------------------------------------------
+@dataclass
+class ReplayReport:
+    events: int = 0
+    seconds: float = 0.0
+    detections: list[Detection] = field(default_factory=list)
+    stored: int = 0
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+_REPLAY_COLUMNS = (
+    "seq", "time", "tenant_id", "actor_id", "actor_kind", "actor_role", "action", "resource_id",
+    "subject_id", "decision", "mask", "rule", "outcome", "client_ip",
+)  # fmt: skip
+
+
+def _stored_events(
+    runtime: Runtime, since: datetime, until: datetime | None, tenant_id: str | None, chunk: int
+) -> Iterator[dict[str, Any]]:
+    from callvault.audit.models import AuditEvent
+
+    columns = [getattr(AuditEvent, name) for name in _REPLAY_COLUMNS]
+    with system_session(runtime.sessions) as db_session:
+        first = db_session.scalar(select(func.min(AuditEvent.seq)).where(AuditEvent.time >= since))
+        if first is None:
+            return
+        after = int(first) - 1
+        while True:
+            query = select(*columns).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(chunk)
+            if tenant_id is not None:
+                query = query.where(AuditEvent.tenant_id == tenant_id)
+            rows = db_session.execute(query).all()
+            if not rows:
+                return
+            for row in rows:
+                if until is not None and row[1] >= until:
+                    return
+                yield dict(zip(_REPLAY_COLUMNS, row, strict=True))
+            after = rows[-1][0]
+
+
+def replay(
+    runtime: Runtime,
+    *,
+    actor: Actor,
+    since: datetime,
+    until: datetime | None = None,
+    store: bool = False,
+    rules: Sequence[RuleSpec] | None = None,
+    chunk: int = 20_000,
+) -> ReplayReport:
+    """Run the rules (the tenant's effective ones, or ``rules``) over stored events from
+    ``since``: a fresh engine, so windows and baselines start empty at ``since``. Nothing is
+    frozen or stepped up; with ``store`` the alerts are kept (``source = replay``, skipping
+    any the live engine already stored under the same key) and sent to webhooks."""
+    from callvault.monitoring.engine import respond
+
+    with tenant_session(runtime.sessions, actor.tenant_id) as db_session:
+        enforce(db_session, actor, "monitoring.replay", _resource(actor, "monitoring_rule"))
+    cache: dict[str, list[RuleSpec]] = {}
+
+    def rules_for(tenant: str) -> list[RuleSpec]:
+        if tenant not in cache:
+            cache[tenant] = list(rules) if rules is not None else load_rules(runtime, tenant)
+        return cache[tenant]
+
+    engine = DetectionEngine(rules_for)
+    report = ReplayReport()
+    started = time.perf_counter()
+    for event in _stored_events(runtime, since, until, actor.tenant_id, chunk):
+        report.events += 1
+        report.detections.extend(engine.process(event, event["seq"]))
+    report.seconds = time.perf_counter() - started
+    if store:
+        for detection in report.detections:
+            if respond(runtime, detection, live=False) is not None:
+                report.stored += 1
+    return report
