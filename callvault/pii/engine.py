@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from callvault.pii.model import Entity
-from callvault.pii.normalize import fold_width
+from callvault.pii.normalize import fold_width, mark_turns, unspace
 from callvault.pii.prefilter import Prefilter
 from callvault.pii.recognizers.base import Pattern, Recognizer
 
@@ -146,7 +146,19 @@ class Analyzer:
     def analyze(self, text: str) -> list[Entity]:
         if self._regex is None or not text:
             return []
-        text = fold_width(text)  # code point for code point: offsets stay those of the original
+        # code point for code point: offsets stay those of the original
+        text = mark_turns(fold_width(text))
+        compact = unspace(text)
+        if compact is None:
+            return self._analyze(text)
+        # every character spaced out by the ASR: scan the compact text, map spans back
+        view, positions = compact
+        return [
+            Entity(e.type, positions[e.start], positions[e.end - 1] + 1, e.score, e.recognizer)
+            for e in self._analyze(view)
+        ]
+
+    def _analyze(self, text: str) -> list[Entity]:
         regex: re.Pattern[str] | None = self._regex
         if self._prefilter is not None:
             hits = self._prefilter.hits(text)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["fold_width", "needs_folding"]
+__all__ = ["fold_width", "mark_turns", "needs_folding", "unspace"]
 
 _FOLDED = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz@.+-_%#"
 _TABLE = {ord(c) + 0xFEE0: ord(c) for c in _FOLDED} | {0x3000: ord(" ")}
@@ -30,3 +30,64 @@ def fold_width(text: str) -> str:
     if _WIDE.search(text) is None:
         return text
     return text.translate(_TABLE)
+
+
+# A speaker label in the middle of a line ("坐席：请问您的护照号码 客户：E12345678", a call put
+# into one JSON line) starts a turn just as a newline does: the space before it becomes
+# "\n" (one code point for one, offsets unchanged), so context reaches back over it the
+# same way.
+_MID_LABEL = re.compile(
+    r"(?<=\S) (?=(?:SPEAKER_\d{1,2}|spk_?\d{1,2}|坐席|客服|客户|用户|来电人|来电|"
+    r"[Aa]gent|[Cc]ustomer|[Cc]aller|[Rr]ep)\s?[:：]|\[(?:坐席|客服|客户|用户|来电人|[Aa]gent|[Cc]aller|"
+    r"[Cc]ustomer|[Rr]ep)\]|[A-D]：)"
+)
+
+
+def mark_turns(text: str) -> str:
+    """``text`` with the space before a mid-line speaker label turned into a newline."""
+    if ":" not in text and "：" not in text and "]" not in text:
+        return text
+    return _MID_LABEL.sub("\n", text)
+
+
+_HAN = "\u4e00-\u9fff"
+_SPACED = re.compile(rf"[{_HAN}] [{_HAN}0-9] [{_HAN}0-9] [{_HAN}]")
+_GAP = re.compile(rf"(?<=[{_HAN}]) (?=[{_HAN}0-9A-Za-z])|(?<=[0-9A-Za-z]) (?=[{_HAN}])")
+_SPACED_HAN = re.compile(rf"[{_HAN}] (?=[{_HAN}0-9])")
+_ANY_HAN = re.compile(rf"[{_HAN}]")
+
+
+def unspace(text: str) -> tuple[str, list[int]] | None:
+    """ASR output that spaces every Chinese character ("我 叫 王 小 明", "验 证 码 是 3 8 4 1")
+    reads as ordinary Chinese once the single spaces between characters are dropped. Returns
+    the compact text and, for each of its code points, its index in ``text``; ``None`` when
+    no line of ``text`` is spaced out (at least half its Chinese characters followed by a
+    space and another character), which is nearly always."""
+    if _SPACED.search(text) is None:
+        return None
+    pieces: list[str] = []
+    positions: list[int] = []
+    line_start = 0
+    changed = False
+    for line in text.split("\n"):
+        han = len(_ANY_HAN.findall(line))
+        if han >= 3 and 2 * len(_SPACED_HAN.findall(line)) >= han:
+            keep = 0
+            for gap in _GAP.finditer(line):
+                pieces.append(line[keep : gap.start()])
+                positions.extend(range(line_start + keep, line_start + gap.start()))
+                keep = gap.end()
+                changed = True
+            pieces.append(line[keep:])
+            positions.extend(range(line_start + keep, line_start + len(line)))
+        else:
+            pieces.append(line)
+            positions.extend(range(line_start, line_start + len(line)))
+        line_start += len(line) + 1
+        pieces.append("\n")
+        positions.append(line_start - 1)
+    if not changed:
+        return None
+    pieces.pop()
+    positions.pop()
+    return "".join(pieces), positions

@@ -23,8 +23,10 @@ _HAN = "\u4e00-\u9fff"
 _BODY = rf"[{_HAN}A-Za-z0-9\-#]"
 _END = re.compile(
     # a unit number right after 号楼 / 栋 / 单元 / 号 needs no 室: "11号楼2305", "15号973"
-    r"(?:\d+(?:号楼|栋|幢|座|单元|号)\d{2,5}(?![0-9])室?|\d+号(?:院|楼)?|\d+栋|\d+幢|\d+座|\d+单元|\d+室|\d+楼|\d+层|\d+弄|\d+号?房|[A-Za-z]\d*座|"
-    r"小区|花园|公寓|大厦|广场|社区|新村|村|组|苑|府|城|园|路|街|大道|道|巷|胡同|区|县|镇|乡)"
+    # ("89号24楼" is the 24th floor of number 89, not room 24)
+    r"(?:\d+(?:号楼|栋|幢|座|单元|号)\d{2,5}(?:室|(?![0-9楼层栋幢座号单元]))|\d+号(?:院|楼)?|\d+栋|\d+幢|\d+座|\d+单元|\d+室|"
+    r"\d+楼|\d+层|\d+弄|\d+号?房|[A-Za-z]\d*座(?:\d{2,5}(?![0-9楼层])室?)?|"
+    r"小区|花园|公寓|大厦|广场|社区|新村|中心|国际|公馆|天地|大楼|商城|华庭|村|组|苑|府|城|园|路|街|大道|道|巷|胡同|区|县|镇|乡)"
 )
 
 
@@ -243,9 +245,24 @@ STREET_SUFFIXES = [
 _SUFFIX = "|".join(STREET_SUFFIXES)
 _POSTCODE = re.compile(r"[ ,，]?\d{6}(?![0-9])")
 _NOT_CITY = frozenset("在到至往成是住于从把寄送发为改址的了")
+_CITIES_LIKE_VERBS = frozenset(["成都"])  # a city whose first character is in _NOT_CITY
 # words ending in 区 that are no district: 小区, 社区, 园区 …
-_NOT_DISTRICT = frozenset("小社园景校城市地片郊灾辖街商营专禁保服分选误盲该此本这那每各一两几")
+# (城 is not among them: 东城区, 清城区, 新城区 are districts; "在城区" is stopped by its lead)
+_NOT_DISTRICT = frozenset("小社园景校市地片郊灾辖街商营专禁保服分选误盲该此本这那每各一两几")
+# districts whose name has three characters (most have two: 朝阳区, 江汉区)
+_THREE = frozenset(["门头沟", "石景山", "经开区", "两江新", "滨海新", "浦东新", "南沙新", "西海岸"])
 _NOT_DISTRICT_LEAD = _NOT_CITY | frozenset("就呃嗯额那个我家你他她们去来和跟与及或还也都")
+# words said after an address that its body would otherwise take ("…301号龙湖天街那个小区门口")
+_AFTER = re.compile(
+    r"那个|这个|那边|这边|那里|这里|对吗|对吧|是吗|就行|就好|门口|旁边|附近|楼下|谢谢|麻烦|收件人|电话|手机"
+)
+
+
+def _spoken_tail(candidate: str) -> str:
+    after = _AFTER.search(candidate, 4)
+    return candidate if after is None else candidate[: after.start()]
+
+
 _UNIT = re.compile(r"\d+(?:号|栋|幢|座|单元|室|楼|层|弄)")
 
 
@@ -280,12 +297,15 @@ class AddressRecognizer(Recognizer):
         ),
         Pattern(
             "en_address",
-            r"(?P<en_addr>(?<![0-9A-Za-z])(?:No\.?\s?)?\d{1,6}\s(?:[A-Z][a-z']{1,20}\s){1,3}"
+            # [Room 12, | Building 3,] [No.] number, street, suffix [, unit] [, district, city] [, ST ZIP]
+            r"(?P<en_addr>(?<![0-9A-Za-z])"
+            r"(?:(?:Room|Rm\.?|Building|Bldg\.?|Flat|Unit|Apt\.?|Suite) [0-9A-Za-z\-]{1,6}, )?"
+            r"(?:No\.?\s?)?\d{1,6}\s(?:[A-Z][a-z']{1,20}\s){1,3}"
             rf"(?:{_SUFFIX})\b\.?"
             r"(?:,?\s(?:Apt|Suite|Unit|Ste|Apartment|Room|Fl|Floor)\b\.?\s?#?(?=[A-Za-z\-]{0,5}\d)[A-Za-z0-9\-]{1,6})?"
             r"(?:,\s[A-Z][a-z']{1,20}(?:\s[A-Z][a-z']{1,20}){0,2}){0,2}(?:,\s[A-Z]{2}(?:\s\d{5}(?:-\d{4})?)?)?)",
             0.85,
-            first="0-9N",
+            first="0-9NRBFUAS",
             trigger=("[0-9]", False),
         ),
         Pattern(  # US military mail: PSC 1234, Box 5678, APO AA 12345 / USNS Name, FPO AP 12345
@@ -311,12 +331,12 @@ class AddressRecognizer(Recognizer):
                 lead += 1
             while lead > 2 and text[start - lead] in _NOT_CITY:  # 寄到深圳市: the city is 深圳
                 lead -= 1
-            if lead < 2 or text[start - lead] in _NOT_CITY:
+            if lead < 2 or (text[start - lead] in _NOT_CITY and text[start - lead : start] not in _CITIES_LIKE_VERBS):
                 return []
             start -= lead
         else:
             start, end = match.span("zh_addr")
-        candidate = text[start:end]
+        candidate = _spoken_tail(text[start:end])
         last = None
         for component in _END.finditer(candidate):
             last = component
@@ -336,12 +356,13 @@ class AddressRecognizer(Recognizer):
         if text[start - 1] in _NOT_DISTRICT:
             return []
         lead = 2
-        if start >= 3 and "\u4e00" <= text[start - 3] <= "\u9fff" and text[start - 3] not in _NOT_DISTRICT_LEAD:
-            lead = 3  # 浦东新区
-        if any(c in _NOT_DISTRICT_LEAD for c in text[start - lead : start]):
+        if start >= 3 and (text[start - 1] == "新" or text[start - 3 : start] in _THREE):
+            lead = 3  # 浦东新区, 门头沟区
+        # only the first character is checked: 花都区, 江都区 and 新都区 end in 都
+        if text[start - lead] in _NOT_DISTRICT_LEAD:
             return []
         start -= lead
-        candidate = text[start:end]
+        candidate = _spoken_tail(text[start:end])
         last = None
         for component in _END.finditer(candidate):
             last = component

@@ -65,7 +65,7 @@ def skip_label(text: str, start: int, end: int) -> int:
     return label.end() if label else start
 
 
-def asked_before(text: str, start: int, words: re.Pattern[str], *, lead: int = 24) -> bool:
+def asked_before(text: str, start: int, words: re.Pattern[str], *, lead: int = 24, turns: int = _TURNS_BACK) -> bool:
     """True if the turn before the one holding ``start`` contains one of ``words`` and the
     value comes early in its own turn (within ``lead`` characters after the speaker label):
     "请提供一下您的护照号码" / "Yes, E12345678." — the cue is in the question, the value in
@@ -79,7 +79,7 @@ def asked_before(text: str, start: int, words: re.Pattern[str], *, lead: int = 2
     # the question may be two or three short turns back ("验证码发到您手机上了" / "收到了" /
     # "请读一下" / "0809"): look back over at most 160 characters
     previous = turn_start(text, begin - 1)
-    for _ in range(_TURNS_BACK - 1):
+    for _ in range(turns - 1):
         if previous == 0 or text[previous - 1] != "\n" or begin - previous > _TURN_LOOKBACK:
             break
         previous = turn_start(text, previous - 1)

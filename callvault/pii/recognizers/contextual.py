@@ -10,7 +10,11 @@ from callvault.pii.recognizers.base import Pattern, Recognizer, asked_before, co
 
 __all__ = ["PASSPORT_CUE", "PassportRecognizer", "SecretRecognizer", "bare_passport"]
 
-_LINK = r"\s*(?:号码|号|码|number|no\.?|#)?(?:\s|是|为|:|：|is|=|to|我?改成|我?改为|换成|设成|设为){0,4}"
+# never over a newline: a value in the next turn is found through ``asked_before``
+_LINK = (
+    r"[ \t]*(?:号码|号|码|number|no\.?|#)?"
+    r"(?:[ \t]|是|为|:|：|is|=|to|我?改成了?|我?改为了?|换成了?|设成了?|设为了?|设置成了?){0,4}"
+)
 PASSPORT_CUE = re.compile(r"护照|passport", re.IGNORECASE)
 _PASSPORT_LETTERS = frozenset("EGDSPHKMegdsphkm")
 _CODE_CUES = (
@@ -29,7 +33,8 @@ class SecretRecognizer(Recognizer):
             "secret",
             rf"(?i:{_CODE_CUES})"
             rf"{_LINK}(?P<secret>[0-9]{{4,8}}(?![0-9年月日号次秒分元块件个期点%万岁])|[零〇一幺二两三四五六七八九]{{4,8}}|"
-            r"(?=[A-Za-z0-9@#$%^&*!_\-]{0,31}[0-9])[A-Za-z0-9@#$%^&*!_\-]{4,32}(?![A-Za-z0-9]))",
+            # a year or a count ("2004年", "3次") is no password, nor a speaker label ("SPEAKER_01:")
+            r"(?=[A-Za-z0-9@#$%^&*!_\-]{0,31}[0-9])[A-Za-z0-9@#$%^&*!_\-]{4,32}(?![A-Za-z0-9:：年月日号次秒分元块件个期点%万岁]))",
             0.95,
             first="验校动确短密口PpVvOoSs",
             trigger=(_CODE_CUES, True),

@@ -35,12 +35,19 @@ _GROUP_BREAK = re.compile("[ ，,]")
 
 CARD_CONTEXT = re.compile(r"卡号|银行卡|信用卡|借记卡|储蓄卡|卡|card|account|账号|帐号", re.IGNORECASE)
 NEGATIVE_CONTEXT = re.compile(
-    r"订单|单号|运单|快递|物流|工号|流水|发票|合同|编号|批次|序列|order|tracking|invoice|ticket|ref", re.IGNORECASE
+    r"订单|单号|运单|快递|物流|工号|流水|发票|合同|编号|批次|序列|order|tracking|invoice|ticket|\bref\b|reference",
+    re.IGNORECASE,
 )
 PHONE_CONTEXT = re.compile(r"电话|手机|座机|号码|热线|致电|打|联系|phone|mobile|call|tel|number|cell", re.IGNORECASE)
+# "code" and "码" qualified as something else (a ZIP code, an error code, 错误码, 优惠码 …) are
+# no cue: the number after them, or in the next turn, is no secret
+_CODE_QUALIFIED = (
+    "(?<!zip )(?<!zip-)(?<!postal )(?<!post )(?<!area )(?<!country )(?<!error )(?<!promo )(?<!discount )"
+    "(?<!coupon )(?<!product )(?<!tracking )(?<!bar )(?<!qr )(?<!sort )(?<!model )(?<!status )"
+)
 CODE_CONTEXT = re.compile(
     r"验证码|校验码|动态码|确认码|短信码|密码|口令|PIN|pin码|passcode|password|verification code|"
-    r"one-time code|OTP|code|位数字|texted me|sent me",
+    rf"one-time code|OTP|{_CODE_QUALIFIED}code|位数字|texted me|sent me|(?<![号编误障惠换请维形])码(?:是|为)",
     re.IGNORECASE,
 )
 # Numbers that sit where a code could and are something else: a year, a ZIP or postcode,
@@ -59,6 +66,20 @@ def _cn_mobile() -> re.Pattern[str]:
     metadata = phonenumbers.PhoneMetadata.metadata_for_region("CN")
     pattern = metadata.mobile.national_number_pattern if metadata and metadata.mobile else None
     return re.compile(pattern or r"1[3-9]\d{9}")
+
+
+def _touches(text: str, start: int, end: int, other: frozenset[str]) -> bool:
+    """A digit of ``other`` (the other spelling) is next to ``text[start:end]``, or one
+    space or dash away from it."""
+    if start:
+        c = text[start - 1]
+        if c in other or (c in " -" and start >= 2 and text[start - 2] in other):
+            return True
+    if end < len(text):
+        c = text[end]
+        if c in other or (c in " -" and end + 1 < len(text) and text[end + 1] in other):
+            return True
+    return False
 
 
 def _landline(digits: str) -> bool:
@@ -94,7 +115,7 @@ def classify(
     if size == 18 and id_number_valid(digits):
         return "CN_ID_CARD", 1.0
     if 16 <= size <= 19 and digits[-1] != "X" and luhn_valid(digits):
-        if context_before(text, start, CARD_CONTEXT, 16):
+        if context_before(text, start, CARD_CONTEXT, 16) or ("\n" in text and asked_before(text, start, CARD_CONTEXT)):
             return "BANK_CARD", 1.0
         if context_before(text, start, NEGATIVE_CONTEXT, 12):
             return None
@@ -150,9 +171,9 @@ class NumberRecognizer(Recognizer):
     def analyze(self, text: str, match: re.Match[str], group: str, pattern: Pattern) -> Iterable[Entity]:
         start, end = match.span(group)
         raw = text[start:end]
+        if pattern.name == "digits" and _touches(text, start, end, _ZH_SET):  # "138" + "四二四六" + "4154"
+            return self._mixed(text, start, end)
         if pattern.name == "digits" and raw.isdigit():  # the common case: one plain run
-            if end < len(text) and text[end] in _ZH_SET:  # "138" + "四二四六" + "4154"
-                return self._mixed(text, start, end)
             if 7 <= len(raw) <= 8 and start:
                 passport = bare_passport(text, start, end)
                 if passport is not None:
@@ -168,7 +189,7 @@ class NumberRecognizer(Recognizer):
                 digits = digits[:-1]
             international = raw.lstrip("(").startswith(("+", "00"))
         elif pattern.name == "zh_digits":
-            if (start and text[start - 1] in _ASCII_DIGITS) or (end < len(text) and text[end] in _ASCII_DIGITS):
+            if _touches(text, start, end, _ASCII_DIGITS):
                 return self._mixed(text, start, end)
             positions = [i for i, c in enumerate(raw) if c in ZH_DIGITS]
             digits = "".join(ZH_DIGITS[raw[i]] for i in positions)
@@ -185,14 +206,20 @@ class NumberRecognizer(Recognizer):
     def _mixed(self, text: str, start: int, end: int) -> list[Entity]:
         """A number read partly in Chinese digits and partly typed ("138四二四六4154"):
         the whole run, in either spelling, is classified as one."""
-        while start and text[start - 1] in _ANY_DIGIT:
+        # either spelling, and one space or dash between groups ("幺三八 1234 5678")
+        low = max(0, start - 25)
+        while start > low and (
+            text[start - 1] in _ANY_DIGIT or (text[start - 1] in " -" and start >= 2 and text[start - 2] in _ANY_DIGIT)
+        ):
             start -= 1
         limit = min(len(text), end + 25)
-        while end < limit and text[end] in _ANY_DIGIT:
+        while end < limit and (
+            text[end] in _ANY_DIGIT or (text[end] in " -" and end + 1 < len(text) and text[end + 1] in _ANY_DIGIT)
+        ):
             end += 1
         raw = text[start:end]
-        digits = "".join(ZH_DIGITS.get(c, c) for c in raw)
-        positions = list(range(len(raw)))
+        positions = [i for i, c in enumerate(raw) if c in _ANY_DIGIT]
+        digits = "".join(ZH_DIGITS.get(raw[i], raw[i]) for i in positions)
         return self._classified(text, start, raw, digits, positions, [i + 1 for i in positions], international=False)
 
     def _classified(

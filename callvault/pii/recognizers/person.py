@@ -43,7 +43,7 @@ SURNAMES = frozenset(
     "关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车"
     "项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝官封谈匡"
     "鞠惠荆乐冀郁胥南班储原栗燕楚鄢劳谌奚皮粟冼蔺楼盘满闻位厉伊仝区郜海阚花权强帅屠豆朴盖练廉禹井祖漆巴丰支卿国狄平计索宣晋相初门云容"
-    "乌亓亢伏况冶勾印危呼哈奉宾宿富尉尧居展嵇干幸慕戈戎战扈揭敬斯昝晁普智束杭植檀洪浦湛羊芮茅茹萧薄衡衣裘诸赖赫辜逯邰邸银闭阎阙阴隆雍鲜鹿"
+    "乌亓亢伏况冶勾印危呼哈奉宾宿富尉尧居展嵇干幸慕戈戎战扈揭敬斯昝晁普智束杭植檀洪浦湛羊芮茅茹萧薄衡衣裘诸赖赫辜逯邰邸银闭阎阙阴隆雍鲜鹿傅修元"
 )
 _HAN = "\u4e00-\u9fff"
 _KIN = (
@@ -52,35 +52,40 @@ _KIN = (
 )
 _CUES_ZH = (
     r"我叫|我是|我姓|免贵姓|叫我|本人是|本人|姓名是|姓名[:：]?|名字是|名字叫|名字[:：]?|中文名叫|中文名是|名叫|全名是|"
-    r"全名叫|客户|联系人|收件人写|收货人写|收件人|收货人|户主|持卡人|机主|用户|转给|找一下|查一下|帮我查|通知|告诉|"
+    r"全名叫|(?<=姓[\u4e00-\u9fff][ ，,])叫|(?<=姓[\u4e00-\u9fff]{2}[ ，,])叫|有个叫|一个叫|叫做|之前是|上次是|"
+    r"户名是|户名|开户人是|开户人|开户名|客户|联系人|收件人写|收货人写|收件人|收货人|户主|持卡人|机主|用户|转给|找一下|查一下|帮我查|通知|告诉|"
     rf"我(?:{_KIN})(?:是|叫)?"
 )
 # A question for a name in one turn makes the start of the next turn a name ("请问机主是" /
 # "司马兰英"; "Who am I speaking with?" / "Richard McCarthy").
 NAME_ASKED = re.compile(
-    r"姓名|名字|称呼|贵姓|姓什么|机主是|联系人是|收货人是|收件人是|是谁|哪位|全名|"
-    r"your name|full name|speaking with|who is this|name on the|who am i",
+    r"姓名|名字|称呼|贵姓|姓什么|机主是|联系人|收货人|收件人|户名|开户人|持卡人|是谁|哪位|全名|叫什么|"
+    r"your name|full name|speaking with|who is this|name on the|who am i|card ?holder|account holder",
     re.IGNORECASE,
 )
 _FILLERS = re.compile(
-    r"(?:嗯|呃|额|那个|就是|然后|好的|是的|对|我是|是|姓|um|uh|so|yes|it's|it is|this is|like|well|sure|ok|okay|"
-    r"yeah)[\s,，。.]*",
+    r"(?:嗯|呃|额|那个|这个|就是说|就是|然后|好的|是的|对|我是|是|写的是|写的|写|叫|我|姓|um|uh|so|yes|it's|it is|"
+    r"this is|like|well|sure|ok|okay|yeah|you know)[\s,，。.]*",
     re.IGNORECASE,
 )
-_EN_NAME = r"(?:Mc|Mac|O')?[A-Z][a-z]{1,20}(?:-[A-Z][a-z]{1,20})?"
-_EN_FULL = rf"{_EN_NAME}(?:\s(?:[A-Z]\.|{_EN_NAME})){{0,2}}"
+# McKenzie, MacLeod, O'Connor (either apostrophe), DeLuca, LaFleur, VanDyke, Smith-Jones
+_EN_NAME = r"(?:Mc|Mac|O['’]|D['’]|De|Di|Da|Du|La|Le|Van|Von)?[A-Z][a-z]{1,20}(?:-[A-Z][a-z]{1,20})?"
+# words of one name are separated by one space, never by a newline (the next turn)
+_EN_FULL = rf"{_EN_NAME}(?: (?:[A-Z]\.|{_EN_NAME})){{0,2}}"
 _EN_RE = re.compile(_EN_FULL)
 _EN_CUES = (
     r"[Mm]y name is|[Nn]ame's|[Tt]his is|I am|I'm|[Ss]peaking with|[Cc]ustomer|[Ii]s this|"
-    r"(?:account|card) is under|under the name(?: of)?|(?:account|card) holder is|[Aa]sk for|"
+    r"(?:account|card) is under|(?:it's|it is|account's|card's) under|under the name(?: of)?|"
+    r"(?:account|card) holder is|[Aa]sk for|"
     r"my (?:wife|husband|son|daughter|mother|father|mom|dad|brother|sister|friend|partner)|[Nn]ame:?|"
-    r"英文名(?:叫|是)?|Mr\.?|Mrs\.?|Ms\.?|Miss|Dr\.?"
+    r"Mr\.?|Mrs\.?|Ms\.?|Miss|Dr\.?"
 )
 _LABEL_CUES = frozenset(["客户", "用户"])
 # cues that also introduce things other than people: the name must be tagged nr by jieba
 _WEAK_CUES = frozenset(["查一下", "帮我查", "转给", "找一下", "通知", "告诉"])
-_HONORIFIC = r"先生|女士|小姐|老师|经理|师傅|阿姨|总|老板|同学|医生|律师"
-_STOP = frozenset("的了在是吗呢吧啊呀和与跟给从到说要想会能就也都还这那您你我他她它们个号住电请")
+# after a name: honorifics, and words that follow a person ("石芳本人", "郭博名下的保单")
+_HONORIFIC = r"先生|女士|小姐|老师|经理|师傅|阿姨|总|老板|同学|医生|律师|本人|名下"
+_STOP = frozenset("的了在是吗呢吧啊呀和与跟给从到说要想会能就也都还这那您你我他她它们个号住电请帮替让把被")
 _STOP_WORDS = (
     "先生",
     "女士",
@@ -156,9 +161,10 @@ class PersonRecognizer(Recognizer):
     PATTERNS = (
         Pattern(
             "zh_cue",
-            rf"(?P<zh_cue_word>{_CUES_ZH})\s*[:：]?\s*(?:是|叫)?\s*(?P<zh_cue>[{_HAN}]{{1,4}})",
+            rf"(?P<zh_cue_word>{_CUES_ZH})[ \t]*[:：]?[ \t]*(?:是|叫|改成|改为|换成|写成|写)?[ \t]*"
+            rf"(?P<zh_cue>[{_HAN}]{{1,4}})",
             0.85,
-            first="我叫本姓名客联收户持机用免中全转找",
+            first="我叫本姓名客联收户持机用免中全转找有一之上开",
             trigger=(_CUES_ZH, False),
         ),
         # anchored on the honorific (先生, 女士 …); the name is found looking back from it
@@ -166,15 +172,15 @@ class PersonRecognizer(Recognizer):
             "zh_honorific",
             rf"(?<=[{_HAN}])(?P<zh_hon>{_HONORIFIC})",
             0.8,
-            first="先女小老经师阿总同医律",
+            first="先女小老经师阿总同医律本名",
             trigger=(_HONORIFIC, False),
         ),
         Pattern(
             "en_cue",
-            rf"(?:{_EN_CUES})\s+(?P<en>{_EN_FULL})",
+            rf"(?:(?:{_EN_CUES})[ \t]+|英文名(?:叫|是)?[ \t]*)(?P<en>{_EN_FULL})",
             0.8,
             first="MmNnTtIiSsCcDdAaUu英",
-            trigger=(_EN_CUES, False),
+            trigger=(_EN_CUES + "|英文名", False),
         ),
         # ASR that spaces every character: "我 叫 王 小 明"
         Pattern(
@@ -211,7 +217,7 @@ class PersonRecognizer(Recognizer):
         return [Entity("PERSON", start, start + 2 * len(name) - 1, 0.8, self.NAME)]
 
     def _answer(self, text: str, start: int, end: int) -> list[Entity]:
-        if not asked_before(text, start, NAME_ASKED):
+        if not asked_before(text, start, NAME_ASKED, turns=1):  # a name question is answered at once
             return []
         position = skip_label(text, start, end)
         while position < end:
@@ -226,20 +232,24 @@ class PersonRecognizer(Recognizer):
             while run < min(end, position + 4) and "\u4e00" <= text[run] <= "\u9fff":
                 run += 1
             name = chinese_name(text[position:run])
-            return [Entity("PERSON", position, position + len(name), 0.8, self.NAME)] if name else []
+            if name is None or _NOT_A_PERSON_AFTER.match(text, position + len(name), position + len(name) + 12):
+                return []
+            return [Entity("PERSON", position, position + len(name), 0.8, self.NAME)]
         english = _EN_RE.match(text, position, end)
         return self._english(position, english.end(), text, 0.8) if english else []
 
     def _before_honorific(self, text: str, match: re.Match[str], pattern: Pattern) -> list[Entity]:
+        return self._name_before(text, match.start("zh_hon"), pattern.score)
+
+    def _name_before(self, text: str, end: int, score: float) -> list[Entity]:
         # the name is the tail just before the honorific: the longest that starts with a surname
-        end = match.start("zh_hon")
         start = max(0, end - 3)
         candidate = text[start:end]
         for offset in range(len(candidate)):
             tail = candidate[offset:]
             surname = _surname_length(tail)
             if surname and len(tail) <= surname + 2 and all("\u4e00" <= c <= "\u9fff" and c not in _STOP for c in tail):
-                return [Entity("PERSON", start + offset, end, pattern.score, self.NAME)]
+                return [Entity("PERSON", start + offset, end, score, self.NAME)]
         return []
 
     def _after_cue(self, text: str, match: re.Match[str], pattern: Pattern) -> list[Entity]:
@@ -249,11 +259,39 @@ class PersonRecognizer(Recognizer):
         start, end = match.span("zh_cue")
         candidate = text[start:end]
         name = chinese_name(candidate)
+        cue = match.group("zh_cue_word").rstrip(":：")
+        if cue == "本人" and cue_start and "\u4e00" <= text[cue_start - 1] <= "\u9fff":
+            return self._name_before(text, cue_start, 0.8)  # "请问是石芳本人吗"
         if name is None:
             return []
-        if match.group("zh_cue_word") in _WEAK_CUES and not _tagged_name(text[start : start + len(name) + 2], name):
+        if cue in _WEAK_CUES and not _tagged_name(text[start : start + len(name) + 2], name):
             return []
-        return [Entity("PERSON", start, start + len(name), pattern.score, self.NAME)]
+        after = start + len(name)
+        if _NOT_A_PERSON_AFTER.match(text, after, after + 12):
+            return []  # "我是周大福的老会员", "在李宁旗舰店": a brand, a shop
+        if cue not in _STRONG_CUES and _common_word(text[start : after + 2]):
+            return []  # "客户明天上午在家", "本人马上到": a word that starts with a surname
+        return [Entity("PERSON", start, after, pattern.score, self.NAME)]
+
+
+# cues that name a person and nothing else: what follows is a name even if it is a word
+_STRONG_CUES = frozenset(
+    ["我叫", "叫", "我姓", "免贵姓", "叫我", "姓名是", "姓名", "名字是", "名字叫", "名字", "中文名叫", "中文名是",
+     "名叫", "全名是", "全名叫", "有个叫", "一个叫", "叫做", "户名是", "户名", "开户名", "收件人写", "收货人写"]
+)  # fmt: skip
+_NOT_A_PERSON_AFTER = re.compile(
+    r"(?:[市省区县]|的(?:老)?(?:会员|员工|客户|用户|粉丝|店员|工作人员|代理|经销商|供应商|产品|东西|衣服|鞋)|"
+    r"(?:旗舰店|专卖店|专柜|门店|品牌|牌的|牌子|官方|app|APP))"
+)
+
+
+@lru_cache(maxsize=8192)
+def _common_word(window: str) -> bool:
+    """jieba reads the start of ``window`` as an ordinary word of two or more characters
+    (明天, 常用, 方便, 马上), not as a person name."""
+    for word, flag in _posseg().cut(window):
+        return len(word) >= 2 and not str(flag).startswith("nr")
+    return False
 
 
 def _english_name(text: str, start: int, end: int) -> int:
@@ -304,5 +342,18 @@ _EN_STOPWORDS = frozenset(
         "There",
         "Just",
         "Not",
+        "Happy",
+        "Glad",
+        "Going",
+        "Looking",
+        "Trying",
+        "Still",
+        "Very",
+        "Really",
+        "Good",
+        "Fine",
+        "Great",
+        "Support",
+        "Billing",
     ]
 )
