@@ -267,7 +267,9 @@ def erase(*, db_session: Session, actor: Actor, subject_id: uuid.UUID) -> Deleti
     unknown, 409 naming the hold if a legal hold covers it; else crypto-shred, delete, write
     the ledger entry and return the signed deletion certificate."""
     runtime = runtime_of(db_session)
-    customer = customer_or_raise(db_session, actor, "subject.erase", subject_id)
+    # an unknown subject is answered 404 to whoever may ask for erasures (no approval can
+    # name a subject that does not exist, so ``subject.erase`` itself would say 403)
+    customer = customer_or_raise(db_session, actor, "erasure.request", subject_id)
     resource = subject_resource(actor.tenant_id, subject_id, customer.assigned_agent)
     enforce(db_session, actor, "subject.erase", resource)
     holds = holds_on_subject(db_session, actor.tenant_id, subject_id, "customer_profile")
@@ -417,12 +419,16 @@ def replay_ledger(runtime: Runtime) -> dict[str, int]:
             ]
             for customer in found:
                 shred_customer(db_session, tenant_id, customer)
-                log.record(
+                log.record_many_in(  # inside this transaction: it holds the write lock already
                     db_session,
-                    actor=actor,
-                    action="subject.erase.replay",
-                    resource=subject_resource(tenant_id, customer.id),
-                    decision=Decision(True, "none", "lifecycle.ledger_replay", "erased again after a restore"),
+                    [
+                        log.build_event(
+                            actor=actor,
+                            action="subject.erase.replay",
+                            resource=subject_resource(tenant_id, customer.id),
+                            decision=Decision(True, "none", "lifecycle.ledger_replay", "erased again after a restore"),
+                        )
+                    ],
                 )
             for entry in pending:
                 db_session.add(
@@ -469,12 +475,18 @@ def rotate_epoch_if_due(
     version, rewrapped = rotate_tenant_kek(runtime, tenant_id, grace_seconds=grace_seconds)
     with tenant_session(runtime.sessions, tenant_id) as db_session:
         db_session.merge(KeyEpoch(tenant_id=tenant_id, version=version, rotated_at=clock.now(), rewrapped=rewrapped))
-        log.record(
+        log.record_many_in(  # inside this transaction: it holds the write lock already
             db_session,
-            actor=Actor.operator(tenant_id, "lifecycle-epoch"),
-            action="keys.epoch",
-            resource=Resource(type="tenant", tenant_id=tenant_id, id=tenant_id),
-            decision=Decision(True, "none", "lifecycle.key_epoch", f"KEK v{version}; {rewrapped} keys rewrapped"),
+            [
+                log.build_event(
+                    actor=Actor.operator(tenant_id, "lifecycle-epoch"),
+                    action="keys.epoch",
+                    resource=Resource(type="tenant", tenant_id=tenant_id, id=tenant_id),
+                    decision=Decision(
+                        True, "none", "lifecycle.key_epoch", f"KEK v{version}; {rewrapped} keys rewrapped"
+                    ),
+                )
+            ],
         )
     return version
 

@@ -547,12 +547,16 @@ def _finish(
         row.status, row.finished_at, row.progress = "done", now, dict(progress)
         row.certificate, row.signature = canonical(certificate).decode(), signature
         deleted = sum(c.deleted for c in classes)
-        log.record(
+        log.record_many_in(  # inside this transaction: it holds the write lock already
             db_session,
-            actor=actor,
-            action="retention.sweep",
-            resource=Resource(type="sweep_run", tenant_id=tenant_id, id=str(run_id)),
-            decision=Decision(True, "none", "lifecycle.sweep", f"swept: {deleted} deleted"),
+            [
+                log.build_event(
+                    actor=actor,
+                    action="retention.sweep",
+                    resource=Resource(type="sweep_run", tenant_id=tenant_id, id=str(run_id)),
+                    decision=Decision(True, "none", "lifecycle.sweep", f"swept: {deleted} deleted"),
+                )
+            ],
         )
         as_of = row.as_of
     return SweepReport(
