@@ -52,10 +52,12 @@ from callvault.vault.fields.service import new_subject_keys, open_subject_key, t
 __all__ = [
     "DEFAULT_APPROVER_ROLES",
     "KIND_POLICIES",
+    "LEVELS_IN_ORDER",
     "READ_ALL_ROLES",
     "KindPolicy",
     "active_approval",
     "create_request",
+    "current_level",
     "decide",
     "effective_status",
     "expire_due",
@@ -111,6 +113,19 @@ def _roles_text(roles: Iterable[str]) -> str:
 
 def _roles_of(approval: Approval) -> list[str]:
     return [role for role in approval.approver_roles.split(",") if role]
+
+
+LEVELS_IN_ORDER = "levels_in_order"
+"""Target key (``true``) of a request whose approver roles are levels decided in order, one
+approval per level (exports: security officer, then DPO, then ...)."""
+
+
+def current_level(approval: Approval) -> str | None:
+    """The role whose vote is due on an ordered request; None for an unordered one."""
+    if approval.target.get(LEVELS_IN_ORDER) is not True:
+        return None
+    roles = _roles_of(approval)
+    return roles[min(approval.approvals, len(roles) - 1)]
 
 
 def effective_status(approval: Approval, at: datetime) -> ApprovalStatus:
@@ -201,6 +216,7 @@ def _to_read(
         and actor.role in _roles_of(approval)
         and approval.requester_id != actor.actor_id
         and not voted
+        and current_level(approval) in (None, actor.role)
     )
     return ApprovalRead(
         id=approval.id,
@@ -391,6 +407,10 @@ def decide(
     if actor.kind != "user" or actor.role not in _roles_of(approval):
         _refuse(db_session, actor, approval_id, "approval.not_an_approver", "role may not decide this request")
         raise Forbidden("Your role may not decide this request", code="approval.not_an_approver")
+    level = current_level(approval)
+    if level is not None and approval.status == "pending" and actor.role != level:
+        _refuse(db_session, actor, approval_id, "approval.not_your_level", f"waiting for the {level} level")
+        raise Forbidden(f"This request waits for a {level} first", code="approval.not_your_level")
     step_up_minutes = effective_policy(db_session, actor.tenant_id).step_up_minutes
     if actor.step_up_at is None or not timedelta(0) <= now - actor.step_up_at <= timedelta(minutes=step_up_minutes):
         # a vote opens clear data to someone else: the approver confirms a TOTP code first
@@ -440,6 +460,17 @@ def decide(
         )
         or 0
     )
+    if level is not None and approve and yes > 1:
+        same_level = db_session.scalar(
+            select(func.count()).where(
+                ApprovalVote.tenant_id == actor.tenant_id,
+                ApprovalVote.approval_id == approval.id,
+                ApprovalVote.approve.is_(True),
+                ApprovalVote.approver_role == actor.role,
+            )
+        )
+        if (same_level or 0) > 1:  # two approvers of one level voted at once: one level, one vote
+            raise Conflict("Another approver of this level decided first", code="approval.closed")
     approval.approvals = int(yes)
     events = []
     if not approve:
