@@ -98,15 +98,15 @@ def _plaintext_mode() -> Iterator[None]:
         key.key_id = key_id
         return key, _Wrapped()
 
-    saved = importer.new_data_key, importer.sealed_row, importer.tenant_keys, importer.open_index_root
+    saved = importer.new_data_key, importer._seal, importer.tenant_keys, importer.open_index_root
     importer.new_data_key = plain_data_key  # type: ignore[assignment]
-    importer.sealed_row = _plain_sealed_row  # type: ignore[assignment]
+    importer._seal = _plain_sealed  # type: ignore[assignment]
     importer.tenant_keys = lambda *, db_session, tenant_id: _PlainKeys(tenant_id)  # type: ignore[assignment]
     importer.open_index_root = lambda *args: None  # type: ignore[assignment]
     try:
         yield
     finally:
-        importer.new_data_key, importer.sealed_row, importer.tenant_keys, importer.open_index_root = saved
+        importer.new_data_key, importer._seal, importer.tenant_keys, importer.open_index_root = saved
 
 
 class _Wrapped:
@@ -114,16 +114,18 @@ class _Wrapped:
     blob = bytes(65)
 
 
-def _plain_sealed_row(keys: Any, dek: Any, customer_id: uuid.UUID, values: dict[str, Any]) -> dict[str, Any]:
+def _plain_sealed(keys: Any, dek: Any, customer_id: str, values: dict[str, Any]) -> tuple[bytes | None, ...]:
+    """``importer._seal`` without cryptography: the same columns, values as plain bytes."""
     from callvault.vault.customers.models import ENCRYPTED_FIELDS
 
-    row: dict[str, Any] = {f"{f}_ct": (None if values[f] is None else values[f].encode()) for f in ENCRYPTED_FIELDS}
-    mobile = values["mobile"]
-    row["mobile_bidx"] = None if mobile is None else mobile.encode()[:16]
-    row["mobile_last4_bidx"] = None if mobile is None else mobile[-4:].encode()
-    for field in ("id_number", "email"):
-        row[f"{field}_bidx"] = None if values[field] is None else values[field].encode()[:16]
-    return row
+    mobile, id_number, email = values["mobile"], values["id_number"], values["email"]
+    return (
+        *[None if values[f] is None else values[f].encode() for f in ENCRYPTED_FIELDS],
+        None if mobile is None else mobile.encode()[:16],
+        None if mobile is None else mobile[-4:].encode(),
+        None if id_number is None else id_number.encode()[:16],
+        None if email is None else email.encode()[:16],
+    )
 
 
 def _import(path: Path, *, pg: bool, plaintext: bool, batch_size: int) -> tuple[float, int]:
