@@ -26,6 +26,7 @@ from callvault.pii.engine import Analyzer
 from callvault.pii.model import Entity
 from callvault.pii.normalize import fold_width
 from callvault.pii.recognizers.numbers import NEGATIVE_CONTEXT
+from callvault.pii.recognizers.person import SURNAMES
 from callvault.pii.redact import Mode, Tokenizer, apply_operators, replacement
 
 __all__ = ["StreamingRedactor"]
@@ -40,6 +41,16 @@ _SEPARATORS = frozenset(" ,，、")
 _CONTEXT_KEEP = 64
 _MAX_HOLD = 96
 _NAME_CUE = re.compile(r"(?:我叫|我是|我姓|姓名|名字|联系人|客户|收件人|持卡人)[:：\s]{0,4}[\u4e00-\u9fff]{0,3}$")
+# A surname among the last characters may be a name an honorific or 本人 follows in the next
+# segment ("胡" / "先生您好"): up to three trailing Chinese characters from it are held.
+_SURNAME_TAIL = re.compile("[" + "".join(sorted(SURNAMES)) + "][\u4e00-\u9fff]{0,2}$")
+# A final segment that ends in a character no value continues with (Chinese, ？。！，) ends a
+# turn: the analysis sees a newline there, so "请提供一下您的护照号码？" / "E12345678" is a
+# question and its answer. One that ends in a digit, letter or e-mail character may be the
+# first part of a value read out in groups, and is not cut.
+_NO_TURN_END = frozenset("0123456789零〇一幺二两三四五六七八九@._%+-#") | frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+)
 
 
 def _open_tail(buffer: str, offset: int) -> int:
@@ -104,6 +115,9 @@ class StreamingRedactor:
         cue = _NAME_CUE.search(folded, max(offset, len(folded) - 16))
         if cue is not None:
             hold = min(hold, cue.start())
+        surname = _SURNAME_TAIL.search(folded, max(offset, len(folded) - 3))
+        if surname is not None:
+            hold = min(hold, surname.start())
         for entity in entities:
             if entity.end >= len(buffer) - 1:
                 hold = min(hold, entity.start)
@@ -150,6 +164,10 @@ class StreamingRedactor:
         out.append("".join(c if c.isspace() else "*" for c in buffer[end:cut]))
         self._pending = buffer[cut:]
         self._context = buffer[max(0, cut - _CONTEXT_KEEP) : cut]
+        if final and self._context and not self._pending:
+            last = fold_width(self._context[-1])
+            if last not in _NO_TURN_END and not last.isspace():
+                self._context += "\n"  # analysed, never emitted: the end of a turn
         return "".join(out)
 
     def _remainder(self, buffer: str, entity: Entity, offset: int) -> str:

@@ -264,3 +264,28 @@ def test_accuracy_on_the_held_out_set() -> None:
 )
 def test_second_pass_error_kinds(text: str, expected: list[tuple[str, str]]) -> None:
     assert found(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("turns", "secret"),
+    [
+        (["请提供一下您的护照号码？", "E12345678"], "E12345678"),
+        (["Agent: what's the code we sent you?", "Customer: 78518."], "78518"),
+        (["请问您的姓名？", "谢婉清"], "谢婉清"),
+        (["我叫", "王小明"], "王小明"),
+    ],
+)
+def test_stream_final_segments_are_turns(turns: list[str], secret: str) -> None:
+    """Each turn sent as a final segment with no newline: a final segment that ends in a
+    character no value continues with ends a turn, so the question qualifies the answer."""
+    redactor = StreamingRedactor(analyzer(), "tag")
+    out = ""
+    for turn in turns:
+        out += redactor.feed(turn) + redactor.flush()
+    assert secret not in out, out
+
+
+def test_stream_holds_a_surname_an_honorific_may_follow() -> None:
+    redactor = StreamingRedactor(analyzer(), "tag")
+    out = redactor.feed("[客服]胡") + redactor.feed("先生您好") + redactor.flush()
+    assert out == "[客服]<PERSON>先生您好", out

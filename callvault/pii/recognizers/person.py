@@ -81,6 +81,9 @@ _EN_CUES = (
     r"Mr\.?|Mrs\.?|Ms\.?|Miss|Dr\.?"
 )
 _LABEL_CUES = frozenset(["客户", "用户"])
+_CUE_AT_END = re.compile(
+    r"(?:我叫|我是|我姓|免贵姓|姓名是|名字是|名字叫|名叫|my name is|name's|this is|I'm)[\s:：,，]*\Z"
+)
 # cues that also introduce things other than people: the name must be tagged nr by jieba
 _WEAK_CUES = frozenset(["查一下", "帮我查", "转给", "找一下", "通知", "告诉"])
 # after a name: honorifics, and words that follow a person ("石芳本人", "郭博名下的保单")
@@ -217,7 +220,11 @@ class PersonRecognizer(Recognizer):
         return [Entity("PERSON", start, start + 2 * len(name) - 1, 0.8, self.NAME)]
 
     def _answer(self, text: str, start: int, end: int) -> list[Entity]:
-        if not asked_before(text, start, NAME_ASKED, turns=1):  # a name question is answered at once
+        # a name question is answered at once; a turn (or a final ASR segment) may also end
+        # on the cue itself: "我叫" / "王小明"
+        if not (
+            asked_before(text, start, NAME_ASKED, turns=1) or _CUE_AT_END.search(text, max(0, start - 16), start - 1)
+        ):
             return []
         position = skip_label(text, start, end)
         while position < end:
