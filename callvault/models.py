@@ -9,6 +9,7 @@ from callvault.calls.models import LiveCall
 from callvault.core.counters import CounterWindow
 from callvault.core.db import Base
 from callvault.monitoring import models as _monitoring_models  # noqa: F401 - anomaly rules, alerts, incidents
+from callvault.recordings import models as _recordings_models  # noqa: F401 - recordings, transcripts, pauses
 from callvault.vault.customers.models import Customer
 from callvault.vault.fields.models import SubjectKey
 

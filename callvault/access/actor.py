@@ -25,6 +25,9 @@ SCOPES = frozenset(
         "security:freeze",
         "exports:trace",  # leak tracing of export files (the CLI operator; a SIEM or DLP integration)
         "lifecycle:manage",  # retention, legal holds, sweeps, DSAR deadlines (the CLI operator, the sweeper)
+        "recordings:write",  # the recorder / ASR pipeline: upload audio and transcripts, secure pause (recordings.yaml)
+        "recordings:read",  # recording metadata and redacted transcripts (a QA tool's backend)
+        "recordings:admin",  # per-tenant recording settings (redacted-only policy)
     }
 )
 """Scopes a service account can hold; ``customers:reveal`` is never granted by default."""

@@ -32,7 +32,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DEFAULT_MAX_BODY = 1024 * 1024
-_SELF_LIMITED = (":import", "/v1/pii/")
+_SELF_LIMITED = (":import", "/v1/pii/", "/v1/recordings:upload")  # recordings: any size, streamed
 _TEXT_TYPES = ("application/json", "application/merge-patch+json", "application/x-www-form-urlencoded")
 _NUL_QUERY = (b"%00", b"\x00")
 _REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
