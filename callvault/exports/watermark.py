@@ -85,17 +85,19 @@ def apply_fingerprint(masked: str, bit: Callable[[str], int]) -> str:
     the value discloses exactly what the plain mask does."""
     if "*" not in masked:
         return masked
-    # map positions of the whitespace-free text back to the original string
-    positions = [index for index, char in enumerate(masked) if not char.isspace()]
-    compact = "".join(masked[index] for index in positions)
+    if _WHITESPACE.search(masked) is None:
+        compact, positions = masked, None
+    else:  # map positions of the whitespace-free text back to the original string
+        positions = [index for index, char in enumerate(masked) if not char.isspace()]
+        compact = "".join(masked[index] for index in positions)
     inserts: list[int] = []
     for match in _STARS.finditer(compact):
-        left, right = _contexts(compact, match.start(), match.end())
+        start, end = match.span()
+        left, right = _contexts(compact, start, end)
         if not (left or right):
             continue
-        count = match.end() - match.start()
-        if count % 2 != bit(f"{left}\x1f{right}"):
-            inserts.append(positions[match.end() - 1] + 1)  # after the run's last star
+        if (end - start) % 2 != bit(f"{left}\x1f{right}"):
+            inserts.append(end if positions is None else positions[end - 1] + 1)  # after the run's last star
     if not inserts:
         return masked
     out: list[str] = []
