@@ -48,6 +48,7 @@ app.add_typer(approvals.app, name="approvals")
 app.add_typer(recordings.app, name="recordings")
 app.add_typer(exports.app, name="exports")
 app.add_typer(monitoring.app, name="monitoring")
+app.add_typer(monitoring.app, name="monitor", hidden=True)  # the name issue 15 uses: `callvault monitor replay`
 app.add_typer(lifecycle.app, name="lifecycle")
 
 INSECURE_KEY_HELP = (
@@ -140,6 +141,9 @@ def serve(
         from callvault.access.approvals.webhooks import start_worker
 
         start_worker(built)  # approval expiry and webhook deliveries; stopped by runtime close
+        from callvault.monitoring.engine import start_engine
+
+        start_engine(built)  # anomaly rules on the audit stream (freezes, alerts); stopped by runtime close
         from callvault.lifecycle.retention import start_sweeper as start_lifecycle_sweeper
 
         start_lifecycle_sweeper(built)  # replays the erasure ledger, then retention sweeps; stopped by runtime close
