@@ -318,10 +318,12 @@ def upload(
     digest = _Digest()
     try:
         fmt: WavFormat | None = None
-        plain: Iterable[bytes] = digest.watch(chunks)
+        plain: Iterable[bytes] = chunks
         if media in WAV_TYPES:
             fmt, plain = _blank_while_streaming(plain, pauses, fill)
-        store.put(blob, seal_stream(_stream_key(dek, actor.tenant_id, recording_id, "original"), plain))
+        # the digest of what is stored (secure pauses blanked): what an integrity check can verify
+        sealed = seal_stream(_stream_key(dek, actor.tenant_id, recording_id, "original"), digest.watch(plain))
+        store.put(blob, sealed)
         if digest.size == 0:
             store.delete(blob)
             raise Invalid("The recording is empty", code="recording.empty")

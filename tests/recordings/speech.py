@@ -68,7 +68,7 @@ def sox_stat(wav_bytes: bytes, start: float, end: float) -> dict[str, float]:
         handle.write(wav_bytes)
         handle.flush()
         result = subprocess.run(
-            ["sox", handle.name, "-n", "trim", f"{start:.4f}", f"={end:.4f}", "stat"],
+            ["sox", handle.name, "-n", "remix", "1", "trim", f"{start:.4f}", f"={end:.4f}", "stat"],
             capture_output=True,
             text=True,
             check=True,
