@@ -153,3 +153,18 @@ def overdue(tenant: str = TenantOption) -> None:
     for row in rows:
         console.print(f"{row.id} {row.kind} {row.regime} due {row.due_at.isoformat()}", highlight=False)
     console.print(f"{len(rows)} overdue", highlight=False)
+
+
+@app.command("erase")
+@handle_errors
+def erase(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="Subject ids, one a line."),
+    tenant: str = TenantOption,
+) -> None:
+    """Erase approved subjects in bulk (crypto-shred, delete, ledger, certificates); held ones are skipped."""
+    from callvault.lifecycle.flows import erase_many
+
+    ids = [uuid.UUID(line.strip()) for line in file.read_text().splitlines() if line.strip()]
+    with runtime() as built:
+        counts = erase_many(built, _operator(tenant), ids)
+    console.print(f"erased={counts['erased']} held={counts['held']} missing={counts['missing']}", highlight=False)

@@ -24,7 +24,7 @@ import importlib
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -143,26 +143,37 @@ def read_ledger(runtime: Runtime) -> list[dict[str, Any]]:
     return entries
 
 
-def _append(runtime: Runtime, build: Any) -> dict[str, Any]:
-    """Append ``build(prev_hash)`` to the ledger file under an exclusive lock, durably."""
+def _last_entry_hash(fd: int) -> str:
+    """Hash of the last entry in the file (read from its end: entries are small)."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return _GENESIS
+    start = max(0, size - 64 * 1024)
+    chunk = os.pread(fd, size - start, start)
+    lines = [line for line in chunk.split(b"\n") if line.strip()]
+    return hashlib.sha256(canonical(json.loads(lines[-1])["entry"])).hexdigest()
+
+
+def _append_many(runtime: Runtime, builds: list[Callable[[str], dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Append ``build(prev_hash)`` for each builder to the ledger file, chained, under an
+    exclusive lock, with one fsync for all of them."""
     path = ledger_path(runtime)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        previous = _GENESIS
-        last = None
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    last = line
-        if last is not None:
-            previous = hashlib.sha256(canonical(json.loads(last)["entry"])).hexdigest()
-        entry: dict[str, Any] = build(previous)
-        signature = base64.b64encode(sign_document(runtime.keyring, LEDGER_KIND, entry)).decode()
-        os.write(fd, (json.dumps({"entry": entry, "signature": signature}, sort_keys=True) + "\n").encode())
+        previous = _last_entry_hash(fd)
+        entries: list[dict[str, Any]] = []
+        lines: list[bytes] = []
+        for build in builds:
+            entry = build(previous)
+            signature = base64.b64encode(sign_document(runtime.keyring, LEDGER_KIND, entry)).decode()
+            lines.append((json.dumps({"entry": entry, "signature": signature}, sort_keys=True) + "\n").encode())
+            previous = hashlib.sha256(canonical(entry)).hexdigest()
+            entries.append(entry)
+        os.write(fd, b"".join(lines))
         os.fsync(fd)
-        return entry
+        return entries
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
@@ -262,33 +273,36 @@ def _withdraw_all(db_session: Session, actor: Actor, subject_id: uuid.UUID) -> l
     ]
 
 
-def erase(*, db_session: Session, actor: Actor, subject_id: uuid.UUID) -> DeletionCertificate:
-    """Erase a subject (DPO, after a step-up, with an approved ``erasure`` request): 404 if
-    unknown, 409 naming the hold if a legal hold covers it; else crypto-shred, delete, write
-    the ledger entry and return the signed deletion certificate."""
-    runtime = runtime_of(db_session)
-    # an unknown subject is answered 404 to whoever may ask for erasures (no approval can
-    # name a subject that does not exist, so ``subject.erase`` itself would say 403)
-    customer = customer_or_raise(db_session, actor, "erasure.request", subject_id)
-    resource = subject_resource(actor.tenant_id, subject_id, customer.assigned_agent)
-    enforce(db_session, actor, "subject.erase", resource)
-    holds = holds_on_subject(db_session, actor.tenant_id, subject_id, "customer_profile")
-    if holds or customer.legal_hold:
-        error = Conflict(
-            "The subject is under legal hold: "
-            + (", ".join(f"{hold.case_ref} ({hold.id})" for hold in holds) or "customer.legal_hold"),
-            code="subject.legal_hold",
-            errors=[
-                {"field": "legal_hold", "code": "subject.legal_hold", "message": f"hold {hold.id} case {hold.case_ref}"}
-                for hold in holds
-            ]
-            or [{"field": "legal_hold", "code": "subject.legal_hold", "message": "customer.legal_hold is set"}],
-        )
-        record_failure(db_session, actor, "subject.erase", resource, error.code)
-        raise error
-    approval_id, approvers = _approval_of(db_session, actor, subject_id)
-    now = clock.now()
-    exceptions = _withdraw_all(db_session, actor, subject_id)
+def _hold_conflict(holds: Sequence[Any], flagged: bool) -> Conflict:
+    return Conflict(
+        "The subject is under legal hold: "
+        + (", ".join(f"{hold.case_ref} ({hold.id})" for hold in holds) or "customer.legal_hold"),
+        code="subject.legal_hold",
+        errors=[
+            {"field": "legal_hold", "code": "subject.legal_hold", "message": f"hold {hold.id} case {hold.case_ref}"}
+            for hold in holds
+        ]
+        or [{"field": "legal_hold", "code": "subject.legal_hold", "message": "customer.legal_hold is set"}],
+    )
+
+
+class _Erased:
+    """One subject shredded in this transaction, waiting for its ledger entry."""
+
+    def __init__(
+        self, actor: Actor, subject_id: uuid.UUID, counts: dict[str, int], exceptions: list[dict[str, Any]]
+    ) -> None:
+        self.tenant_id = actor.tenant_id
+        self.requested_by = actor.actor_id
+        self.subject_hash = subject_hash(actor.tenant_id, subject_id)
+        self.entry_id = time_ordered_uuid()
+        self.at = clock.now()
+        self.counts = counts
+        self.exceptions = exceptions
+
+
+def _shred_subject(db_session: Session, actor: Actor, customer: Customer) -> _Erased:
+    exceptions = _withdraw_all(db_session, actor, customer.id)
     counts = shred_customer(db_session, actor.tenant_id, customer)
     for capability in ("recordings", "exports"):
         if capability not in counts:
@@ -306,69 +320,183 @@ def erase(*, db_session: Session, actor: Actor, subject_id: uuid.UUID) -> Deleti
             "the subject key are unreadable",
         }
     )
-    hashed = subject_hash(actor.tenant_id, subject_id)
-    entry_id = time_ordered_uuid()
+    return _Erased(actor, customer.id, counts, exceptions)
+
+
+def _record_erasures(
+    db_session: Session, erased: list[_Erased], approval_id: str | None, approvers: list[str]
+) -> list[tuple[dict[str, Any], bytes]]:
+    """Ledger entries (file, then database) and signed certificates for shredded subjects;
+    call after the deletions are flushed, before the commit."""
+    runtime = runtime_of(db_session)
     key_id, _ = public_key(runtime.keyring)
 
-    def build(previous: str) -> dict[str, Any]:
-        return {
-            "format": "callvault-erasure-ledger/1",
-            "id": str(entry_id),
-            "tenant_id": actor.tenant_id,
-            "subject_hash": hashed,
-            "erased_at": now.isoformat(),
+    def builder(item: _Erased) -> Callable[[str], dict[str, Any]]:
+        def build(previous: str) -> dict[str, Any]:
+            return {
+                "format": "callvault-erasure-ledger/1",
+                "id": str(item.entry_id),
+                "tenant_id": item.tenant_id,
+                "subject_hash": item.subject_hash,
+                "erased_at": item.at.isoformat(),
+                "scope": list(SCOPE),
+                "requested_by": item.requested_by,
+                "approval_id": approval_id,
+                "approvers": approvers,
+                "prev": previous,
+            }
+
+        return build
+
+    entries = _append_many(runtime, [builder(item) for item in erased])
+    out: list[tuple[dict[str, Any], bytes]] = []
+    rows: list[ErasureEntry] = []
+    for item, entry in zip(erased, entries, strict=True):
+        certificate = {
+            "format": "callvault-deletion-certificate/1",
+            "certificate_id": str(item.entry_id),
+            "tenant_id": item.tenant_id,
+            "subject_hash": item.subject_hash,
+            "erased_at": item.at.isoformat(),
+            "method": "crypto-shredding: the subject's data key was destroyed, then its rows were deleted",
+            "deleted": item.counts,
             "scope": list(SCOPE),
-            "requested_by": actor.actor_id,
+            "exceptions": item.exceptions,
+            "requested_by": item.requested_by,
             "approval_id": approval_id,
             "approvers": approvers,
-            "prev": previous,
+            "ledger_entry_sha256": hashlib.sha256(canonical(entry)).hexdigest(),
+            "copies": "older database copies hold the wrapped key until the next key epoch; a restore replays "
+            "the erasure ledger and takes keys from the key store, which holds a tombstone for this key",
+            "signing_key_id": key_id,
         }
-
-    db_session.flush()  # the deletions are in the transaction before the ledger says they happened
-    entry = _append(runtime, build)
-    certificate = {
-        "format": "callvault-deletion-certificate/1",
-        "certificate_id": str(entry_id),
-        "tenant_id": actor.tenant_id,
-        "subject_hash": hashed,
-        "erased_at": now.isoformat(),
-        "method": "crypto-shredding: the subject's data key was destroyed, then its rows were deleted",
-        "deleted": counts,
-        "scope": list(SCOPE),
-        "exceptions": exceptions,
-        "requested_by": actor.actor_id,
-        "approval_id": approval_id,
-        "approvers": approvers,
-        "ledger_entry_sha256": hashlib.sha256(canonical(entry)).hexdigest(),
-        "copies": "older database copies hold the wrapped key until the next key epoch; a restore replays "
-        "the erasure ledger and takes keys from the key store, which holds a tombstone for this key",
-        "signing_key_id": key_id,
-    }
-    signature = sign_document(runtime.keyring, CERTIFICATE_KIND, certificate)
-    db_session.add(
-        ErasureEntry(
-            tenant_id=actor.tenant_id,
-            id=entry_id,
-            subject_hash=hashed,
-            erased_at=now,
-            entry=canonical(entry).decode(),
-            certificate=canonical(certificate).decode(),
-            signature=signature,
-            replayed=False,
+        signature = sign_document(runtime.keyring, CERTIFICATE_KIND, certificate)
+        rows.append(
+            ErasureEntry(
+                tenant_id=item.tenant_id,
+                id=item.entry_id,
+                subject_hash=item.subject_hash,
+                erased_at=item.at,
+                entry=canonical(entry).decode(),
+                certificate=canonical(certificate).decode(),
+                signature=signature,
+                replayed=False,
+            )
         )
-    )
+        out.append((certificate, signature))
+    db_session.add_all(rows)
+    db_session.flush()
+    return out
+
+
+def _complete_requests(db_session: Session, tenant_id: str, subject_ids: Sequence[uuid.UUID]) -> None:
+    now = clock.now()
     for request in db_session.scalars(
         select(DsarRequest).where(
-            DsarRequest.tenant_id == actor.tenant_id,
-            DsarRequest.subject_id == subject_id,
+            DsarRequest.tenant_id == tenant_id,
+            DsarRequest.subject_id.in_(list(subject_ids)),
             DsarRequest.kind == "erasure",
             DsarRequest.completed_at.is_(None),
         )
     ):
         request.completed_at = now
+
+
+def erase(*, db_session: Session, actor: Actor, subject_id: uuid.UUID) -> DeletionCertificate:
+    """Erase a subject (DPO, after a step-up, with an approved ``erasure`` request): 404 if
+    unknown, 409 naming the hold if a legal hold covers it; else crypto-shred, delete, write
+    the ledger entry and return the signed deletion certificate."""
+    # an unknown subject is answered 404 to whoever may ask for erasures (no approval can
+    # name a subject that does not exist, so ``subject.erase`` itself would say 403)
+    customer = customer_or_raise(db_session, actor, "erasure.request", subject_id)
+    resource = subject_resource(actor.tenant_id, subject_id, customer.assigned_agent)
+    enforce(db_session, actor, "subject.erase", resource)
+    holds = holds_on_subject(db_session, actor.tenant_id, subject_id, "customer_profile")
+    if holds or customer.legal_hold:
+        error = _hold_conflict(holds, customer.legal_hold)
+        record_failure(db_session, actor, "subject.erase", resource, error.code)
+        raise error
+    approval_id, approvers = _approval_of(db_session, actor, subject_id)
+    erased = _shred_subject(db_session, actor, customer)
+    db_session.flush()  # the deletions are in the transaction before the ledger says they happened
+    ((certificate, signature),) = _record_erasures(db_session, [erased], approval_id, approvers)
+    _complete_requests(db_session, actor.tenant_id, [subject_id])
     db_session.flush()
     return DeletionCertificate(
-        certificate=certificate, signature=base64.b64encode(signature).decode(), signing_key_id=key_id
+        certificate=certificate,
+        signature=base64.b64encode(signature).decode(),
+        signing_key_id=certificate["signing_key_id"],
+    )
+
+
+def erase_many(
+    runtime: Runtime, actor: Actor, subject_ids: Sequence[uuid.UUID], *, batch_size: int = 1000
+) -> dict[str, int]:
+    """Bulk erasure by the local operator (``callvault lifecycle erase``; the operator holds
+    the keyring): one PDP decision per batch, one audit event per subject (appended in the
+    batch's transaction), one ledger fsync per batch. Held subjects are skipped and
+    counted (``held``), unknown ones counted (``missing``)."""
+    counts = {"erased": 0, "held": 0, "missing": 0}
+    for start in range(0, len(subject_ids), batch_size):
+        batch = list(subject_ids[start : start + batch_size])
+        batch_id = time_ordered_uuid()
+        with tenant_session(runtime.sessions, actor.tenant_id) as db_session:
+            enforce(
+                db_session,
+                actor,
+                "subject.erase_bulk",
+                Resource(type="subject_batch", tenant_id=actor.tenant_id, id=str(batch_id)),
+            )
+            customers = list(
+                db_session.scalars(
+                    select(Customer).where(Customer.tenant_id == actor.tenant_id, Customer.id.in_(batch))
+                )
+            )
+            counts["missing"] += len(batch) - len(customers)
+            case_hold = any(  # a hold on every subject (a case hold over profiles) stops the batch
+                hold.subject_id is None
+                for hold in holds_on_subject(db_session, actor.tenant_id, uuid.UUID(int=0), "customer_profile")
+            )
+            held_subjects = {
+                hold.subject_id for hold in _subject_holds(db_session, actor.tenant_id, [c.id for c in customers])
+            }
+            erased: list[_Erased] = []
+            events: list[dict[str, Any]] = []
+            for customer in customers:
+                if case_hold or customer.id in held_subjects or customer.legal_hold:
+                    counts["held"] += 1
+                    continue
+                erased.append(_shred_subject(db_session, actor, customer))
+                events.append(
+                    log.build_event(
+                        actor=actor,
+                        action="subject.erase",
+                        resource=subject_resource(actor.tenant_id, customer.id),
+                        decision=Decision(True, "none", "lifecycle.erase_bulk", f"erased in batch {batch_id}"),
+                    )
+                )
+            db_session.flush()
+            if erased:
+                _record_erasures(db_session, erased, None, [])
+                _complete_requests(db_session, actor.tenant_id, [c.id for c in customers])
+                log.record_many_in(db_session, events)
+            counts["erased"] += len(erased)
+    return counts
+
+
+def _subject_holds(db_session: Session, tenant_id: str, subject_ids: list[uuid.UUID]) -> list[Any]:
+    from callvault.lifecycle.models import LegalHold
+
+    if not subject_ids:
+        return []
+    return list(
+        db_session.scalars(
+            select(LegalHold).where(
+                LegalHold.tenant_id == tenant_id,
+                LegalHold.released_at.is_(None),
+                LegalHold.subject_id.in_(subject_ids),
+            )
+        )
     )
 
 

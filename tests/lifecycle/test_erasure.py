@@ -18,6 +18,7 @@ from callvault.access.approvals.service import decide
 from callvault.access.identity import service as identity
 from callvault.access.identity.models import Tenant
 from callvault.audit.service import subject_report
+from callvault.core.db import tenant_session
 from callvault.core.errors import ApprovalRequired, Conflict, DecryptionFailed, IntegrityViolation, NotFound
 from callvault.core.runtime import Runtime
 from callvault.crypto import open_data_key
@@ -151,7 +152,7 @@ def _copy(runtime: Runtime, tenant_id: str) -> dict[str, Any]:
     """A logical backup of the tenant: its customers, its keys, its tenant row's index root."""
     from callvault.core.db import Base
 
-    with runtime.sessions() as db_session, db_session.begin():
+    with tenant_session(runtime.sessions, tenant_id) as db_session:  # row-level security: the tenant's rows
         tables: dict[str, Any] = {}
         for name in _COPIED:
             table: Table = Base.metadata.tables[name]
@@ -167,7 +168,7 @@ def _restore(runtime: Runtime, tenant_id: str, copy: dict[str, Any]) -> None:
     """Put the copy back as the tenant's data (what restoring the backup does)."""
     from callvault.core.db import Base
 
-    with runtime.sessions() as db_session, db_session.begin():
+    with tenant_session(runtime.sessions, tenant_id) as db_session:  # row-level security: the tenant's rows
         for name in ("customer", "subject_key"):
             table: Table = Base.metadata.tables[name]
             db_session.execute(delete(table).where(table.c.tenant_id == tenant_id))
@@ -286,3 +287,52 @@ def test_a_tampered_ledger_is_refused(iso: Lc) -> None:
     with pytest.raises(IntegrityViolation):
         flows.replay_ledger(iso.runtime)
     assert base64.b64decode(line["signature"])
+
+
+def test_bulk_erasure_skips_held_subjects_and_writes_one_ledger_entry_each(iso: Lc, tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    subjects = [iso.customer()[0] for _ in range(4)]
+    with iso.session() as db_session:
+        create_hold(
+            db_session=db_session, actor=iso.operator(), hold_in=HoldCreate(subject_id=subjects[0], case_ref="C-9")
+        )
+    counts = flows.erase_many(iso.runtime, iso.operator(), [*subjects[:3], uuid.uuid4()], batch_size=2)
+    assert counts == {"erased": 2, "held": 1, "missing": 1}
+    assert [_readable(iso, s) for s in subjects] == [True, False, False, True]
+    entries = flows.read_ledger(iso.runtime)
+    assert {e["subject_hash"] for e in entries} == {flows.subject_hash(iso.id, s) for s in subjects[1:3]}
+    # the CLI does the same for a file of ids
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{subjects[3]}\n")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CALLVAULT_HOME": str(iso.runtime.settings.home),
+        "CALLVAULT_MASTER_KEY": "test-master-key",
+    }
+    if iso.runtime.settings.database_url:
+        env["CALLVAULT_DATABASE_URL"] = iso.runtime.settings.database_url
+        env["CALLVAULT_MIGRATION_DATABASE_URL"] = iso.runtime.settings.resolved_migration_url
+        env["CALLVAULT_DB_APP_ROLE"] = iso.runtime.settings.db_app_role or ""
+    done = subprocess.run(
+        [sys.executable, "-m", "callvault", "lifecycle", "erase", str(ids), "--tenant", iso.id],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "erased=1 held=0 missing=0" in done.stdout
+    iso.runtime.caches.pop("dek", None)
+    assert not _readable(iso, subjects[3])
+    verified = subprocess.run(
+        [sys.executable, "-m", "callvault", "lifecycle", "ledger-verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert verified.returncode == 0 and "3 entries" in verified.stdout, verified.stderr
