@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from callvault.pii.model import Entity
-from callvault.pii.normalize import fold_width, mark_turns, unspace
+from callvault.pii.normalize import NORMALIZE_TRIGGERS, fold_width, mark_turns, unspace
 from callvault.pii.prefilter import Prefilter
 from callvault.pii.recognizers.base import Pattern, Recognizer
 
@@ -81,8 +81,10 @@ class Analyzer:
         produced = {kind for recognizer in self.recognizers for kind in recognizer.ENTITIES}
         self._filter = entities is not None and not produced <= entities
         triggers = [pattern.trigger for _, pattern in self._parts]
+        # after the patterns' triggers, those of texts that need normalizing first
+        self._normalize = frozenset(range(len(triggers), len(triggers) + len(NORMALIZE_TRIGGERS)))
         self._prefilter = (
-            Prefilter([t for t in triggers if t is not None], engine=prefilter)
+            Prefilter([*(t for t in triggers if t is not None), *NORMALIZE_TRIGGERS], engine=prefilter)
             if self._parts and all(triggers) and prefilter != "none"
             else None
         )
@@ -146,25 +148,33 @@ class Analyzer:
     def analyze(self, text: str) -> list[Entity]:
         if self._regex is None or not text:
             return []
+        hits = None
+        if self._prefilter is not None:
+            hits = self._prefilter.hits(text)
+            if not hits:
+                return []  # no trigger occurs: nothing can match, nothing to normalize
+            if hits.isdisjoint(self._normalize):
+                return self._analyze(text, hits, plain=True)
         # code point for code point: offsets stay those of the original
         text = mark_turns(fold_width(text))
         compact = unspace(text)
         if compact is None:
-            return self._analyze(text)
+            return self._analyze(text, None if hits is None else self._prefilter.hits(text))  # type: ignore[union-attr]
         # every character spaced out by the ASR: scan the compact text, map spans back
         view, positions = compact
         return [
             Entity(e.type, positions[e.start], positions[e.end - 1] + 1, e.score, e.recognizer)
-            for e in self._analyze(view)
+            for e in self._analyze(view, None if hits is None else self._prefilter.hits(view))  # type: ignore[union-attr]
         ]
 
-    def _analyze(self, text: str) -> list[Entity]:
+    def _analyze(self, text: str, hits: frozenset[int] | None, *, plain: bool = False) -> list[Entity]:
         regex: re.Pattern[str] | None = self._regex
-        if self._prefilter is not None:
-            hits = self._prefilter.hits(text)
-            if not hits:
-                return []  # no pattern's trigger occurs: nothing can match
-            regex = self._regex_for(hits)
+        if hits is not None:
+            if not plain:
+                hits = hits - self._normalize
+                if not hits:
+                    return []  # no pattern's trigger occurs: nothing can match
+            regex = self._variants.get(hits) or self._regex_for(hits)
         if regex is None:
             return []
         found: list[Entity] = []

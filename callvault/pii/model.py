@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["ENTITY_TYPES", "Entity"]
 
@@ -18,9 +18,12 @@ ENTITY_TYPES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Entity:
-    """``text[start:end]`` (Python string offsets) is an ``type`` with confidence ``score``."""
+class Entity(NamedTuple):
+    """``text[start:end]`` (Python string offsets) is an ``type`` with confidence ``score``.
+
+    Immutable. A named tuple rather than a frozen dataclass: one is made per match, and a
+    frozen dataclass's ``__init__`` (five ``object.__setattr__`` calls) cost a tenth of the
+    time of a turn that holds a phone number."""
 
     type: str
     start: int

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["fold_width", "mark_turns", "needs_folding", "unspace"]
+__all__ = ["NORMALIZE_TRIGGERS", "fold_width", "mark_turns", "needs_folding", "unspace"]
 
 _FOLDED = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz@.+-_%#"
 _TABLE = {ord(c) + 0xFEE0: ord(c) for c in _FOLDED} | {0x3000: ord(" ")}
@@ -36,11 +36,11 @@ def fold_width(text: str) -> str:
 # into one JSON line) starts a turn just as a newline does: the space before it becomes
 # "\n" (one code point for one, offsets unchanged), so context reaches back over it the
 # same way.
-_MID_LABEL = re.compile(
-    r"(?<=\S) (?=(?:SPEAKER_\d{1,2}|spk_?\d{1,2}|坐席|客服|客户|用户|来电人|来电|"
-    r"[Aa]gent|[Cc]ustomer|[Cc]aller|[Rr]ep)\s?[:：]|\[(?:坐席|客服|客户|用户|来电人|[Aa]gent|[Cc]aller|"
-    r"[Cc]ustomer|[Rr]ep)\]|[A-D]：)"
+_LABELS = (
+    r"(?:SPEAKER_\d{1,2}|spk_?\d{1,2}|坐席|客服|客户|用户|来电人|来电|[Aa]gent|[Cc]ustomer|[Cc]aller|[Rr]ep)\s?[:：]|"
+    r"\[(?:坐席|客服|客户|用户|来电人|[Aa]gent|[Cc]aller|[Cc]ustomer|[Rr]ep)\]|[A-D]："
 )
+_MID_LABEL = re.compile(rf"(?<=\S) (?={_LABELS})")
 
 
 def mark_turns(text: str) -> str:
@@ -91,3 +91,12 @@ def unspace(text: str) -> tuple[str, list[int]] | None:
     pieces.pop()
     positions.pop()
     return "".join(pieces), positions
+
+
+# What makes a text need the work above, as triggers for the prefilter (no lookaround): a
+# text in which none occurs is scanned as it is, with no folding, turn marks or compaction.
+NORMALIZE_TRIGGERS: list[tuple[str, bool]] = [
+    (_WIDE.pattern, False),
+    (f" (?:{_LABELS})", False),
+    (_SPACED.pattern, False),
+]

@@ -60,10 +60,8 @@ class Prefilter:
         # lone surrogates cannot be encoded; "?" is no trigger and removes none. Each
         # trigger reports at most once (single-match), so scanning on is cheaper than
         # stopping early (which raises inside the binding).
-        self._hyperscan.scan(
-            text.encode("utf-8", "replace"), match_event_handler=_on_match, context=found, scratch=scratch
-        )
-        return frozenset(found)
+        self._hyperscan.scan(text.encode("utf-8", "replace"), _on_match, 0, found, scratch)
+        return frozenset(found) if found else _NONE
 
 
 def _on_match(expression: int, start: int, end: int, flags: int, hits: list[int]) -> None:

@@ -31,6 +31,7 @@ _EN_WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
 _ZH_SET = frozenset(_ZH)
 _ASCII_DIGITS = frozenset("0123456789")
 _ANY_DIGIT = _ZH_SET | _ASCII_DIGITS
+_NEAR = _ANY_DIGIT | frozenset(" -")
 _GROUP_BREAK = re.compile("[ ，,]")
 
 CARD_CONTEXT = re.compile(r"卡号|银行卡|信用卡|借记卡|储蓄卡|卡|card|account|账号|帐号", re.IGNORECASE)
@@ -71,6 +72,8 @@ def _cn_mobile() -> re.Pattern[str]:
 def _touches(text: str, start: int, end: int, other: frozenset[str]) -> bool:
     """A digit of ``other`` (the other spelling) is next to ``text[start:end]``, or one
     space or dash away from it."""
+    if start and end < len(text) and text[start - 1] not in _NEAR and text[end] not in _NEAR:
+        return False  # the common case: punctuation or words on both sides
     if start:
         c = text[start - 1]
         if c in other or (c in " -" and start >= 2 and text[start - 2] in other):
@@ -171,16 +174,11 @@ class NumberRecognizer(Recognizer):
     def analyze(self, text: str, match: re.Match[str], group: str, pattern: Pattern) -> Iterable[Entity]:
         start, end = match.span(group)
         raw = text[start:end]
-        if pattern.name == "digits" and _touches(text, start, end, _ZH_SET):  # "138" + "四二四六" + "4154"
-            return self._mixed(text, start, end)
-        if pattern.name == "digits" and raw.isdigit():  # the common case: one plain run
-            if 7 <= len(raw) <= 8 and start:
-                passport = bare_passport(text, start, end)
-                if passport is not None:
-                    return [Entity("PASSPORT", passport, end, 0.9, self.NAME)]
-            verdict = classify(raw, text, start, separated=False, international=raw.startswith("00"), end=end)
-            return [Entity(verdict[0], start, end, verdict[1], self.NAME)] if verdict else []
         if pattern.name == "digits":
+            if _touches(text, start, end, _ZH_SET):  # "138" + "四二四六" + "4154"
+                return self._mixed(text, start, end)
+            if raw.isdigit():  # the common case: one plain run
+                return self._plain(text, start, end, raw)
             positions = [i for i, c in enumerate(raw) if c.isdigit() or c in "Xx"]
             digits = "".join(raw[i] for i in positions).upper()
             if digits.endswith("X") and not (len(digits) == 18 and id_number_valid(digits)):
@@ -202,6 +200,14 @@ class NumberRecognizer(Recognizer):
             return self._classified(text, start, raw, digits, positions, ends, international=False)
         ends = [i + 1 for i in positions]
         return self._classified(text, start, raw, digits, positions, ends, international=international)
+
+    def _plain(self, text: str, start: int, end: int, raw: str) -> list[Entity]:
+        if 7 <= len(raw) <= 8 and start:
+            passport = bare_passport(text, start, end)
+            if passport is not None:
+                return [Entity("PASSPORT", passport, end, 0.9, self.NAME)]
+        verdict = classify(raw, text, start, separated=False, international=raw.startswith("00"), end=end)
+        return [Entity(verdict[0], start, end, verdict[1], self.NAME)] if verdict else []
 
     def _mixed(self, text: str, start: int, end: int) -> list[Entity]:
         """A number read partly in Chinese digits and partly typed ("138四二四六4154"):

@@ -50,9 +50,11 @@ _KIN = (
     r"爸爸|妈妈|爸|妈|父亲|母亲|老公|老婆|丈夫|妻子|爱人|媳妇|儿子|女儿|哥哥|姐姐|弟弟|妹妹|哥|姐|弟|妹|"
     r"爷爷|奶奶|外婆|外公|朋友|同事|领导|舅舅|叔叔|阿姨家的|家属"
 )
+# "我姓林 叫林小雨": 叫 after a surname given
+_SURNAME_THEN_GIVEN = r"(?<=姓[\u4e00-\u9fff][ ，,])叫|(?<=姓[\u4e00-\u9fff]{2}[ ，,])叫"
 _CUES_ZH = (
     r"我叫|我是|我姓|免贵姓|叫我|本人是|本人|姓名是|姓名[:：]?|名字是|名字叫|名字[:：]?|中文名叫|中文名是|名叫|全名是|"
-    r"全名叫|(?<=姓[\u4e00-\u9fff][ ，,])叫|(?<=姓[\u4e00-\u9fff]{2}[ ，,])叫|有个叫|一个叫|叫做|之前是|上次是|"
+    rf"全名叫|{_SURNAME_THEN_GIVEN}|有个叫|一个叫|叫做|之前是|上次是|"
     r"户名是|户名|开户人是|开户人|开户名|客户|联系人|收件人写|收货人写|收件人|收货人|户主|持卡人|机主|用户|转给|找一下|查一下|帮我查|通知|告诉|"
     rf"我(?:{_KIN})(?:是|叫)?"
 )
@@ -168,7 +170,8 @@ class PersonRecognizer(Recognizer):
             rf"(?P<zh_cue>[{_HAN}]{{1,4}})",
             0.85,
             first="我叫本姓名客联收户持机用免中全转找有一之上开",
-            trigger=(_CUES_ZH, False),
+            # Hyperscan takes no lookbehind: the text around "姓X 叫" holds this instead
+            trigger=(_CUES_ZH.replace(_SURNAME_THEN_GIVEN, "姓[\u4e00-\u9fff]{1,2}[ ，,]叫"), False),
         ),
         # anchored on the honorific (先生, 女士 …); the name is found looking back from it
         Pattern(
@@ -292,12 +295,22 @@ _NOT_A_PERSON_AFTER = re.compile(
 )
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=1)
+def _word_tags() -> dict[str, str]:
+    posseg = _posseg()
+    posseg.dt.tokenizer.initialize()
+    return posseg.dt.word_tag_tab  # type: ignore[no-any-return]
+
+
 def _common_word(window: str) -> bool:
-    """jieba reads the start of ``window`` as an ordinary word of two or more characters
-    (明天, 常用, 方便, 马上), not as a person name."""
-    for word, flag in _posseg().cut(window):
-        return len(word) >= 2 and not str(flag).startswith("nr")
+    """The start of ``window`` is an ordinary word of jieba's dictionary (明天, 常用, 方便,
+    马上, 高度), tagged as anything but a person name. A dictionary look-up, not a cut: this
+    runs after every weak cue (客户, 用户, 本人 …), and a cut costs ~50 µs."""
+    tags = _word_tags()
+    for size in (3, 2):
+        tag = tags.get(window[:size])
+        if tag is not None:
+            return not tag.startswith("nr")
     return False
 
 
