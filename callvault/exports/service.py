@@ -1031,3 +1031,47 @@ def trace(*, db_session: Session, actor: Actor, data: bytes) -> TraceRead:
 
 
 __all__ += ["Download", "ExportJobs"]
+
+
+class ExportSweeper:
+    """Background loop of ``callvault serve``: at start, queue exports approved but never
+    generated (a restart); then every ``interval_seconds`` delete expired files."""
+
+    def __init__(self, runtime: Runtime, interval_seconds: float) -> None:
+        self._runtime = runtime
+        self._interval = interval_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="callvault-exports-sweep", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            schedule_pending(self._runtime)
+        except Exception:
+            _logger.exception("export resume failed")
+        while not self._stop.wait(self._interval):
+            try:
+                sweep_expired(self._runtime)
+            except Exception:
+                _logger.exception("export sweep failed")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+
+def start_sweeper(runtime: Runtime, interval_seconds: float = 60.0) -> ExportSweeper:
+    """Start the exports loop once per runtime (stopped by ``Runtime.close``)."""
+    existing = runtime.caches.get("exports.sweeper")
+    if isinstance(existing, ExportSweeper):
+        return existing
+    sweeper = ExportSweeper(runtime, interval_seconds)
+    runtime.caches["exports.sweeper"] = sweeper
+    sweeper.start()
+    return sweeper
+
+
+__all__ += ["ExportSweeper", "start_sweeper"]
