@@ -40,7 +40,7 @@ def _events(count: int, tenant: str = "bench", start: datetime | None = None) ->
     for n in range(count):
         agent = rng.randrange(200)
         action = rng.choice(actions) if n % 1000 else "auth.login"
-        denied = rng.random() < 0.01
+        denied = rng.random() < 0.001
         out.append({
             "time": moment, "tenant_id": tenant, "actor_id": f"user:agent-{agent}", "actor_kind": "user",
             "actor_role": "agent", "session_id": None, "action": action, "resource_type": "customer",
@@ -97,11 +97,13 @@ def live(stored: int, freezes: int) -> dict[str, float]:
             # record() without a subscriber, then with the engine subscribed
             one = _events(1)[0]
 
+            daytime = datetime.now(UTC).replace(hour=3)  # 11:00 local: ordinary traffic, no alert
+
             def record_p99(n: int) -> float:
                 times = []
-                for _ in range(n):
+                for k in range(n):
                     started = time.perf_counter()
-                    writer.append([{**one, "time": datetime.now(UTC)}])
+                    writer.append([{**one, "actor_id": f"user:agent-{k % 200}", "time": daytime}])
                     times.append(time.perf_counter() - started)
                 return statistics.quantiles(times, n=100)[98]
 

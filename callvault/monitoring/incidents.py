@@ -127,14 +127,28 @@ def _assess(db_session: Session, incident: Incident) -> None:
 def _timeline(
     db_session: Session, incident: Incident, kind: str, actor: Actor, detail: dict[str, Any], seq: int | None = None
 ) -> None:
+    from sqlalchemy import func
+
     from callvault.vault.fields.service import time_ordered_uuid
 
+    # strictly increasing per incident, so the timeline reads in the order things happened
+    # even when several entries share a clock tick (a pinned clock, a coarse one)
+    last_at: dict[uuid.UUID, datetime] = db_session.info.setdefault("incident_last_at", {})
+    previous = last_at.get(incident.id) or db_session.scalar(
+        select(func.max(IncidentEvent.at)).where(
+            IncidentEvent.tenant_id == incident.tenant_id, IncidentEvent.incident_id == incident.id
+        )
+    )
+    moment = clock.now()
+    if previous is not None and moment <= previous:
+        moment = previous + timedelta(microseconds=1)
+    last_at[incident.id] = moment
     db_session.add(
         IncidentEvent(
             tenant_id=incident.tenant_id,
             id=time_ordered_uuid(),
             incident_id=incident.id,
-            at=clock.now(),
+            at=moment,
             kind=kind,
             actor_id=actor.actor_id,
             detail=detail,
