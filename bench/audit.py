@@ -10,13 +10,14 @@ In one run, on the embedded default (or ``--pg``):
 3. builds inclusion proofs for random events against the latest head (DB-backed).
 
 Prints the figures, then:  appends_per_s=  ratio_vs_plain=  verify_events_per_s=  proof_ms_p99=
-incremental_verify_s=
+incremental_verify_s=  verify_cpu_us_per_event=
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import resource
 import shutil
 import sys
 import tempfile
@@ -28,6 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from import_customers import _database
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (verify's workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _events(count: int, start: int) -> list[dict[str, Any]]:
@@ -108,10 +115,10 @@ def main() -> None:
             writer.sign_head()
             print(f"appended {args.n} events: audit log {audit_s:.1f} s, plain table {plain_s:.1f} s")
 
-            began = time.perf_counter()
+            began, cpu_began = time.perf_counter(), _cpu_seconds()
             with runtime.engine.connect() as conn:
                 report = verify_log(conn, runtime.keyring.public_key("audit"))
-            verify_s = time.perf_counter() - began
+            verify_s, verify_cpu = time.perf_counter() - began, _cpu_seconds() - cpu_began
             assert report.ok and report.events == args.n, [f.line() for f in report.findings[:3]]
             print(f"verify: {report.events} events, {report.heads} heads in {verify_s:.1f} s")
 
@@ -171,6 +178,9 @@ def main() -> None:
     print(f"verify_events_per_s={args.n / verify_s:.0f}")
     print(f"proof_ms_p99={p99:.2f}")
     print(f"incremental_verify_s={incremental_s:.3f}")
+    # CPU of the verifier and its workers per event (PostgreSQL's own not included): what the
+    # load on a shared machine does not change; 2 free cores / this = the ceiling
+    print(f"verify_cpu_us_per_event={verify_cpu / args.n * 1e6:.2f}")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ import hashlib
 import json
 import multiprocessing
 import os
-from collections.abc import Iterable, Iterator, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +35,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from callvault.audit import merkle
@@ -239,6 +241,57 @@ def _select_events(dialect: str, first: int, last: int | None = None) -> str:
     return f"SELECT {columns}, leaf_hash FROM audit_event WHERE {where} ORDER BY seq"  # noqa: S608 - ints
 
 
+def _document_sql(dialect: str) -> tuple[str, bool] | None:
+    """An expression computing each event's leaf in the database, or ``None`` where there
+    is none: ``(sql, hashed)``, where the expression gives the leaf hash itself
+    (``hashed``, PostgreSQL) or the canonical leaf document for Python to hash (SQLite).
+
+    Both build exactly the bytes ``event_json(leaf_document(...))`` gives for the values
+    events hold: keys in sorted order, compact separators, strings escaped as orjson does
+    (SQLite's ``json_object``, PostgreSQL's ``to_json``; tests/audit/test_verify_fast.py
+    holds it so), so a row crosses into Python as one or two ``bytes`` instead of 20
+    objects. The encoding is injective, so a leaf that matches the stored one proves the
+    columns are what was committed. It is only a faster way to the same leaf: an event whose
+    leaf does not match is recomputed from its columns the reference way before anything
+    is reported, so this can make a check slower, never more lenient or more alarmed."""
+    if _OPTIONAL != ("outcome",):
+        return None
+    if dialect == "sqlite":
+        pairs = {name: f"'{name}', " + (_TIME_SQL["sqlite"] if name == "time" else name) for name in _SORTED}
+        every = ", ".join(pairs.values())
+        settled = ", ".join(pair for name, pair in pairs.items() if name != "outcome")
+        return (
+            f"CAST(CASE WHEN outcome IS NULL THEN json_object({settled}) ELSE json_object({every}) END AS BLOB)",
+            False,
+        )
+    if dialect == "postgresql":
+        parts = []
+        for position, name in enumerate(_SORTED):
+            key = ("{" if position == 0 else ",") + f'"{name}":'
+            if name == "outcome":
+                parts.append(f"CASE WHEN outcome IS NULL THEN '' ELSE '{key}' || to_json(outcome)::text END")
+                continue
+            value = (
+                "seq::text"
+                if name == "seq"
+                else f"to_json({_TIME_SQL['postgresql'] if name == 'time' else name})::text"
+            )
+            parts.append(f"'{key}' || coalesce({value}, 'null')")
+        document = " || ".join(parts) + " || '}'"
+        return f"sha256('\\x00'::bytea || convert_to({document}, 'UTF8'))", True
+    return None
+
+
+def _select_documents(dialect: str, first: int, last: int | None = None) -> tuple[str, bool] | None:
+    """``seq``, the leaf or its document (``_document_sql``) and the stored leaf hash."""
+    document = _document_sql(dialect)
+    if document is None:
+        return None
+    where = f"seq >= {int(first)}" + ("" if last is None else f" AND seq <= {int(last)}")
+    sql = f"SELECT seq, {document[0]}, leaf_hash FROM audit_event WHERE {where} ORDER BY seq"  # noqa: S608 - ints
+    return sql, document[1]
+
+
 def _time_text(value: Any) -> str:
     from datetime import UTC
 
@@ -308,9 +361,13 @@ def _fold_rows(
             if document[name] is None:
                 del document[name]
         stored = bytes(row[width])
-        leaf = sha256(b"\x00" + dumps(document)).digest()
-        if leaf != stored and len(result.findings) < max_findings:
-            result.findings.append(_what_changed(row[:width], seq, stored))
+        try:
+            leaf = sha256(b"\x00" + dumps(document)).digest()
+        except TypeError:  # a value no event holds (bytes in a text column): changed
+            leaf = _reference_leaf(row, seq, result, max_findings)
+        else:
+            if leaf != stored and len(result.findings) < max_findings:
+                result.findings.append(_what_changed(row[:width], seq, stored))
         if not result.gap_free:
             continue
         current, index = leaf, size
@@ -327,6 +384,74 @@ def _fold_rows(
     return result
 
 
+def _fold_documents(
+    rows: Iterable[Sequence[Any]],
+    tree: merkle.CompactTree,
+    offset: int,
+    marks: set[int],
+    max_findings: int,
+    columns_of: Callable[[int], Sequence[Any] | None],
+    hashed: bool = False,
+) -> _Range:
+    """``_fold_rows`` for ``(seq, leaf document or leaf, stored leaf hash)`` rows
+    (``_select_documents``; ``hashed``: the database computed the leaf). Where the leaf is
+    not the stored one, the event's columns are read again (``columns_of(seq)``, in
+    ``_SORTED`` order + the stored hash) and its leaf is recomputed the reference way: that
+    leaf is folded, and only if it too differs from the stored one is the event reported."""
+    result = _Range()
+    sha256 = hashlib.sha256
+    frontier = tree._frontier
+    size = tree.size
+    expected = offset + size + 1
+    for seq, document, stored in rows:
+        if seq != expected:
+            if len(result.findings) < max_findings:
+                result.findings.append(Finding(expected, "missing", f"events {expected}..{seq - 1} are missing"))
+            result.gap_free = False
+        if not result.rows:
+            result.first_seq = seq
+        result.rows += 1
+        expected = seq + 1
+        leaf = bytes(document) if hashed else sha256(b"\x00" + document).digest() if document is not None else b""
+        if leaf != stored:
+            leaf = _reference_leaf(columns_of(seq), seq, result, max_findings)
+        if not result.gap_free:
+            continue
+        current, index = leaf, size
+        while index & 1:  # CompactTree.append, inlined: this loop runs once per event
+            current = sha256(b"\x01" + frontier.pop() + current).digest()
+            index >>= 1
+        frontier.append(current)
+        size += 1
+        if offset + size in marks:
+            result.frontiers[offset + size] = list(frontier)
+    result.last_seq = expected - 1
+    tree._size = size
+    result.final = list(frontier)
+    return result
+
+
+def _reference_leaf(row: Sequence[Any] | None, seq: int, result: _Range, max_findings: int) -> bytes:
+    """The leaf of event ``seq`` from its columns (``_leaf``), a finding if it is not the
+    stored one. A row whose columns cannot even be encoded (a type no event holds) is
+    changed too; its leaf is then the hash of nothing, which no head's root can hold."""
+    width = len(_SORTED)
+    if row is None:  # gone between two reads of one verification: say so
+        result.findings.append(Finding(seq, "changed", "event changed while it was being verified"))
+        return hashlib.sha256(b"").digest()
+    stored = bytes(row[width])
+    try:
+        leaf = _leaf(row[:width])
+    except (TypeError, ValueError, orjson.JSONEncodeError):
+        leaf = hashlib.sha256(b"").digest()
+    if leaf != stored and len(result.findings) < max_findings:
+        try:
+            result.findings.append(_what_changed(row[:width], seq, stored))
+        except (TypeError, ValueError, orjson.JSONEncodeError):
+            result.findings.append(Finding(seq, "changed", "event content does not match its leaf hash"))
+    return leaf
+
+
 def _fold_range(url: str, first: int, last: int, marks: set[int], max_findings: int) -> _Range:
     """Worker: events ``first..last`` (one perfect subtree) over its own connection."""
     from sqlalchemy import create_engine
@@ -340,6 +465,23 @@ def _fold_range(url: str, first: int, last: int, marks: set[int], max_findings: 
                 cursor.execute(SYSTEM_SCOPE_FOR_CONNECTION)
             else:  # pages mapped instead of read one syscall at a time: ~1 µs less per event
                 cursor.execute("PRAGMA mmap_size = 1073741824")
+            documents = _select_documents(engine.dialect.name, first, last)
+            if documents is not None:
+                try:
+                    cursor.execute(documents[0])
+                    rows = cursor.fetchall()
+                except sqlite3.Error:  # a column no event holds (a BLOB): the reference path reads it
+                    rows = None
+                if rows is not None:
+                    lookup = raw.cursor()
+
+                    def columns_of(seq: int) -> Sequence[Any] | None:
+                        lookup.execute(_select_events(engine.dialect.name, seq, seq))
+                        found: Sequence[Any] | None = lookup.fetchone()
+                        return found
+
+                    tree = merkle.CompactTree()
+                    return _fold_documents(rows, tree, first - 1, marks, max_findings, columns_of, documents[1])
             cursor.execute(_select_events(engine.dialect.name, first, last))
             rows = cursor.fetchall()
         finally:
@@ -536,7 +678,23 @@ def _ranges(
         or (url.get_backend_name() == "sqlite" and not url.database)
     )
     if serial:
-        result = connection.exec_driver_sql(_select_events(connection.dialect.name, start + 1))
+        dialect = connection.dialect.name
+        documents = _select_documents(dialect, start + 1)
+        if documents is not None:
+
+            def columns_of(seq: int) -> Sequence[Any] | None:
+                return connection.exec_driver_sql(_select_events(dialect, seq, seq)).first()
+
+            before = merkle.CompactTree.from_frontier(tree.size, tree.frontier())
+            try:
+                rows = _fetched(connection.exec_driver_sql(documents[0]))
+                yield _fold_documents(rows, tree, 0, marks, max_findings, columns_of, documents[1]), []
+                return
+            except DBAPIError:
+                if dialect != "sqlite":
+                    raise
+                tree = before  # a column no event holds (a BLOB): the reference path reads it
+        result = connection.exec_driver_sql(_select_events(dialect, start + 1))
         yield _fold_rows(_fetched(result), tree, 0, marks, max_findings), []
         return
     assert _CHUNK & (_CHUNK - 1) == 0, "ranges must be perfect subtrees"
