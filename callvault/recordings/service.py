@@ -77,14 +77,18 @@ __all__ = [
     "UnsupportedAudio",
     "add_transcript",
     "create_playback_link",
+    "delete_recording",
     "end_secure_pause",
     "get_or_raise",
     "get_settings",
     "open_audio",
     "read_transcript",
+    "recordings_of_customer",
+    "set_retention",
     "start_secure_pause",
     "update_settings",
     "upload",
+    "verify",
 ]
 
 PLAYBACK_LINK_SECONDS = 15 * 60
@@ -854,3 +858,90 @@ def update_settings(
     row.updated_at = clock.now()
     db_session.flush()
     return _settings_read(row)
+
+
+# -- integrity and retention hooks ------------------------------------------------------------
+def verify(*, db_session: Session, actor: Actor, recording_id: uuid.UUID) -> dict[str, Any]:
+    """Open every stored copy whole (each segment's tag checked, the end of the stream
+    too) and compare the SHA-256 of the plaintext with the one recorded at upload."""
+    rec = _load(db_session, actor, "recording.verify", recording_id)
+    runtime = runtime_of(db_session)
+    result: dict[str, Any] = {"id": str(rec.id)}
+    try:
+        dek = _dek(db_session, actor.tenant_id, rec.subject_key_id)
+    except DecryptionFailed as error:
+        record_failure(db_session, actor, "recording.verify", _resource(actor, recording_id, rec), error.code)
+        raise
+    for variant, blob, expected in (
+        ("original", rec.original_blob, rec.sha256),
+        ("redacted", rec.redacted_blob, rec.redacted_sha256),
+    ):
+        if blob is None:
+            result[variant] = "absent"
+            continue
+        digest = _Digest()
+        try:
+            for _ in digest.watch(
+                open_stream(_stream_key(dek, rec.tenant_id, rec.id, variant), runtime.blobs.get(blob))
+            ):
+                pass
+        except (DecryptionFailed, NotFound):
+            result[variant] = "unreadable"
+            continue
+        result[variant] = "ok" if digest.hash.hexdigest() == expected else "digest_mismatch"
+    if any(result[v] not in ("ok", "absent") for v in ("original", "redacted")):
+        record_failure(
+            db_session, actor, "recording.verify", _resource(actor, recording_id, rec), "recording.integrity"
+        )
+    return result
+
+
+def set_retention(
+    *,
+    db_session: Session,
+    actor: Actor,
+    recording_id: uuid.UUID,
+    retention_class: str | None = None,
+    legal_hold: bool | None = None,
+) -> RecordingRead:
+    """The lifecycle hook: a recording's (and its transcript's) retention class and legal hold."""
+    rec = _load(db_session, actor, "recording.retention", recording_id)
+    transcript = db_session.get(Transcript, (actor.tenant_id, recording_id))
+    for row in (rec, transcript):
+        if row is None:
+            continue
+        if retention_class is not None:
+            row.retention_class = retention_class
+        if legal_hold is not None:
+            row.legal_hold = legal_hold
+    db_session.flush()
+    return _read(rec, transcript is not None)
+
+
+def delete_recording(*, db_session: Session, actor: Actor, recording_id: uuid.UUID) -> None:
+    """Delete a recording's blobs, transcript and row (a retention sweep); refused under
+    legal hold. Erasing the customer does not need this: the key's destruction suffices."""
+    rec = _load(db_session, actor, "recording.delete", recording_id)
+    if rec.legal_hold:
+        error = Conflict("The recording is under legal hold", code="recording.legal_hold")
+        record_failure(db_session, actor, "recording.delete", _resource(actor, recording_id, rec), error.code)
+        raise error
+    for blob in (rec.original_blob, rec.redacted_blob):
+        if blob is not None:
+            runtime_of(db_session).blobs.delete(blob)
+    transcript = db_session.get(Transcript, (actor.tenant_id, recording_id))
+    if transcript is not None:
+        db_session.delete(transcript)
+        db_session.flush()
+    db_session.delete(rec)
+    db_session.flush()
+
+
+def recordings_of_customer(*, db_session: Session, tenant_id: str, customer_id: uuid.UUID) -> list[uuid.UUID]:
+    """Ids of a customer's recordings (for DSAR reports and retention sweeps; no decision:
+    the caller's own action covers it)."""
+    return list(
+        db_session.scalars(
+            select(Recording.id).where(Recording.tenant_id == tenant_id, Recording.customer_id == customer_id)
+        )
+    )

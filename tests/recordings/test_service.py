@@ -13,6 +13,7 @@ from sqlalchemy import select
 from callvault.access.actor import Actor
 from callvault.blobs import S3BlobStore
 from callvault.core.db import tenant_session
+from callvault.core.errors import Conflict
 from callvault.core.runtime import Runtime
 from callvault.crypto import open_stream
 from callvault.recordings import service
@@ -118,3 +119,40 @@ def test_recordings_on_s3_are_ciphertext(
         else:
             runtime.caches["blobs"] = saved
     assert Path(runtime.settings.resolved_blob_dir).exists()
+
+
+def test_verify_and_retention_hooks(runtime: Runtime, client: TestClient, world: World) -> None:
+    speech = build_speech(["alpha", "bravo", "charlie"])
+    call_id, _ = world.new_call(client)
+    operator = Actor.operator(world.tenant_id)
+    done = service.upload(
+        runtime=runtime,
+        actor=_recorder(world),
+        recording_in=RecordingCreate(call_id=call_id),
+        content_type="audio/wav",
+        chunks=iter([speech.wav]),
+    )
+    with tenant_session(runtime.sessions, world.tenant_id) as db_session:
+        assert service.verify(db_session=db_session, actor=operator, recording_id=done.id) == {
+            "id": str(done.id),
+            "original": "ok",
+            "redacted": "ok",
+        }
+    # one flipped byte in the stored original: verify says so
+    path = runtime.settings.resolved_blob_dir / "recordings" / world.tenant_id / str(done.id) / "original"
+    damaged = bytearray(path.read_bytes())
+    damaged[len(damaged) // 2] ^= 1
+    path.write_bytes(bytes(damaged))
+    with tenant_session(runtime.sessions, world.tenant_id) as db_session:
+        assert service.verify(db_session=db_session, actor=operator, recording_id=done.id)["original"] == "unreadable"
+    with tenant_session(runtime.sessions, world.tenant_id) as db_session:
+        held = service.set_retention(db_session=db_session, actor=operator, recording_id=done.id, legal_hold=True)
+        assert held.legal_hold is True
+    with pytest.raises(Conflict), tenant_session(runtime.sessions, world.tenant_id) as db_session:
+        service.delete_recording(db_session=db_session, actor=operator, recording_id=done.id)
+    with tenant_session(runtime.sessions, world.tenant_id) as db_session:
+        service.set_retention(db_session=db_session, actor=operator, recording_id=done.id, legal_hold=False)
+    with tenant_session(runtime.sessions, world.tenant_id) as db_session:
+        service.delete_recording(db_session=db_session, actor=operator, recording_id=done.id)
+    assert not path.exists()
+    assert _rows(runtime, world, call_id) == []
