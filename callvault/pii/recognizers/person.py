@@ -48,14 +48,15 @@ SURNAMES = frozenset(
 _HAN = "\u4e00-\u9fff"
 _KIN = (
     r"爸爸|妈妈|爸|妈|父亲|母亲|老公|老婆|丈夫|妻子|爱人|媳妇|儿子|女儿|哥哥|姐姐|弟弟|妹妹|哥|姐|弟|妹|"
-    r"爷爷|奶奶|外婆|外公|朋友|同事|领导|舅舅|叔叔|阿姨家的|家属"
+    r"爷爷|奶奶|外婆|外公|朋友|同事|领导|舅舅|叔叔|阿姨家的|家属|太太|先生|孩子|女朋友|男朋友|对象|婆婆|公公|岳父|岳母|"
+    r"孙子|孙女|侄子|外甥|表哥|表姐|堂哥|室友|邻居|同学"
 )
 # "我姓林 叫林小雨": 叫 after a surname given
 _SURNAME_THEN_GIVEN = r"(?<=姓[\u4e00-\u9fff][ ，,])叫|(?<=姓[\u4e00-\u9fff]{2}[ ，,])叫"
 _CUES_ZH = (
     r"我叫|我是|我姓|免贵姓|叫我|本人是|本人|姓名是|姓名[:：]?|名字是|名字叫|名字[:：]?|中文名叫|中文名是|名叫|全名是|"
     rf"全名叫|{_SURNAME_THEN_GIVEN}|有个叫|一个叫|叫做|之前是|上次是|"
-    r"户名是|户名|开户人是|开户人|开户名|客户|联系人|收件人写|收货人写|收件人|收货人|户主|持卡人|机主|用户|转给|找一下|查一下|帮我查|通知|告诉|"
+    r"户名是|户名|开户人是|开户人|开户名|他叫|她叫|他姓|她姓|客户|联系人|收件人写|收货人写|收件人|收货人|户主|持卡人|机主|用户|转给|找一下|查一下|帮我查|通知|告诉|"
     rf"我(?:{_KIN})(?:是|叫)?"
 )
 # A question for a name in one turn makes the start of the next turn a name ("请问机主是" /
@@ -77,12 +78,84 @@ _EN_FULL = rf"{_EN_NAME}(?: (?:[A-Z]\.|{_EN_NAME})){{0,2}}"
 _EN_RE = re.compile(_EN_FULL)
 _EN_CUES = (
     r"[Mm]y name is|[Nn]ame's|[Tt]his is|I am|I'm|[Ss]peaking with|[Cc]ustomer|[Ii]s this|"
-    r"(?:account|card) is under|(?:it's|it is|account's|card's) under|under the name(?: of)?|"
+    r"(?:account|card) is under|(?:it's|it is|account's|card's) under|(?:the )?account is|under the name(?: of)?|"
     r"(?:account|card) holder is|[Aa]sk for|"
     r"my (?:wife|husband|son|daughter|mother|father|mom|dad|brother|sister|friend|partner)|[Nn]ame:?|"
     r"Mr\.?|Mrs\.?|Ms\.?|Miss|Dr\.?"
 )
 _LABEL_CUES = frozenset(["客户", "用户"])
+_EN_LOWER = re.compile(r"[a-z][a-z'’\-]{1,20}(?: [a-z]\.?(?= ))?(?: [a-z][a-z'’\-]{1,20}){0,2}")
+# words that end (or are not) a lower-case name: "john smith and my phone", "yes speaking"
+_EN_LOWER_STOP = frozenset(
+    [
+        "and",
+        "the",
+        "a",
+        "an",
+        "i",
+        "i'm",
+        "im",
+        "my",
+        "is",
+        "it",
+        "it's",
+        "its",
+        "that",
+        "that's",
+        "thats",
+        "yes",
+        "yeah",
+        "no",
+        "speaking",
+        "correct",
+        "right",
+        "one",
+        "moment",
+        "please",
+        "thanks",
+        "thank",
+        "you",
+        "from",
+        "at",
+        "calling",
+        "here",
+        "this",
+        "he",
+        "she",
+        "we",
+        "they",
+        "calling",
+        "about",
+        "for",
+        "with",
+        "on",
+        "in",
+        "to",
+        "of",
+        "or",
+        "but",
+        "so",
+        "um",
+        "uh",
+        "well",
+        "sure",
+        "okay",
+        "ok",
+        "hi",
+        "hello",
+        "hey",
+        "just",
+        "not",
+        "sorry",
+        "email",
+        "phone",
+        "number",
+        "address",
+        "account",
+        "card",
+        "name",
+    ]
+)
 _CUE_AT_END = re.compile(
     r"(?:我叫|我是|我姓|免贵姓|姓名是|名字是|名字叫|名叫|my name is|name's|this is|I'm)[\s:：,，]*\Z"
 )
@@ -169,7 +242,7 @@ class PersonRecognizer(Recognizer):
             rf"(?P<zh_cue_word>{_CUES_ZH})[ \t]*[:：]?[ \t]*(?:是|叫|改成|改为|换成|写成|写)?[ \t]*"
             rf"(?P<zh_cue>[{_HAN}]{{1,4}})",
             0.85,
-            first="我叫本姓名客联收户持机用免中全转找有一之上开",
+            first="我叫本姓名客联收户持机用免中全转找有一之上开他她",
             # Hyperscan takes no lookbehind: the text around "姓X 叫" holds this instead
             trigger=(_CUES_ZH.replace(_SURNAME_THEN_GIVEN, "姓[\u4e00-\u9fff]{1,2}[ ，,]叫"), False),
         ),
@@ -188,6 +261,15 @@ class PersonRecognizer(Recognizer):
             first="MmNnTtIiSsCcDdAaUu英",
             trigger=(_EN_CUES + "|英文名", False),
         ),
+        # ASR English in lower case, after cues that only introduce a name
+        Pattern(
+            "en_cue_lower",
+            r"(?:my name is|my name's|name's|call me)[ \t]+"
+            r"(?P<en_low>[a-z][a-z'’\-]{1,20}(?: [a-z][a-z'’\-]{1,20}){0,2})",
+            0.75,
+            first="mnc",
+            trigger=("my name is|name's|call me", False),
+        ),
         # ASR that spaces every character: "我 叫 王 小 明"
         Pattern(
             "zh_spaced",
@@ -203,6 +285,8 @@ class PersonRecognizer(Recognizer):
     def analyze(self, text: str, match: re.Match[str], group: str, pattern: Pattern) -> Iterable[Entity]:
         if pattern.name == "en_cue":
             return self._english(match.start("en"), match.end("en"), text, pattern.score)
+        if pattern.name == "en_cue_lower":
+            return self._lowercase(match.start("en_low"), match.end("en_low"), text, 0.75)
         if pattern.name == "zh_spaced":
             return self._spaced(text, match.start("zh_spaced"), match.end("zh_spaced"))
         if pattern.name == "answer":
@@ -246,7 +330,19 @@ class PersonRecognizer(Recognizer):
                 return []
             return [Entity("PERSON", position, position + len(name), 0.8, self.NAME)]
         english = _EN_RE.match(text, position, end)
-        return self._english(position, english.end(), text, 0.8) if english else []
+        if english:
+            return self._english(position, english.end(), text, 0.8)
+        lower = _EN_LOWER.match(text, position, end)  # ASR English in lower case
+        return self._lowercase(position, lower.end(), text, 0.75) if lower else []
+
+    def _lowercase(self, start: int, end: int, text: str, score: float) -> list[Entity]:
+        words = text[start:end].split(" ")
+        if not words or words[0] in _EN_LOWER_STOP:
+            return []
+        keep = 1
+        while keep < len(words) and words[keep] not in _EN_LOWER_STOP:
+            keep += 1
+        return [Entity("PERSON", start, start + len(" ".join(words[:keep])), score, self.NAME)]
 
     def _before_honorific(self, text: str, match: re.Match[str], pattern: Pattern) -> list[Entity]:
         return self._name_before(text, match.start("zh_hon"), pattern.score)
@@ -286,9 +382,36 @@ class PersonRecognizer(Recognizer):
 
 # cues that name a person and nothing else: what follows is a name even if it is a word
 _STRONG_CUES = frozenset(
-    ["我叫", "叫", "我姓", "免贵姓", "叫我", "姓名是", "姓名", "名字是", "名字叫", "名字", "中文名叫", "中文名是",
-     "名叫", "全名是", "全名叫", "有个叫", "一个叫", "叫做", "户名是", "户名", "开户名", "收件人写", "收货人写"]
-)  # fmt: skip
+    [
+        "我叫",
+        "叫",
+        "他叫",
+        "她叫",
+        "他姓",
+        "她姓",
+        "我姓",
+        "免贵姓",
+        "叫我",
+        "姓名是",
+        "姓名",
+        "名字是",
+        "名字叫",
+        "名字",
+        "中文名叫",
+        "中文名是",
+        "名叫",
+        "全名是",
+        "全名叫",
+        "有个叫",
+        "一个叫",
+        "叫做",
+        "户名是",
+        "户名",
+        "开户名",
+        "收件人写",
+        "收货人写",
+    ]
+)
 _NOT_A_PERSON_AFTER = re.compile(
     r"(?:[市省区县]|的(?:老)?(?:会员|员工|客户|用户|粉丝|店员|工作人员|代理|经销商|供应商|产品|东西|衣服|鞋)|"
     r"(?:旗舰店|专卖店|专柜|门店|品牌|牌的|牌子|官方|app|APP))"
@@ -375,5 +498,20 @@ _EN_STOPWORDS = frozenset(
         "Great",
         "Support",
         "Billing",
+        # states and tiers an account "is"
+        "Premium",
+        "Active",
+        "Closed",
+        "Locked",
+        "Suspended",
+        "Frozen",
+        "Gold",
+        "Platinum",
+        "Silver",
+        "Basic",
+        "Standard",
+        "Business",
+        "Personal",
+        "Overdue",
     ]
 )
