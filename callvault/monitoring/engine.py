@@ -59,10 +59,12 @@ class RuleCache:
         self._ttl = ttl
         self._cached: dict[str, tuple[float, str, list[RuleSpec]]] = {}
         self._lock = threading.Lock()
+        self._generation = 0
 
     def invalidate(self, tenant_id: str) -> None:
         with self._lock:
             self._cached.pop(tenant_id, None)
+            self._generation += 1  # a load that started before this must not be cached
 
     def rules_for(self, tenant_id: str) -> list[RuleSpec]:
         now = time.monotonic()
@@ -71,12 +73,14 @@ class RuleCache:
             return found[2]
         from callvault.monitoring.service import load_rules
 
+        generation = self._generation
         rules: list[RuleSpec] = load_rules(self._runtime, tenant_id)
         fingerprint = "\n".join(rule.model_dump_json() for rule in rules)
         if found is not None and found[1] == fingerprint:
             rules = found[2]
         with self._lock:
-            self._cached[tenant_id] = (now, fingerprint, rules)
+            if generation == self._generation:
+                self._cached[tenant_id] = (now, fingerprint, rules)
         return rules
 
 
