@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    Connection,
     DateTime,
     Engine,
     Integer,
@@ -34,6 +35,7 @@ __all__ = [
     "SYSTEM_SCOPE_FOR_CONNECTION",
     "Base",
     "UtcDateTime",
+    "bind_tenant_on_begin",
     "bulk_insert",
     "create_db_engine",
     "insert_tuples",
@@ -211,6 +213,22 @@ def set_tenant(session: Session, tenant_id: str) -> None:
         session.execute(text("SELECT set_config('callvault.tenant_id', :t, true)"), {"t": tenant_id})
 
 
+_BIND_TENANT = "callvault.bind_tenant"
+
+
+def bind_tenant_on_begin(session: Session, tenant_id: str) -> None:
+    """``set_tenant`` for each transaction ``session`` begins, when it begins: a session
+    made without touching the database (request transactions, see ``api.deps``)."""
+    session.info[_BIND_TENANT] = tenant_id
+
+
+@event.listens_for(Session, "after_begin")
+def _bind_tenant(session: Session, _transaction: Any, connection: Connection) -> None:
+    tenant_id = session.info.get(_BIND_TENANT)
+    if tenant_id is not None and connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT set_config('callvault.tenant_id', :t, true)"), {"t": tenant_id})
+
+
 def set_system_scope(session: Session) -> None:
     """Let this transaction see every tenant's rows (PostgreSQL row-level security).
 
@@ -264,8 +282,7 @@ def tenant_session(factory: sessionmaker[Session], tenant_id: str) -> Iterator[S
 
 
 _TENANT_CLAUSE = (
-    "(tenant_id = current_setting('callvault.tenant_id', true) "
-    "OR current_setting('callvault.scope', true) = 'system')"
+    "(tenant_id = current_setting('callvault.tenant_id', true) OR current_setting('callvault.scope', true) = 'system')"
 )
 
 

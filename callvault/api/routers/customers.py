@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from callvault.api.deps import CurrentActor, DbSession, get_runtime
+from callvault.api.deps import CurrentActor, DbSession, get_runtime, in_transaction
 from callvault.api.problem import problem_responses
 from callvault.core.errors import CallVaultError, PayloadTooLarge
 from callvault.vault.customers import importer, service
@@ -42,23 +42,23 @@ _FORMATS: dict[str, importer.ImportFormat] = {
 
 
 @router.post("", status_code=201, responses=problem_responses(409))
-def create_customer(customer_in: CustomerCreate, actor: CurrentActor, db_session: DbSession) -> CustomerMasked:
-    return service.create(db_session=db_session, actor=actor, customer_in=customer_in)
+async def create_customer(customer_in: CustomerCreate, actor: CurrentActor, db_session: DbSession) -> CustomerMasked:
+    return await in_transaction(db_session, service.create, actor=actor, customer_in=customer_in)
 
 
 @router.get("")
-def list_customers(
+async def list_customers(
     actor: CurrentActor,
     db_session: DbSession,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: uuid.UUID | None = None,
 ) -> CustomerPage:
-    return service.get_all(db_session=db_session, actor=actor, limit=limit, cursor=cursor)
+    return await in_transaction(db_session, service.get_all, actor=actor, limit=limit, cursor=cursor)
 
 
 @router.post(":search")
-def search_customers(query: CustomerSearch, actor: CurrentActor, db_session: DbSession) -> list[CustomerMasked]:
-    return service.search(db_session=db_session, actor=actor, query=query)
+async def search_customers(query: CustomerSearch, actor: CurrentActor, db_session: DbSession) -> list[CustomerMasked]:
+    return await in_transaction(db_session, service.search, actor=actor, query=query)
 
 
 @router.post(
@@ -98,25 +98,27 @@ async def import_customers(request: Request, actor: CurrentActor, strict: bool =
 
 
 @router.get("/{customer_id:id}", responses=problem_responses(404))
-def get_customer(customer_id: uuid.UUID, actor: CurrentActor, db_session: DbSession) -> CustomerMasked:
-    return service.get_or_raise(db_session=db_session, actor=actor, customer_id=customer_id)
+async def get_customer(customer_id: uuid.UUID, actor: CurrentActor, db_session: DbSession) -> CustomerMasked:
+    return await in_transaction(db_session, service.get_or_raise, actor=actor, customer_id=customer_id)
 
 
 @router.post("/{customer_id:id}:reveal", responses=problem_responses(404))
-def reveal_customer(
+async def reveal_customer(
     customer_id: uuid.UUID, request_in: CustomerReveal, actor: CurrentActor, db_session: DbSession
 ) -> CustomerRevealed:
-    return service.reveal(db_session=db_session, actor=actor, customer_id=customer_id, request=request_in)
+    return await in_transaction(db_session, service.reveal, actor=actor, customer_id=customer_id, request=request_in)
 
 
 @router.patch("/{customer_id:id}", responses=problem_responses(404, 409))
-def update_customer(
+async def update_customer(
     customer_id: uuid.UUID, customer_in: CustomerUpdate, actor: CurrentActor, db_session: DbSession
 ) -> CustomerMasked:
-    return service.update(db_session=db_session, actor=actor, customer_id=customer_id, customer_in=customer_in)
+    return await in_transaction(
+        db_session, service.update, actor=actor, customer_id=customer_id, customer_in=customer_in
+    )
 
 
 @router.delete("/{customer_id:id}", status_code=204, responses=problem_responses(404))
-def delete_customer(customer_id: uuid.UUID, actor: CurrentActor, db_session: DbSession) -> Response:
-    service.delete_customer(db_session=db_session, actor=actor, customer_id=customer_id)
+async def delete_customer(customer_id: uuid.UUID, actor: CurrentActor, db_session: DbSession) -> Response:
+    await in_transaction(db_session, service.delete_customer, actor=actor, customer_id=customer_id)
     return Response(status_code=204)
