@@ -69,20 +69,20 @@ def _cn_mobile() -> re.Pattern[str]:
     return re.compile(pattern or r"1[3-9]\d{9}")
 
 
-def _touches(text: str, start: int, end: int, other: frozenset[str]) -> bool:
-    """A digit of ``other`` (the other spelling) is next to ``text[start:end]``, or one
-    space or dash away from it."""
+def _touches(text: str, start: int, end: int, other: frozenset[str], run: int = 1) -> bool:
+    """``run`` digits of ``other`` (the other spelling) are next to ``text[start:end]``, or
+    one space or dash away from it. Chinese digits next to typed ones count from two in a
+    row: "订单7416…一直没有发货" is no mixed number, "138四二四六4154" is."""
     if start and end < len(text) and text[start - 1] not in _NEAR and text[end] not in _NEAR:
         return False  # the common case: punctuation or words on both sides
     if start:
-        c = text[start - 1]
-        if c in other or (c in " -" and start >= 2 and text[start - 2] in other):
+        i = start - 1
+        if text[i] in " -":
+            i -= 1
+        if i - run + 1 >= 0 and all(text[j] in other for j in range(i - run + 1, i + 1)):
             return True
-    if end < len(text):
-        c = text[end]
-        if c in other or (c in " -" and end + 1 < len(text) and text[end + 1] in other):
-            return True
-    return False
+    i = end + 1 if end < len(text) and text[end] in " -" else end
+    return i + run <= len(text) and all(text[j] in other for j in range(i, i + run))
 
 
 def _landline(digits: str) -> bool:
@@ -175,7 +175,7 @@ class NumberRecognizer(Recognizer):
         start, end = match.span(group)
         raw = text[start:end]
         if pattern.name == "digits":
-            if _touches(text, start, end, _ZH_SET):  # "138" + "四二四六" + "4154"
+            if _touches(text, start, end, _ZH_SET, 2):  # "138" + "四二四六" + "4154"
                 return self._mixed(text, start, end)
             if raw.isdigit():  # the common case: one plain run
                 return self._plain(text, start, end, raw)
@@ -247,7 +247,9 @@ class NumberRecognizer(Recognizer):
         groups: list[tuple[int, int]] = []  # (first, last) digit index of each group
         first = 0
         for index in range(1, len(positions) + 1):
-            if index == len(positions) or _GROUP_BREAK.search(raw, ends[index - 1], positions[index]):
+            if index == len(positions) or (
+                positions[index] > ends[index - 1] and _GROUP_BREAK.search(raw, ends[index - 1], positions[index])
+            ):
                 groups.append((first, index - 1))
                 first = index
         found: list[Entity] = []
