@@ -33,10 +33,10 @@ __all__ = ["PlaybackLink", "Recording", "RecordingSettings", "SecurePause", "Tra
 class Recording(Base):
     """One call recording.
 
-    ``original_state``: ``sealed`` (playable under the subject key), ``tenant_sealed``
-    (sealed to the tenant's public key: the server cannot open it), ``discarded``
-    (redacted-only policy) or ``shredded``. ``redaction_state``: ``none`` (no transcript
-    yet, or not a PCM WAV), ``redacted`` (``redacted_blob`` holds the copy) or ``failed``.
+    ``original_state``: ``sealed`` (kept, under a key derived from the customer's data key)
+    or ``discarded`` (redacted-only policy, once the redacted copy is complete).
+    ``redaction_state``: ``pending_transcript`` (the redacted copy blanks secure pauses
+    only), ``redacted`` (PII spans too) or ``unsupported`` (not a 16-bit PCM WAV).
     """
 
     __tablename__ = "recording"
@@ -64,7 +64,7 @@ class Recording(Base):
     redacted_blob: Mapped[str | None] = mapped_column(String(200), default=None)
     redacted_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
     redacted_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
-    redaction_state: Mapped[str] = mapped_column(String(16), default="none")
+    redaction_state: Mapped[str] = mapped_column(String(24), default="none")
     blanked: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{"start": s, "end": s, "why": ...}]
     retention_class: Mapped[str] = mapped_column(String(32), default="recording")
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)

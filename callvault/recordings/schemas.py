@@ -71,8 +71,8 @@ class RecordingRead(BaseModel):
     channels: int | None
     size: int
     sha256: str
-    original: Literal["sealed", "discarded", "shredded"]
-    redaction: Literal["none", "pending_transcript", "redacted", "unsupported", "failed"]
+    original: Literal["sealed", "discarded"]
+    redaction: Literal["pending_transcript", "redacted", "unsupported"]
     redacted_size: int | None
     blanked: list[BlankedInterval]
     has_transcript: bool

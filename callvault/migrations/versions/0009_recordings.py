@@ -44,7 +44,7 @@ def upgrade() -> None:
         sa.Column("redacted_blob", sa.String(length=200), nullable=True),
         sa.Column("redacted_size", sa.BigInteger(), nullable=True),
         sa.Column("redacted_sha256", sa.String(length=64), nullable=True),
-        sa.Column("redaction_state", sa.String(length=16), nullable=False),
+        sa.Column("redaction_state", sa.String(length=24), nullable=False),
         sa.Column("blanked", sa.JSON(), nullable=False),
         sa.Column("retention_class", sa.String(length=32), nullable=False),
         sa.Column("legal_hold", sa.Boolean(), nullable=False),
