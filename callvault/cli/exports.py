@@ -134,6 +134,6 @@ def sweep() -> None:
 
     with runtime() as built:
         deleted = service.sweep_expired(built)
-        queued = service.schedule_pending(built)
+        queued = service.schedule_pending(built) + service.sync_pending(built)
         service.jobs_of(built).close()
     console.print(f"deleted {deleted} expired files; generated {queued} pending exports", highlight=False)

@@ -499,6 +499,27 @@ def _schedule_after_commit(db_session: Session, export: ExportRequest) -> None:
     event.listen(db_session, "after_commit", start, once=True)
 
 
+def sync_pending(runtime: Runtime) -> int:
+    """Carry approval outcomes onto pending exports (all tenants) and start the approved
+    ones: for chains finished through ``/v1/approvals`` rather than the exports routes,
+    which nobody has read since. Returns how many were queued."""
+    with system_session(runtime.sessions) as db_session:
+        pending = list(
+            db_session.execute(
+                select(ExportRequest.tenant_id, ExportRequest.id).where(ExportRequest.status == "pending")
+            ).all()
+        )
+    queued = 0
+    now = clock.now()
+    for tenant_id, export_id in pending:
+        with tenant_session(runtime.sessions, tenant_id) as db_session:
+            export = db_session.get(ExportRequest, (tenant_id, export_id))
+            if export is not None and _sync(db_session, export, now):
+                _schedule_after_commit(db_session, export)
+                queued += 1
+    return queued
+
+
 def schedule_pending(runtime: Runtime) -> int:
     """Queue every export approved but not generated (after a restart); returns how many."""
     with system_session(runtime.sessions) as db_session:
@@ -1050,7 +1071,8 @@ __all__ += ["Download", "ExportJobs"]
 
 class ExportSweeper:
     """Background loop of ``callvault serve``: at start, queue exports approved but never
-    generated (a restart); then every ``interval_seconds`` delete expired files."""
+    generated (a restart); then every ``interval_seconds`` start exports whose chain was
+    finished through ``/v1/approvals`` and delete expired files."""
 
     def __init__(self, runtime: Runtime, interval_seconds: float) -> None:
         self._runtime = runtime
@@ -1068,6 +1090,7 @@ class ExportSweeper:
             _logger.exception("export resume failed")
         while not self._stop.wait(self._interval):
             try:
+                sync_pending(self._runtime)
                 sweep_expired(self._runtime)
             except Exception:
                 _logger.exception("export sweep failed")
@@ -1089,4 +1112,4 @@ def start_sweeper(runtime: Runtime, interval_seconds: float = 60.0) -> ExportSwe
     return sweeper
 
 
-__all__ += ["ExportSweeper", "start_sweeper"]
+__all__ += ["ExportSweeper", "start_sweeper", "sync_pending"]

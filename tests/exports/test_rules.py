@@ -24,6 +24,7 @@ from tests.exports.conftest import (
     request_export,
     step_up,
     vote,
+    wait_generated,
 )
 
 BODY = {"fields": ["name", "mobile"], "purpose": "Quarterly retention campaign list"}
@@ -247,3 +248,23 @@ def test_trace_refuses_what_is_not_a_table(client: TestClient, tenant: TenantHan
         assert answer.json()["code"] == "export.trace_format"
     big = client.post("/v1/exports:trace", content=b"a," * (service.TRACE_MAX_BYTES // 2 + 1), headers=headers)
     assert big.status_code == 413
+
+
+def test_chain_finished_through_the_approvals_routes_is_picked_up(
+    client: TestClient,
+    runtime: Runtime,
+    tenant: TenantHandle,
+    make_staff,
+    fake_clock: FakeClock,  # type: ignore[no-untyped-def]
+) -> None:
+    staff: Staff = make_staff(tenant.id)
+    import_customers(client, tenant, 8, seed=8)
+    export = request_export(client, staff.supervisor, **BODY)
+    for who in (staff.security, staff.dpo):
+        step_up(client, who, fake_clock)
+        answer = client.post(f"/v1/approvals/{export['approval_id']}:approve", json={}, headers=who.headers)
+        assert answer.status_code == 200, answer.text
+    assert service.sync_pending(runtime) >= 1  # what the exports loop of `callvault serve` runs every minute
+    assert wait_generated(runtime, tenant.id, export["id"]) == "ready"
+    read = client.get(f"/v1/exports/{export['id']}", headers=staff.supervisor.headers).json()
+    assert read["status"] == "ready" and read["row_count"] == 8
