@@ -132,3 +132,21 @@ def test_cli_missing_or_unreadable_file_is_one_line(tmp_path) -> None:  # type: 
             assert "Traceback" not in result.stderr
             lines = result.stderr.strip().splitlines()
             assert len(lines) == 1 and lines[0].startswith("error pii.input_unreadable: cannot read ")
+
+
+def test_cli_multi_turn_line() -> None:
+    """A call is one JSON line: its turns joined by a newline, or on one line with speaker
+    labels; the question in one turn qualifies the answer in the next."""
+    lines = [
+        {"id": 1, "text": "坐席：请提供一下您的护照号码\n客户：嗯 E12345678"},
+        {"id": 2, "text": "Agent: what's the code we sent you? Customer: 78518."},
+        {"id": 3, "text": "Agent: and the zip code? Customer: 30301"},
+    ]
+    stdin = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+    scanned = _cli("scan", stdin=stdin)
+    assert scanned.returncode == 0, scanned.stderr
+    found = {
+        record["id"]: [(e["type"], line["text"][e["start"] : e["end"]]) for e in record["entities"]]
+        for record, line in zip((json.loads(out) for out in scanned.stdout.splitlines()), lines, strict=True)
+    }
+    assert found == {1: [("PASSPORT", "E12345678")], 2: [("VERIFICATION_CODE", "78518")], 3: []}
