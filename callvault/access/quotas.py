@@ -19,7 +19,7 @@ from callvault.access.decision import Decision, Resource
 from callvault.access.policy import PolicyDocument, effective_policy
 from callvault.audit import log
 from callvault.core import clock
-from callvault.core.counters import check_limit
+from callvault.core.counters import retry_after
 from callvault.core.errors import QuotaExceeded
 from callvault.core.runtime import runtime_of
 
@@ -45,15 +45,15 @@ def charge(db_session: Session, actor: Actor, name: str, policy: PolicyDocument,
     counters = runtime_of(db_session).counters
     if actor.kind == "operator":  # the local operator holds the keyring: limits would not bind it
         return None
-    for limit, window, label in _limits(name, policy, actor):
-        key = f"quota:{name}:{label}:{actor.tenant_id}:{actor.actor_id}"
-        try:
-            check_limit(counters, key, limit=limit, window_seconds=window, now=now)
-        except QuotaExceeded as error:
+    limits = _limits(name, policy, actor)
+    hits = [(f"quota:{name}:{label}:{actor.tenant_id}:{actor.actor_id}", window) for _, window, label in limits]
+    totals = counters.hit_many(hits, now=now)  # every window counts the use, in one round trip
+    for (limit, window, label), total in zip(limits, totals, strict=True):
+        if total > limit:
             return QuotaExceeded(
                 f"The {name} quota of {limit} per {label} is spent; retry later",
                 code=f"quota.{name}_exceeded",
-                retry_after=error.retry_after,
+                retry_after=retry_after(now, window),
             )
     return None
 

@@ -22,6 +22,7 @@ import math
 import random
 import re
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -42,6 +43,7 @@ __all__ = [
     "RedisCounters",
     "check_limit",
     "open_counters",
+    "retry_after",
     "window_reset_at",
 ]
 
@@ -56,6 +58,10 @@ class Counters(Protocol):
 
     def hit(self, key: str, *, window_seconds: int, now: datetime, cost: int = 1) -> int:
         """Add `cost` to the fixed window of `window_seconds` that contains `now`; return that window's total after the add. Atomic across processes/replicas."""  # noqa: E501
+        ...
+
+    def hit_many(self, hits: Sequence[tuple[str, int]], *, now: datetime, cost: int = 1) -> list[int]:
+        """``hit`` for each ``(key, window_seconds)``, in one round trip; totals in order."""
         ...
 
     def peek(self, key: str, *, window_seconds: int, now: datetime) -> int:
@@ -89,9 +95,13 @@ def check_limit(counters: Counters, key: str, *, limit: int, window_seconds: int
     """
     total = counters.hit(key, window_seconds=window_seconds, now=now, cost=cost)
     if total > limit:
-        wait = (window_reset_at(now, window_seconds) - now).total_seconds()
-        raise QuotaExceeded("Rate limit or quota exceeded; retry later", retry_after=max(1, math.ceil(wait)))
+        raise QuotaExceeded("Rate limit or quota exceeded; retry later", retry_after=retry_after(now, window_seconds))
     return total
+
+
+def retry_after(now: datetime, window_seconds: int) -> int:
+    """Whole seconds (at least 1) until the window containing ``now`` ends."""
+    return max(1, math.ceil((window_reset_at(now, window_seconds) - now).total_seconds()))
 
 
 def _check_key(key: str) -> str:
@@ -166,23 +176,30 @@ class DatabaseCounters:
         ).returning(table.c.count)
 
     def hit(self, key: str, *, window_seconds: int, now: datetime, cost: int = 1) -> int:
-        _check_key(key)
+        return self.hit_many([(key, window_seconds)], now=now, cost=cost)[0]
+
+    def hit_many(self, hits: Sequence[tuple[str, int]], *, now: datetime, cost: int = 1) -> list[int]:
         _check_cost(cost)
-        start = _window_start(now, window_seconds)
-        values = {
-            "p_key": key,
-            "p_window_seconds": window_seconds,
-            "p_window_start": start,
-            "p_count": cost,
-            "p_expires_at": start + window_seconds,
-        }
-        with self._engine.begin() as connection:
-            total = int(connection.execute(self._hit_statement, values).scalar_one())
+        rows = []
+        for key, window_seconds in hits:
+            _check_key(key)
+            start = _window_start(now, window_seconds)
+            rows.append(
+                {
+                    "p_key": key,
+                    "p_window_seconds": window_seconds,
+                    "p_window_start": start,
+                    "p_count": cost,
+                    "p_expires_at": start + window_seconds,
+                }
+            )
+        with self._engine.begin() as connection:  # one transaction: on SQLite, one write lock
+            totals = [int(connection.execute(self._hit_statement, values).scalar_one()) for values in rows]
         with self._lock:
             prune = self._random.randrange(self._prune_every) == 0
         if prune:
             self.prune(now)
-        return total
+        return totals
 
     def peek(self, key: str, *, window_seconds: int, now: datetime) -> int:
         _check_key(key)
@@ -260,6 +277,17 @@ class RedisCounters:
         # the window's remaining time plus a second of slack.
         ttl = max(1, math.ceil(start + window_seconds - now.timestamp())) + 1
         return int(self._hit(keys=self._keys(key, window_seconds), args=[start, cost, ttl, MAX_WINDOW_SECONDS + 1]))
+
+    def hit_many(self, hits: Sequence[tuple[str, int]], *, now: datetime, cost: int = 1) -> list[int]:
+        _check_cost(cost)
+        pipeline = self._client.pipeline(transaction=False)
+        for key, window_seconds in hits:
+            start = _window_start(now, window_seconds)
+            ttl = max(1, math.ceil(start + window_seconds - now.timestamp())) + 1
+            self._hit(
+                keys=self._keys(key, window_seconds), args=[start, cost, ttl, MAX_WINDOW_SECONDS + 1], client=pipeline
+            )
+        return [int(total) for total in pipeline.execute()]
 
     def peek(self, key: str, *, window_seconds: int, now: datetime) -> int:
         start = _window_start(now, window_seconds)

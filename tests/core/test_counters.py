@@ -87,6 +87,17 @@ def test_hit_adds_cost_and_returns_the_window_total(counters: Counters) -> None:
     assert counters.peek(key, window_seconds=60, now=T0) == 7  # peek never adds
 
 
+def test_hit_many_adds_to_each_window_in_order(counters: Counters) -> None:
+    minute, day = _key(), _key()
+    counters.hit(day, window_seconds=86_400, now=T0, cost=3)
+    assert counters.hit_many([(minute, 60), (day, 86_400)], now=T0) == [1, 4]
+    assert counters.hit_many([(minute, 60), (day, 86_400)], now=T0 + timedelta(seconds=61), cost=2) == [2, 6]
+    assert counters.peek(minute, window_seconds=60, now=T0) == 1  # the first minute kept its own total
+    assert counters.hit_many([(minute, 60), (minute, 3600)], now=T0) == [2, 1]  # same key, other window
+    with pytest.raises(ValueError):
+        counters.hit_many([("quota:13812345678 name", 60)], now=T0)
+
+
 def test_windows_are_fixed_and_independent(counters: Counters) -> None:
     key = _key()
     counters.hit(key, window_seconds=60, now=T0, cost=3)  # window 10:00:00-10:01:00
