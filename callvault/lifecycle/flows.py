@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import functools
 import hashlib
 import importlib
 import json
@@ -49,7 +50,7 @@ from callvault.lifecycle.schemas import DeletionCertificate, SigningKeyRead
 from callvault.lifecycle.signing import canonical, public_key, sign_document
 from callvault.vault.customers.models import Customer
 from callvault.vault.fields.models import SubjectKey
-from callvault.vault.fields.service import destroy_subject_key, time_ordered_uuid
+from callvault.vault.fields.service import destroy_subject_keys, time_ordered_uuid
 
 __all__ = [
     "CERTIFICATE_KIND",
@@ -89,7 +90,9 @@ def ledger_path(runtime: Runtime) -> Path:
 
 
 # -- shredding ------------------------------------------------------------------------------
+@functools.cache
 def _optional_eraser(capability: str) -> Any:
+    """``callvault.<capability>.retention.erase_subject`` if that capability provides one."""
     try:
         module = importlib.import_module(f"callvault.{capability}.retention")
     except ImportError:
@@ -100,19 +103,46 @@ def _optional_eraser(capability: str) -> Any:
 def shred_customer(db_session: Session, tenant_id: str, customer: Customer) -> dict[str, int]:
     """Destroy the customer's data key, then delete its rows (profile, call metadata, and
     the blobs of capabilities that provide ``erase_subject``). Counts per data class."""
-    counts: dict[str, int] = {}
-    destroy_subject_key(db_session=db_session, tenant_id=tenant_id, key_id=customer.subject_key_id)
-    counts["subject_key"] = 1
+    return shred_customers(db_session, tenant_id, [customer])[customer.id]
+
+
+def shred_customers(
+    db_session: Session, tenant_id: str, customers: Sequence[Customer]
+) -> dict[uuid.UUID, dict[str, int]]:
+    """``shred_customer`` for many, in a few statements: the keys first (every copy of the
+    data dies with them), then calls, blobs and the profile rows."""
+    if not customers:
+        return {}
+    ids = [customer.id for customer in customers]
+    destroy_subject_keys(db_session=db_session, tenant_id=tenant_id, key_ids=[c.subject_key_id for c in customers])
+    counts: dict[uuid.UUID, dict[str, int]] = {c.id: {"subject_key": 1, "customer_profile": 1} for c in customers}
     for capability in ("recordings", "exports"):
         eraser = _optional_eraser(capability)
         if eraser is not None:
-            counts[capability] = int(eraser(db_session, tenant_id, customer.id) or 0)
-    result = db_session.execute(
-        delete(LiveCall).where(LiveCall.tenant_id == tenant_id, LiveCall.customer_id == customer.id)
+            for customer_id in ids:
+                counts[customer_id][capability] = int(eraser(db_session, tenant_id, customer_id) or 0)
+    calls = db_session.execute(
+        select(LiveCall.customer_id, func.count())
+        .where(LiveCall.tenant_id == tenant_id, LiveCall.customer_id.in_(ids))
+        .group_by(LiveCall.customer_id)
+    ).all()
+    per_customer = {row[0]: int(row[1]) for row in calls}
+    for customer_id in ids:
+        counts[customer_id]["call_metadata"] = per_customer.get(customer_id, 0)
+    if per_customer:
+        db_session.execute(
+            delete(LiveCall)
+            .where(LiveCall.tenant_id == tenant_id, LiveCall.customer_id.in_(list(per_customer)))
+            .execution_options(synchronize_session=False)
+        )
+    db_session.execute(
+        delete(Customer)
+        .where(Customer.tenant_id == tenant_id, Customer.id.in_(ids))
+        .execution_options(synchronize_session=False)
     )
-    counts["call_metadata"] = int(getattr(result, "rowcount", 0) or 0)
-    db_session.execute(delete(Customer).where(Customer.tenant_id == tenant_id, Customer.id == customer.id))
-    counts["customer_profile"] = 1
+    for customer in customers:  # gone from the database: forget them in this session too
+        if customer in db_session:
+            db_session.expunge(customer)
     return counts
 
 
@@ -127,19 +157,27 @@ def _lines(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def read_ledger(runtime: Runtime) -> list[dict[str, Any]]:
-    """Every entry of the ledger file, checked: the hash chain and each signature (an
-    edited, dropped or reordered entry raises ``IntegrityViolation``)."""
+    """Every entry of the ledger file, checked: the hash chain, every signature, and a
+    signed last entry (each append signs its last entry, which the chain ties to the rest):
+    an edited, dropped, reordered or appended entry raises ``IntegrityViolation``."""
     from callvault.lifecycle.signing import verify_document
 
     _, key = public_key(runtime.keyring)
     previous = _GENESIS
     entries = []
+    signed = True
     for number, line in enumerate(_lines(ledger_path(runtime)), start=1):
         entry = line.get("entry") or {}
-        if entry.get("prev") != previous or not verify_document(key, LEDGER_KIND, entry, line.get("signature", "")):
+        signature = line.get("signature")
+        if entry.get("prev") != previous or (
+            signature is not None and not verify_document(key, LEDGER_KIND, entry, signature)
+        ):
             raise IntegrityViolation(f"Erasure ledger entry {number} fails its check", code="ledger.tampered")
+        signed = signature is not None
         previous = hashlib.sha256(canonical(entry)).hexdigest()
         entries.append(entry)
+    if not signed:  # entries after the last signature would be unauthenticated
+        raise IntegrityViolation("The erasure ledger ends with an unsigned entry", code="ledger.tampered")
     return entries
 
 
@@ -165,9 +203,11 @@ def _append_many(runtime: Runtime, builds: list[Callable[[str], dict[str, Any]]]
         previous = _last_entry_hash(fd)
         entries: list[dict[str, Any]] = []
         lines: list[bytes] = []
-        for build in builds:
+        for position, build in enumerate(builds):
             entry = build(previous)
-            signature = base64.b64encode(sign_document(runtime.keyring, LEDGER_KIND, entry)).decode()
+            signature = None  # the chain links every entry to the batch's last one, which is signed
+            if position == len(builds) - 1:
+                signature = base64.b64encode(sign_document(runtime.keyring, LEDGER_KIND, entry)).decode()
             lines.append((json.dumps({"entry": entry, "signature": signature}, sort_keys=True) + "\n").encode())
             previous = hashlib.sha256(canonical(entry)).hexdigest()
             entries.append(entry)
@@ -227,24 +267,28 @@ def _approval_of(db_session: Session, actor: Actor, subject_id: uuid.UUID) -> tu
     return str(approval.id), sorted(voters)
 
 
-def _withdraw_all(db_session: Session, actor: Actor, subject_id: uuid.UUID) -> list[dict[str, Any]]:
-    """Close every consent still given (an erased subject consents to nothing) and report
-    the evidence kept under the legal duty, with its end."""
-    from callvault.lifecycle.consent import _latest, _record
+def _withdraw_all(
+    db_session: Session, actor: Actor, subject_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """Close every consent still given (an erased subject consents to nothing) and report,
+    per subject, the evidence kept under the legal duty, with its end."""
+    from callvault.lifecycle.consent import _record
 
-    chains = db_session.execute(
-        select(Consent.purpose, Consent.partner)
-        .where(Consent.tenant_id == actor.tenant_id, Consent.subject_id == subject_id)
-        .distinct()
+    rows = db_session.scalars(
+        select(Consent)
+        .where(Consent.tenant_id == actor.tenant_id, Consent.subject_id.in_(list(subject_ids)))
+        .order_by(Consent.recorded_at, Consent.id)
     ).all()
+    latest: dict[tuple[uuid.UUID, str, str], Consent] = {}
+    for row in rows:
+        latest[(row.subject_id, row.purpose, row.partner)] = row
+    if not latest:
+        return {}
     until = clock.now() + timedelta(days=retention_days(db_session, actor.tenant_id, "consent_evidence"))
-    kept = 0
-    last_until = None
-    for purpose, partner in chains:
-        latest = _latest(db_session, actor.tenant_id, subject_id, purpose, partner)
-        assert latest is not None
-        if latest.status == "given":
-            latest = _record(
+    kept: dict[uuid.UUID, list[Consent]] = {}
+    for (subject_id, purpose, partner), row in latest.items():
+        if row.status == "given":
+            row = _record(
                 db_session,
                 actor,
                 subject_id=subject_id,
@@ -252,25 +296,25 @@ def _withdraw_all(db_session: Session, actor: Actor, subject_id: uuid.UUID) -> l
                 partner=partner,
                 status="withdrawn",
                 channel="erasure",
-                notice_version=latest.notice_version,
-                notice_hash=latest.notice_hash,
+                notice_version=row.notice_version,
+                notice_hash=row.notice_hash,
                 evidence_ref=None,
                 evidence_hash=None,
                 evidence_until=until,
             )
-        kept += 1
-        if latest.evidence_until is not None and (last_until is None or latest.evidence_until > last_until):
-            last_until = latest.evidence_until
-    if not kept:
-        return []
-    return [
-        {
-            "data_class": "consent_evidence",
-            "reason": "legal retention duty: consent evidence is kept after withdrawal",
-            "records": kept,
-            "until": None if last_until is None else last_until.isoformat(),
-        }
-    ]
+        kept.setdefault(subject_id, []).append(row)
+    out: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for subject_id, chains in kept.items():
+        ends = [row.evidence_until for row in chains if row.evidence_until is not None]
+        out[subject_id] = [
+            {
+                "data_class": "consent_evidence",
+                "reason": "legal retention duty: consent evidence is kept after withdrawal",
+                "records": len(chains),
+                "until": max(ends).isoformat() if ends else None,
+            }
+        ]
+    return out
 
 
 def _hold_conflict(holds: Sequence[Any], flagged: bool) -> Conflict:
@@ -301,26 +345,30 @@ class _Erased:
         self.exceptions = exceptions
 
 
-def _shred_subject(db_session: Session, actor: Actor, customer: Customer) -> _Erased:
-    exceptions = _withdraw_all(db_session, actor, customer.id)
-    counts = shred_customer(db_session, actor.tenant_id, customer)
-    for capability in ("recordings", "exports"):
-        if capability not in counts:
-            exceptions.append(
-                {
-                    "data_class": capability,
-                    "reason": "no eraser installed: blobs remain, unreadable (their keys derive from the "
-                    "destroyed key)",
-                }
-            )
-    exceptions.append(
-        {
-            "data_class": "audit_log",
-            "reason": "append-only log kept: events name the subject by id only; reasons sealed under "
-            "the subject key are unreadable",
-        }
-    )
-    return _Erased(actor, customer.id, counts, exceptions)
+def _shred_batch(db_session: Session, actor: Actor, customers: Sequence[Customer]) -> list[_Erased]:
+    withdrawn = _withdraw_all(db_session, actor, [c.id for c in customers])
+    counts = shred_customers(db_session, actor.tenant_id, customers)
+    erased = []
+    for customer_id, shredded in counts.items():
+        exceptions = list(withdrawn.get(customer_id, []))
+        for capability in ("recordings", "exports"):
+            if capability not in shredded:
+                exceptions.append(
+                    {
+                        "data_class": capability,
+                        "reason": "no eraser installed: blobs remain, unreadable (their keys derive from the "
+                        "destroyed key)",
+                    }
+                )
+        exceptions.append(
+            {
+                "data_class": "audit_log",
+                "reason": "append-only log kept: events name the subject by id only; reasons sealed under "
+                "the subject key are unreadable",
+            }
+        )
+        erased.append(_Erased(actor, customer_id, shredded, exceptions))
+    return erased
 
 
 def _record_erasures(
@@ -417,7 +465,7 @@ def erase(*, db_session: Session, actor: Actor, subject_id: uuid.UUID) -> Deleti
         record_failure(db_session, actor, "subject.erase", resource, error.code)
         raise error
     approval_id, approvers = _approval_of(db_session, actor, subject_id)
-    erased = _shred_subject(db_session, actor, customer)
+    erased = _shred_batch(db_session, actor, [customer])[0]
     db_session.flush()  # the deletions are in the transaction before the ledger says they happened
     ((certificate, signature),) = _record_erasures(db_session, [erased], approval_id, approvers)
     _complete_requests(db_session, actor.tenant_id, [subject_id])
@@ -460,21 +508,22 @@ def erase_many(
             held_subjects = {
                 hold.subject_id for hold in _subject_holds(db_session, actor.tenant_id, [c.id for c in customers])
             }
-            erased: list[_Erased] = []
-            events: list[dict[str, Any]] = []
+            chosen = []
             for customer in customers:
                 if case_hold or customer.id in held_subjects or customer.legal_hold:
                     counts["held"] += 1
-                    continue
-                erased.append(_shred_subject(db_session, actor, customer))
-                events.append(
-                    log.build_event(
-                        actor=actor,
-                        action="subject.erase",
-                        resource=subject_resource(actor.tenant_id, customer.id),
-                        decision=Decision(True, "none", "lifecycle.erase_bulk", f"erased in batch {batch_id}"),
-                    )
+                else:
+                    chosen.append(customer)
+            erased = _shred_batch(db_session, actor, chosen)
+            events = [
+                log.build_event(
+                    actor=actor,
+                    action="subject.erase",
+                    resource=subject_resource(actor.tenant_id, customer.id),
+                    decision=Decision(True, "none", "lifecycle.erase_bulk", f"erased in batch {batch_id}"),
                 )
+                for customer in chosen
+            ]
             db_session.flush()
             if erased:
                 _record_erasures(db_session, erased, None, [])
@@ -545,8 +594,8 @@ def replay_ledger(runtime: Runtime) -> dict[str, int]:
                 for customer in db_session.scalars(select(Customer).where(Customer.tenant_id == tenant_id))
                 if subject_hash(tenant_id, customer.id) in wanted
             ]
+            shred_customers(db_session, tenant_id, found)
             for customer in found:
-                shred_customer(db_session, tenant_id, customer)
                 log.record_many_in(  # inside this transaction: it holds the write lock already
                     db_session,
                     [

@@ -329,13 +329,12 @@ def _delete_batch(
     limit: int,
 ) -> int:
     if data_class == "customer_profile":
-        from callvault.lifecycle.flows import shred_customer
+        from callvault.lifecycle.flows import shred_customers
 
         rows = list(
             db_session.scalars(_customer_query(tenant_id, cutoff, held).order_by(Customer.id).limit(min(limit, 500)))
         )
-        for customer in rows:
-            shred_customer(db_session, tenant_id, customer)
+        shred_customers(db_session, tenant_id, rows)
         return len(rows)
     if data_class == "call_metadata":
         ids = select(LiveCall.id).where(*_calls_where(tenant_id, cutoff, held)).limit(limit).scalar_subquery()

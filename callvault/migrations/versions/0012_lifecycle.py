@@ -157,6 +157,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_dsar_due", "dsar_request", ["tenant_id", "completed_at", "due_at"])
 
+    # erasure deletes a subject's calls, the sweeper deletes calls by end time: both need an index
+    op.create_index("ix_live_call_customer", "live_call", ["tenant_id", "customer_id"])
+    op.create_index("ix_live_call_ended", "live_call", ["tenant_id", "ended_at"])
+
     if op.get_bind().dialect.name != "postgresql":
         return
     for table in TABLES:
@@ -169,6 +173,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_live_call_ended", table_name="live_call")
+    op.drop_index("ix_live_call_customer", table_name="live_call")
     op.drop_index("ix_dsar_due", table_name="dsar_request")
     op.drop_table("dsar_request")
     op.drop_table("key_epoch")

@@ -38,6 +38,7 @@ from callvault.vault.fields.models import SubjectKey
 __all__ = [
     "TenantKeys",
     "destroy_subject_key",
+    "destroy_subject_keys",
     "new_subject_keys",
     "open_subject_key",
     "rotate_tenant_kek",
@@ -146,6 +147,22 @@ def destroy_subject_key(*, db_session: Session, tenant_id: str, key_id: uuid.UUI
         .values(wrapped_dek=None, destroyed_at=clock.now())
     )
     _dek_cache(runtime_of(db_session)).pop((tenant_id, key_id), None)
+
+
+def destroy_subject_keys(*, db_session: Session, tenant_id: str, key_ids: Iterable[uuid.UUID]) -> None:
+    """``destroy_subject_key`` for many keys in one statement (bulk erasure, retention)."""
+    ids = list(key_ids)
+    if not ids:
+        return
+    db_session.execute(
+        update(SubjectKey)
+        .where(SubjectKey.tenant_id == tenant_id, SubjectKey.id.in_(ids))
+        .values(wrapped_dek=None, destroyed_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    cache = _dek_cache(runtime_of(db_session))
+    for key_id in ids:
+        cache.pop((tenant_id, key_id), None)
 
 
 def rotate_tenant_kek(
