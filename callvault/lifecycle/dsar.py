@@ -95,6 +95,7 @@ def get_requests(*, db_session: Session, actor: Actor, overdue: bool = False) ->
 def report(*, db_session: Session, actor: Actor, subject_id: uuid.UUID) -> SubjectDataReport:
     """Everything held about the subject; completes its open access requests."""
     from callvault.audit.service import subject_report
+    from callvault.lifecycle.flows import _recordings_of
 
     customer = customer_or_raise(db_session, actor, "subject.report", subject_id)
     enforce(
@@ -150,6 +151,7 @@ def report(*, db_session: Session, actor: Actor, subject_id: uuid.UUID) -> Subje
         consents=history_of(db_session, actor.tenant_id, subject_id).history,
         legal_holds=holds_on_subject(db_session, actor.tenant_id, subject_id),
         calls=calls,
+        recordings=_recordings_of(db_session, actor.tenant_id, subject_id),
         accesses=accesses,
         requests=[_read(row, now) for row in requests],
     )
@@ -162,6 +164,7 @@ _LABELS = {
     "consents": ("同意记录", "Consents"),
     "holds": ("法律保全", "Legal holds"),
     "calls": ("通话记录", "Calls"),
+    "recordings": ("录音", "Recordings"),
     "accesses": ("访问记录（谁在何时为何查看）", "Access history (who saw the data, when, why)"),
     "requests": ("请求与期限", "Requests and deadlines"),
     "none": ("无", "None"),
@@ -236,6 +239,7 @@ def render_html(data: SubjectDataReport) -> str:
         f"<h2>{_label('consents')}</h2>{_table(consents)}"
         f"<h2>{_label('holds')}</h2>{_table(holds)}"
         f"<h2>{_label('calls')}</h2>{_table(data.calls)}"
+        f"<h2>{_label('recordings')}</h2>{_table([{'id': r} for r in data.recordings])}"
         f"<h2>{_label('accesses')}</h2>{_table(data.accesses)}"
         f"<h2>{_label('requests')}</h2>{_table(requests)}"
         "</body></html>"

@@ -345,6 +345,15 @@ class _Erased:
         self.exceptions = exceptions
 
 
+def _recordings_of(db_session: Session, tenant_id: str, customer_id: uuid.UUID) -> list[uuid.UUID]:
+    """The customer's recordings, if the recordings capability is installed."""
+    try:
+        from callvault.recordings.service import recordings_of_customer
+    except ImportError:
+        return []
+    return recordings_of_customer(db_session=db_session, tenant_id=tenant_id, customer_id=customer_id)
+
+
 def _shred_batch(db_session: Session, actor: Actor, customers: Sequence[Customer]) -> list[_Erased]:
     withdrawn = _withdraw_all(db_session, actor, [c.id for c in customers])
     counts = shred_customers(db_session, actor.tenant_id, customers)
@@ -353,13 +362,14 @@ def _shred_batch(db_session: Session, actor: Actor, customers: Sequence[Customer
         exceptions = list(withdrawn.get(customer_id, []))
         for capability in ("recordings", "exports"):
             if capability not in shredded:
-                exceptions.append(
-                    {
-                        "data_class": capability,
-                        "reason": "no eraser installed: blobs remain, unreadable (their keys derive from the "
-                        "destroyed key)",
-                    }
-                )
+                exception: dict[str, Any] = {
+                    "data_class": capability,
+                    "reason": "no eraser installed: blobs remain, unreadable (their keys derive from the "
+                    "destroyed key)",
+                }
+                if capability == "recordings":
+                    exception["records"] = len(_recordings_of(db_session, actor.tenant_id, customer_id))
+                exceptions.append(exception)
         exceptions.append(
             {
                 "data_class": "audit_log",

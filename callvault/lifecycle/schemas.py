@@ -231,5 +231,6 @@ class SubjectDataReport(BaseModel):
     consents: list[ConsentRead]
     legal_holds: list[HoldRead]
     calls: list[dict[str, Any]]
+    recordings: list[uuid.UUID] = Field(default_factory=list, description="Ids of the subject's recordings.")
     accesses: list[dict[str, Any]] = Field(description="Who saw the data, when, why (from the audit log).")
     requests: list[DsarRead]
