@@ -18,7 +18,7 @@ BENCH-ONLY settings: the server runs with ``CALLVAULT_PASSWORD_TIME_COST=1`` and
 exposes) so 200 logins take seconds. They only change login cost, never the read path
 measured here; never use them in production.
 
-Then it starts ``callvault serve`` (one uvicorn process, as shipped) on a loopback port,
+Then it starts ``callvault serve --workers N`` (``--workers``, default 1) on a loopback port,
 logs every agent in through ``POST /v1/auth/login`` and lets each agent (its own
 ``httpx.AsyncClient``, one keep-alive connection) loop ``GET /v1/customers/{id}`` over its
 own customers: session check, policy decision, quota charge, data-key unwrap, field
@@ -32,7 +32,7 @@ Only loopback addresses are used; every phase is bounded by ``--seconds`` (plus
 
     p50_ms=  p95_ms=  p99_ms=  rps=  ratio_p99_vs_plain=
 
-Usage: python bench/masked_read.py [--seconds 20] [--agents 200] [--pg URL] [--redis URL]
+Usage: python bench/masked_read.py [--seconds 20] [--agents 200] [--workers 2] [--pg URL] [--redis URL]
        [--profile DIR]   (py-spy samples of the product server, GIL-holding threads only,
                           folded stacks in DIR/product.folded; py-spy is not a project
                           dependency: `pip install py-spy` and pass --py-spy PATH; a
@@ -277,9 +277,16 @@ def _free_port() -> int:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a server: the process and its live worker processes."""
+    import psutil
+
+    process = psutil.Process(pid)
+    total = 0.0
+    for each in (process, *process.children(recursive=True)):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = each.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 @contextlib.contextmanager
@@ -347,16 +354,27 @@ def _plain_app(url: str) -> Any:
     return app
 
 
-def _serve_plain(url: str, port: int) -> None:
-    """Entry of the plain server process: logging and uvicorn as ``callvault serve`` sets them."""
-    import uvicorn
-
+def _plain_factory() -> Any:
+    """The plain app of one worker process (``--workers`` > 1): URL from the environment."""
     from callvault.core.config import get_settings
     from callvault.core.logging import configure_logging
 
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
-    uvicorn.run(_plain_app(url), host=HOST, port=port, log_config=None)
+    return _plain_app(os.environ["BENCH_PLAIN_URL"])
+
+
+def _serve_plain(url: str, port: int, workers: int) -> None:
+    """Entry of the plain server process: logging and uvicorn as ``callvault serve`` sets
+    them, with as many worker processes as the product gets."""
+    import uvicorn
+
+    os.environ["BENCH_PLAIN_URL"] = url
+    if workers == 1:
+        uvicorn.run(_plain_factory(), host=HOST, port=port, log_config=None)
+        return
+    uvicorn.run("masked_read:_plain_factory", factory=True, workers=workers, app_dir=str(Path(__file__).parent),
+                host=HOST, port=port, log_config=None)  # fmt: skip
 
 
 # -- load ---------------------------------------------------------------------------------
@@ -548,6 +566,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window per server")
     parser.add_argument("--warmup", type=float, default=5.0, help="unmeasured load before each window")
     parser.add_argument("--agents", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=1, help="server processes, the same for both servers")
     parser.add_argument("--per-agent", type=int, default=10, help="customers assigned to each agent")
     parser.add_argument("--pg", metavar="URL", help="PostgreSQL admin URL; a fresh database is made and dropped")
     parser.add_argument("--redis", metavar="URL", help="CALLVAULT_REDIS_URL for the product's counters")
@@ -558,10 +577,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_plain:
-        _serve_plain(args.serve_plain, args.port)
+        _serve_plain(args.serve_plain, args.port, args.workers)
         return
     if not 1 <= args.agents <= 1000 or not 1 <= args.per_agent <= 1000 or not 0 < args.seconds <= 600:
         parser.error("--agents and --per-agent 1..1000, --seconds up to 600")
+    if not 1 <= args.workers <= 16:
+        parser.error("--workers 1..16")
 
     import logging
 
@@ -580,7 +601,8 @@ def main() -> None:
             instance = Instance(home, env, database_url, app_role, plain_url)
             backend = "postgresql" if database_url else "sqlite"
             counters = "redis" if args.redis else "database"
-            print(f"backend={backend} counters={counters} agents={args.agents} seconds={args.seconds} "
+            print(f"backend={backend} counters={counters} agents={args.agents} workers={args.workers} "
+                  f"seconds={args.seconds} "
                   f"warmup={args.warmup} cpus={os.cpu_count()} python={sys.version.split()[0]}")  # fmt: skip
             print("bench-only settings: " + " ".join(f"{k}={v}" for k, v in BENCH_ONLY_ENV.items())
                   + " (argon2id at its floor: login cost only, never for production)")  # fmt: skip
@@ -589,7 +611,7 @@ def main() -> None:
             callvault = str(Path(sys.executable).with_name("callvault"))
             port = _free_port()
             product = _measure(
-                "product", [callvault, "serve", "--host", HOST, "--port", str(port)], env, port, instance, args,
+                "product", [callvault, "serve", "--host", HOST, "--port", str(port), "--workers", str(args.workers)], env, port, instance, args,
                 login=True, profile=args.profile,
             )  # fmt: skip
             audited = _audit_reads(instance)
@@ -598,7 +620,8 @@ def main() -> None:
                 raise SystemExit("some answered reads have no audit event")
 
             port = _free_port()
-            plain_cmd = [sys.executable, str(Path(__file__).resolve()), "--serve-plain", plain_url, "--port", str(port)]
+            plain_cmd = [sys.executable, str(Path(__file__).resolve()), "--serve-plain", plain_url, "--port", str(port),
+                         "--workers", str(args.workers)]  # fmt: skip
             plain = _measure("plain", plain_cmd, env, port, instance, args, login=False)
     finally:
         if args.keep:

@@ -115,16 +115,21 @@ def serve(
     host: str | None = typer.Option(None, help="Bind address (default from settings)."),
     port: int | None = typer.Option(None, help="Port (default from settings)."),
     insecure_colocated_key: bool = typer.Option(False, "--insecure-colocated-key", help=INSECURE_KEY_HELP),
+    workers: int | None = typer.Option(
+        None, min=1, max=64, help="API processes (default from settings: api_workers, 1); one per core serves most."
+    ),
 ) -> None:
     """Apply migrations and serve the HTTP API."""
     import uvicorn
 
     from callvault.api.app import create_app
+    from callvault.api.serving import start_background
     from callvault.core.config import get_settings
 
     allow_colocated_key(insecure_colocated_key)
     settings = get_settings()
     bind_host, bind_port = host or settings.api_host, port or settings.api_port
+    workers = workers or settings.api_workers
     with runtime() as built:
         warn_colocated_key(settings)
         console.print(
@@ -135,19 +140,18 @@ def serve(
         if credentials.exists():
             # The keys were shown once, by `demo seed`; never again on a console or in a log.
             console.print(f"demo API keys: {credentials.resolve()} (readable by this user only)", highlight=False)
-        from callvault.access.identity.feed import start_sweeper
-
-        start_sweeper(built)  # offboarding sweep every user_sweep_minutes; stopped by runtime close
-        from callvault.access.approvals.webhooks import start_worker
-
-        start_worker(built)  # approval expiry and webhook deliveries; stopped by runtime close
-        from callvault.monitoring.engine import start_engine
-
-        start_engine(built)  # anomaly rules on the audit stream (freezes, alerts); stopped by runtime close
-        from callvault.lifecycle.retention import start_sweeper as start_lifecycle_sweeper
-
-        start_lifecycle_sweeper(built)  # replays the erasure ledger, then retention sweeps; stopped by runtime close
-        uvicorn.run(create_app(built), host=bind_host, port=bind_port, log_config=None)
+        start_background(built)  # once, in this process; stopped by runtime close
+        if workers == 1:
+            uvicorn.run(create_app(built), host=bind_host, port=bind_port, log_config=None)
+        else:  # each worker process builds its own runtime (callvault.api.serving.served_app)
+            uvicorn.run(
+                "callvault.api.serving:served_app",
+                factory=True,
+                workers=workers,
+                host=bind_host,
+                port=bind_port,
+                log_config=None,
+            )
 
 
 __all__ = ["app"]

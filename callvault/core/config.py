@@ -83,6 +83,7 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_workers: int = Field(default=1, ge=1, le=64, description="API processes `callvault serve` starts.")
     log_level: str = "INFO"
     log_json: bool = False
 
