@@ -557,6 +557,10 @@ def _requester(export: ExportRequest) -> Actor:
     )
 
 
+_REPEATING = frozenset({"name", "address"})
+"""Fields whose masks repeat across customers (surname and stars, district): cached."""
+
+
 class _Cells:
     """Display values of one export, row by row: each personal field opened with its
     customer's data key (unwrapped once per row: every customer has a key of its own),
@@ -601,7 +605,7 @@ class _Cells:
     def _fingerprinted(self, masked: str) -> str:
         found = self._masked.get(masked)
         if found is None:
-            if len(self._masked) > 200_000:
+            if len(self._masked) > 50_000:
                 self._masked.clear()
             found = self._masked[masked] = watermark.apply_fingerprint(masked, self._bit)
         return found
@@ -626,7 +630,12 @@ class _Cells:
                     values[field] = clear
                 else:
                     masked = mask_field(field, clear)
-                    values[field] = None if masked is None else self._fingerprinted(masked)
+                    if masked is None:
+                        values[field] = None
+                    elif field in _REPEATING:
+                        values[field] = self._fingerprinted(masked)
+                    else:
+                        values[field] = watermark.apply_fingerprint(masked, self._bit)
         offset = 3 + len(self._personal)
         for field in self._plain:
             if field == "id":
