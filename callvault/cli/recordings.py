@@ -55,7 +55,7 @@ def verify(recording_id: uuid.UUID = typer.Argument(...), tenant: str = TenantOp
     with runtime() as rt, tenant_session(rt.sessions, tenant) as db_session:
         result = service.verify(db_session=db_session, actor=Actor.operator(tenant), recording_id=recording_id)
     console.print_json(json.dumps(result))
-    if any(result[v] not in ("ok", "absent") for v in ("original", "redacted")):
+    if any(result[v] not in ("ok", "absent", "tenant_sealed") for v in ("original", "redacted")):
         raise typer.Exit(1)
 
 

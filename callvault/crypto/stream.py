@@ -24,16 +24,18 @@ streaming AEAD (the HTTP edge aborts the response).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from callvault.core.errors import DecryptionFailed
+from callvault.core.errors import DecryptionFailed, Invalid
 from callvault.crypto.envelope import DataKey
 
 __all__ = [
@@ -41,13 +43,18 @@ __all__ = [
     "STREAM_HEADER_BYTES",
     "STREAM_SEGMENT_BYTES",
     "StreamKey",
+    "check_tenant_public_key",
     "derive_stream_key",
+    "new_tenant_keypair",
+    "new_tenant_sealed_key",
     "open_stream",
     "open_stream_range",
+    "open_tenant_sealed_key",
     "seal_stream",
     "stream_key_id",
     "stream_plain_size",
     "stream_sealed_size",
+    "tenant_key_id",
 ]
 
 STREAM_FORMAT_VERSION = 1
@@ -87,6 +94,79 @@ def derive_stream_key(data_key: DataKey, context: str) -> StreamKey:
         info=context.encode(),
     ).derive(data_key._raw)  # same package: the one place a DEK's bytes are used
     return StreamKey(data_key.key_id, raw)
+
+
+_WRAP_VERSION = b"\x01"
+_WRAPPED_LEN = 1 + 32 + 32 + _TAG_LEN
+
+
+def check_tenant_public_key(public_key: bytes) -> bytes:
+    """``public_key`` if it is a usable X25519 public key (32 bytes, not a low-order point)."""
+    try:
+        if len(public_key) != 32:
+            raise ValueError
+        X25519PrivateKey.generate().exchange(X25519PublicKey.from_public_bytes(public_key))
+    except ValueError:
+        raise Invalid("Not an X25519 public key (32 raw bytes)", code="crypto.bad_public_key") from None
+    return public_key
+
+
+def tenant_key_id(public_key: bytes) -> uuid.UUID:
+    """A stable id naming a tenant public key (in stream headers): its SHA-256, truncated."""
+    return uuid.UUID(bytes=hashlib.sha256(b"callvault/tenant-key/v1" + public_key).digest()[:16])
+
+
+def new_tenant_keypair() -> tuple[bytes, bytes]:
+    """``(private, public)`` raw X25519 keys: what a tenant generates and keeps offline
+    (tests and the CLI helper; the server never needs the private half)."""
+    private = X25519PrivateKey.generate()
+    return private.private_bytes_raw(), private.public_key().public_bytes_raw()
+
+
+def _wrap_key(shared: bytes, ephemeral: bytes, recipient: bytes, context: str) -> AESGCM:
+    raw = HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=ephemeral + recipient,
+        info=b"callvault/stream-key-wrap/v1|" + context.encode(),
+    ).derive(shared)
+    return AESGCM(raw)
+
+
+def new_tenant_sealed_key(public_key: bytes, context: str) -> tuple[StreamKey, bytes]:
+    """A fresh random stream key, and that key sealed to a tenant's X25519 public key
+    (ECIES: an ephemeral X25519 exchange, HKDF-SHA256, AES-256-GCM, bound to ``context``).
+    Once the caller drops the handle, only the holder of the private key can open
+    streams sealed with it."""
+    check_tenant_public_key(public_key)
+    ephemeral = X25519PrivateKey.generate()
+    ephemeral_public = ephemeral.public_key().public_bytes_raw()
+    shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(public_key))
+    raw = os.urandom(32)
+    sealed = (
+        _WRAP_VERSION
+        + ephemeral_public
+        + _wrap_key(shared, ephemeral_public, public_key, context).encrypt(bytes(12), raw, context.encode())
+    )
+    return StreamKey(tenant_key_id(public_key), raw), sealed
+
+
+def open_tenant_sealed_key(private_key: bytes, sealed: bytes, context: str) -> StreamKey:
+    """The tenant's side of ``new_tenant_sealed_key`` (DecryptionFailed for a wrong key,
+    context or altered bytes)."""
+    if len(sealed) != _WRAPPED_LEN or sealed[:1] != _WRAP_VERSION or len(private_key) != 32:
+        raise DecryptionFailed()
+    private = X25519PrivateKey.from_private_bytes(private_key)
+    public = private.public_key().public_bytes_raw()
+    ephemeral_public = bytes(sealed[1:33])
+    try:
+        shared = private.exchange(X25519PublicKey.from_public_bytes(ephemeral_public))
+        raw = _wrap_key(shared, ephemeral_public, public, context).decrypt(
+            bytes(12), bytes(sealed[33:]), context.encode()
+        )
+    except (InvalidTag, ValueError):
+        raise DecryptionFailed() from None
+    return StreamKey(tenant_key_id(public), raw)
 
 
 def stream_sealed_size(plain_size: int) -> int:
@@ -203,7 +283,7 @@ def open_stream(key: StreamKey, chunks: Iterable[bytes]) -> Iterator[bytes]:
     for index, (piece, last) in enumerate(_segments(body(), _SEALED_SEGMENT)):
         try:
             # bytes, not a view: the binding decrypts a bytes object faster than it copies a view
-            yield decrypt(_nonce(prefix, index), bytes(piece), aad[last])
+            yield decrypt(_nonce(prefix, index), piece, aad[last])
         except InvalidTag:
             raise DecryptionFailed() from None
 

@@ -33,8 +33,11 @@ __all__ = ["PlaybackLink", "Recording", "RecordingSettings", "SecurePause", "Tra
 class Recording(Base):
     """One call recording.
 
-    ``original_state``: ``sealed`` (kept, under a key derived from the customer's data key)
-    or ``discarded`` (redacted-only policy, once the redacted copy is complete).
+    ``original_state``: ``sealed`` (kept, under a key derived from the customer's data key),
+    ``tenant_sealed`` (under a random key sealed to the tenant's X25519 public key,
+    ``original_wrapped_key``: the server cannot open it; ``working_blob`` keeps a copy under
+    the customer's key until the transcript's redaction is done) or ``discarded``
+    (redacted-only policy, once the redacted copy is complete).
     ``redaction_state``: ``pending_transcript`` (the redacted copy blanks secure pauses
     only), ``redacted`` (PII spans too) or ``unsupported`` (not a 16-bit PCM WAV).
     """
@@ -61,6 +64,8 @@ class Recording(Base):
     sha256: Mapped[str] = mapped_column(String(64))  # of the plaintext original
     original_blob: Mapped[str | None] = mapped_column(String(200))
     original_state: Mapped[str] = mapped_column(String(16))
+    original_wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)  # tenant-held key mode
+    working_blob: Mapped[str | None] = mapped_column(String(200), default=None)  # tenant-held key mode, until redacted
     redacted_blob: Mapped[str | None] = mapped_column(String(200), default=None)
     redacted_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
     redacted_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
@@ -139,5 +144,6 @@ class RecordingSettings(Base):
     keep_original: Mapped[bool] = mapped_column(Boolean, default=True)
     redaction_fill: Mapped[str] = mapped_column(String(16), default="tone")
     margin_ms: Mapped[int] = mapped_column(Integer, default=150)
+    tenant_public_key: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None)  # X25519, raw
     updated_by: Mapped[str] = mapped_column(String(128))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

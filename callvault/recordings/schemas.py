@@ -71,7 +71,7 @@ class RecordingRead(BaseModel):
     channels: int | None
     size: int
     sha256: str
-    original: Literal["sealed", "discarded"]
+    original: Literal["sealed", "tenant_sealed", "discarded"]
     redaction: Literal["pending_transcript", "redacted", "unsupported"]
     redacted_size: int | None
     blanked: list[BlankedInterval]
@@ -153,9 +153,16 @@ class RecordingSettingsUpdate(BaseModel):
     keep_original: bool | None = Field(default=None, description="False: redacted-only (the original is discarded).")
     redaction_fill: Literal["tone", "silence"] | None = None
     margin_ms: int | None = Field(default=None, ge=0, le=2000)
+    tenant_public_key: str | None = Field(
+        default=None,
+        max_length=100,
+        description="Base64 of a raw X25519 public key: originals are sealed to it from now on (the server cannot "
+        "play them); an empty string goes back to server-held keys.",
+    )
 
 
 class RecordingSettingsRead(BaseModel):
     keep_original: bool
     redaction_fill: Literal["tone", "silence"]
     margin_ms: int
+    tenant_key_id: str | None = Field(description="Id of the registered tenant public key, if any.")

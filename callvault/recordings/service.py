@@ -10,6 +10,7 @@ playback, each range request, each transcript read.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import secrets
@@ -32,11 +33,14 @@ from callvault.core.runtime import Runtime, runtime_of
 from callvault.crypto import (
     DataKey,
     StreamKey,
+    check_tenant_public_key,
     derive_stream_key,
+    new_tenant_sealed_key,
     open_stream,
     open_stream_range,
     seal_stream,
     stream_plain_size,
+    tenant_key_id,
 )
 from callvault.pii import service as pii
 from callvault.recordings.audio import (
@@ -314,11 +318,15 @@ def upload(
         dek = _dek(db_session, actor.tenant_id, key_id)
         settings = _settings(db_session, actor.tenant_id)
         fill = cast(Fill, settings.redaction_fill)
+        tenant_public = settings.tenant_public_key
         started_at = recording_in.started_at or call.started_at
         pauses = _pause_intervals(db_session, actor.tenant_id, call.id, started_at)
         call_facts = (call.id, call.customer_id, call.agent)
     store = runtime.blobs
-    blob = _blob_key(actor.tenant_id, recording_id, "original")
+    # tenant-held keys: what arrives is kept under the customer's key as a working copy
+    # (redaction needs to read it) and sealed to the tenant below
+    first_variant = "original" if tenant_public is None else "working"
+    blob = _blob_key(actor.tenant_id, recording_id, first_variant)
     digest = _Digest()
     try:
         fmt: WavFormat | None = None
@@ -326,7 +334,7 @@ def upload(
         if media in WAV_TYPES:
             fmt, plain = _blank_while_streaming(plain, pauses, fill)
         # the digest of what is stored (secure pauses blanked): what an integrity check can verify
-        sealed = seal_stream(_stream_key(dek, actor.tenant_id, recording_id, "original"), digest.watch(plain))
+        sealed = seal_stream(_stream_key(dek, actor.tenant_id, recording_id, first_variant), digest.watch(plain))
         store.put(blob, sealed)
         if digest.size == 0:
             store.delete(blob)
@@ -357,7 +365,8 @@ def upload(
                 channels=None if fmt is None else fmt.channels,
                 size=digest.size,
                 sha256=digest.hash.hexdigest(),
-                original_blob=blob,
+                original_blob=blob if tenant_public is None else None,
+                working_blob=None if tenant_public is None else blob,
                 original_state="sealed",
                 redaction_state="unsupported" if fmt is None else "pending_transcript",
                 blanked=[{"start": i.start, "end": i.end, "why": i.why} for i in pauses],
@@ -366,26 +375,54 @@ def upload(
                 uploaded_by=actor.actor_id,
                 created_at=now,
             )
+            if tenant_public is not None:
+                _seal_to_tenant(runtime, rec, dek, tenant_public)
             db_session.add(rec)
             db_session.flush()
             if fmt is not None:
                 _build_redacted(runtime, rec, dek, fmt, pauses, fill)
+            if fmt is None and rec.working_blob is not None:  # nothing to redact: no reason to keep it
+                store.delete(rec.working_blob)
+                rec.working_blob = None
             return _read(rec, has_transcript=False)
     except BaseException:
-        store.delete(blob)
-        store.delete(_blob_key(actor.tenant_id, recording_id, "redacted"))
+        for variant in ("original", "working", "redacted"):
+            store.delete(_blob_key(actor.tenant_id, recording_id, variant))
         raise
 
 
-def _format_of(runtime: Runtime, rec: Recording, dek: DataKey) -> WavFormat | None:
-    if rec.original_blob is None:
-        return None
+def _source(rec: Recording) -> tuple[str, str] | None:
+    """The copy the server can read: ``(blob, variant)``, the working copy first."""
+    if rec.working_blob is not None:
+        return rec.working_blob, "working"
+    if rec.original_blob is not None and rec.original_state == "sealed":
+        return rec.original_blob, "original"
+    return None
+
+
+def _seal_to_tenant(runtime: Runtime, rec: Recording, dek: DataKey, public_key: bytes) -> None:
+    """Copy the working copy into an original sealed to the tenant's public key."""
     store = runtime.blobs
-    sealed_size = store.size(rec.original_blob)
-    key = _stream_key(dek, rec.tenant_id, rec.id, "original")
-    head = b"".join(
-        open_stream_range(key, lambda a, b: store.get(rec.original_blob or "", a, b), sealed_size, 0, _HEADER_PROBE)
-    )
+    assert rec.working_blob is not None
+    context = f"recording/{rec.tenant_id}/{rec.id}/original"
+    key, wrapped = new_tenant_sealed_key(public_key, context)
+    plain = open_stream(_stream_key(dek, rec.tenant_id, rec.id, "working"), store.get(rec.working_blob))
+    blob = _blob_key(rec.tenant_id, rec.id, "original")
+    store.put(blob, seal_stream(key, plain))
+    rec.original_blob = blob
+    rec.original_state = "tenant_sealed"
+    rec.original_wrapped_key = wrapped
+
+
+def _format_of(runtime: Runtime, rec: Recording, dek: DataKey) -> WavFormat | None:
+    source = _source(rec)
+    if source is None:
+        return None
+    blob, variant = source
+    store = runtime.blobs
+    sealed_size = store.size(blob)
+    key = _stream_key(dek, rec.tenant_id, rec.id, variant)
+    head = b"".join(open_stream_range(key, lambda a, b: store.get(blob, a, b), sealed_size, 0, _HEADER_PROBE))
     try:
         return parse_wav_header(head, stream_plain_size(sealed_size))
     except Invalid:
@@ -397,8 +434,10 @@ def _build_redacted(
 ) -> None:
     """(Re)build the redacted copy from the sealed original, streamed, and note it on the row."""
     store = runtime.blobs
-    assert rec.original_blob is not None
-    source = open_stream(_stream_key(dek, rec.tenant_id, rec.id, "original"), store.get(rec.original_blob))
+    readable = _source(rec)
+    assert readable is not None
+    blob_name, variant = readable
+    source = open_stream(_stream_key(dek, rec.tenant_id, rec.id, variant), store.get(blob_name))
     digest = _Digest()
     redacted = digest.watch(redact_wav(source, fmt, intervals, fill))
     blob = _blob_key(rec.tenant_id, rec.id, "redacted")
@@ -549,16 +588,20 @@ def add_transcript(
             created_at=clock.now(),
         )
     )
-    if rec.redaction_state in ("pending_transcript", "redacted") and rec.original_blob is not None:
+    if rec.redaction_state in ("pending_transcript", "redacted") and _source(rec) is not None:
         fmt = _format_of(runtime, rec, dek)
         if fmt is not None:
             _build_redacted(runtime, rec, dek, fmt, intervals, cast(Fill, settings.redaction_fill))
             rec.redaction_state = "redacted"
             rec.blanked = [{"start": i.start, "end": i.end, "why": i.why} for i in intervals]
+    if rec.working_blob is not None and rec.redaction_state == "redacted":
+        runtime.blobs.delete(rec.working_blob)  # tenant-held keys: the server's readable copy ends here
+        rec.working_blob = None
     if not settings.keep_original and rec.redacted_blob is not None and rec.original_blob is not None:
         runtime.blobs.delete(rec.original_blob)
         rec.original_blob = None
         rec.original_state = "discarded"
+        rec.original_wrapped_key = None
     db_session.flush()
     return _read(rec, has_transcript=True)
 
@@ -724,6 +767,29 @@ def open_audio(
     blob = _playable(db_session, actor, action, rec, variant)
     resource = _resource(actor, recording_id, rec)
     store = runtime.blobs
+    if variant == "original" and rec.original_state == "tenant_sealed":
+        if not download:
+            error = Conflict(
+                "The original is sealed to the tenant's key: download it and open it with the private key",
+                code="recording.original_tenant_sealed",
+            )
+            record_failure(db_session, actor, action, resource, error.code)
+            raise error
+        # the sealed bytes as stored, and the key sealed to the tenant (the whole object: a
+        # Range header is ignored, as RFC 9110 allows)
+        wrapped = base64.b64encode(rec.original_wrapped_key or b"").decode("ascii")
+        return AudioStream(
+            200,
+            {
+                "Cache-Control": "no-store",
+                "Content-Length": str(store.size(blob)),
+                "Content-Disposition": f'attachment; filename="recording-{rec.id}-original.cvs"',
+                "X-CallVault-Wrapped-Key": wrapped,
+                "X-CallVault-Key-Context": f"recording/{rec.tenant_id}/{rec.id}/original",
+            },
+            store.get(blob),
+            "application/octet-stream",
+        )
     try:
         dek = _dek(db_session, actor.tenant_id, rec.subject_key_id)
         sealed_size = store.size(blob)
@@ -828,8 +894,12 @@ def end_secure_pause(*, db_session: Session, actor: Actor, call_id: str) -> Secu
 
 # -- tenant settings ----------------------------------------------------------------------------
 def _settings_read(row: RecordingSettings) -> RecordingSettingsRead:
+    public = row.tenant_public_key
     return RecordingSettingsRead(
-        keep_original=row.keep_original, redaction_fill=cast(Any, row.redaction_fill), margin_ms=row.margin_ms
+        keep_original=row.keep_original,
+        redaction_fill=cast(Any, row.redaction_fill),
+        margin_ms=row.margin_ms,
+        tenant_key_id=None if public is None else str(tenant_key_id(public)),
     )
 
 
@@ -851,7 +921,15 @@ def update_settings(
     if row is None:
         row = _settings(db_session, actor.tenant_id)
         db_session.add(row)
-    for name, value in settings_in.model_dump(exclude_unset=True).items():
+    changes = settings_in.model_dump(exclude_unset=True)
+    encoded = changes.pop("tenant_public_key", None)
+    if encoded is not None:
+        try:
+            raw = base64.b64decode(encoded, validate=True) if encoded else b""
+        except ValueError:
+            raise Invalid("tenant_public_key is not base64", code="crypto.bad_public_key") from None
+        row.tenant_public_key = check_tenant_public_key(raw) if raw else None
+    for name, value in changes.items():
         if value is not None:
             setattr(row, name, value)
     row.updated_by = actor.actor_id
@@ -879,6 +957,10 @@ def verify(*, db_session: Session, actor: Actor, recording_id: uuid.UUID) -> dic
         if blob is None:
             result[variant] = "absent"
             continue
+        if variant == "original" and rec.original_state == "tenant_sealed":
+            # only the tenant can open it: present is all the server can say
+            result[variant] = "tenant_sealed" if runtime.blobs.exists(blob) else "unreadable"
+            continue
         digest = _Digest()
         try:
             for _ in digest.watch(
@@ -889,7 +971,7 @@ def verify(*, db_session: Session, actor: Actor, recording_id: uuid.UUID) -> dic
             result[variant] = "unreadable"
             continue
         result[variant] = "ok" if digest.hash.hexdigest() == expected else "digest_mismatch"
-    if any(result[v] not in ("ok", "absent") for v in ("original", "redacted")):
+    if any(result[v] not in ("ok", "absent", "tenant_sealed") for v in ("original", "redacted")):
         record_failure(
             db_session, actor, "recording.verify", _resource(actor, recording_id, rec), "recording.integrity"
         )

@@ -237,3 +237,35 @@ _KEY_CONTEXT = "recording/acme/01a2108b-7e4d-7694-8d7d-edca5f309917/original"
 
 if __name__ == "__main__":  # pragma: no cover
     VECTORS.write_text(json.dumps(_generate(), indent=1) + "\n")
+
+
+def test_tenant_sealed_key_round_trip_and_binding() -> None:
+    from callvault.core.errors import Invalid
+    from callvault.crypto import (
+        check_tenant_public_key,
+        new_tenant_keypair,
+        new_tenant_sealed_key,
+        open_tenant_sealed_key,
+        tenant_key_id,
+    )
+
+    private, public = new_tenant_keypair()
+    key, wrapped = new_tenant_sealed_key(public, "recording/acme/r1/original")
+    assert key.key_id == tenant_key_id(public)
+    sealed = b"".join(seal_stream(key, [b"only the tenant reads this"]))
+    opened = open_tenant_sealed_key(private, wrapped, "recording/acme/r1/original")
+    assert b"".join(open_stream(opened, [sealed])) == b"only the tenant reads this"
+    other_private, _ = new_tenant_keypair()
+    flipped = bytearray(wrapped)
+    flipped[-1] ^= 1
+    for attempt in (
+        lambda: open_tenant_sealed_key(other_private, wrapped, "recording/acme/r1/original"),
+        lambda: open_tenant_sealed_key(private, wrapped, "recording/acme/r2/original"),
+        lambda: open_tenant_sealed_key(private, bytes(flipped), "recording/acme/r1/original"),
+        lambda: open_tenant_sealed_key(private, wrapped[:-1], "recording/acme/r1/original"),
+    ):
+        with pytest.raises(DecryptionFailed):
+            attempt()
+    for bad in (b"", bytes(31), bytes(32)):  # bytes(32) is a low-order point
+        with pytest.raises(Invalid):
+            check_tenant_public_key(bad)

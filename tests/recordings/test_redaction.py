@@ -4,12 +4,15 @@ the redacted copy, every other sample unchanged; transcripts redacted per role."
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from callvault.core.runtime import Runtime
+from callvault.crypto import new_tenant_keypair, open_stream, open_tenant_sealed_key
 from callvault.recordings.audio import TONE_AMPLITUDE, TONE_HZ
 from tests.conftest import CAPTURED_LOGS, auth, remember_pii
 from tests.recordings.conftest import World
@@ -269,3 +272,63 @@ def test_secure_pause_blanks_the_stored_recording_and_transcript(client: TestCli
         headers=world.headers("supervisor"),
     ).text
     assert "4111" not in text and "hello" in text
+
+
+def test_tenant_held_key_seals_originals_the_server_cannot_open(
+    runtime: Runtime, client: TestClient, world: World
+) -> None:
+    private, public = new_tenant_keypair()
+    world.step_up(client, "tenant_admin")
+    bad = client.patch(
+        "/v1/recordings-settings", json={"tenant_public_key": "AAAA"}, headers=world.headers("tenant_admin")
+    )
+    assert bad.status_code == 422
+    registered = client.patch(
+        "/v1/recordings-settings",
+        json={"tenant_public_key": base64.b64encode(public).decode()},
+        headers=world.headers("tenant_admin"),
+    )
+    assert registered.status_code == 200, registered.text
+    assert registered.json()["tenant_key_id"] is not None
+    try:
+        speech = build_speech(WORDS)
+        call_id, _ = world.new_call(client)
+        stored = upload(client, world, call_id, speech.wav)
+        assert stored.status_code == 201, stored.text
+        meta = stored.json()
+        assert meta["original"] == "tenant_sealed"
+        folder = runtime.settings.resolved_blob_dir / "recordings" / world.tenant_id / meta["id"]
+        assert sorted(p.name for p in folder.iterdir()) == ["original", "redacted", "working"]
+        added = client.post(
+            f"/v1/recordings/{meta['id']}/transcript",
+            json={"segments": _segments(speech)},
+            headers=auth(world.recorder),
+        )
+        assert added.status_code == 201, added.text
+        # the working copy is gone: nothing the server holds opens the original now
+        assert sorted(p.name for p in folder.iterdir()) == ["original", "redacted"]
+        world.step_up(client, "supervisor")
+        params = {"variant": "original", "reason": "quality review of a disputed call"}
+        refused = client.get(f"/v1/recordings/{meta['id']}/audio", params=params, headers=world.headers("supervisor"))
+        assert refused.status_code == 409
+        assert refused.json()["code"] == "recording.original_tenant_sealed"
+        downloaded = client.get(
+            f"/v1/recordings/{meta['id']}/download", params=params, headers=world.headers("supervisor")
+        )
+        assert downloaded.status_code == 200, downloaded.text
+        assert speech.wav[1000:1032] not in downloaded.content
+        key = open_tenant_sealed_key(
+            private,
+            base64.b64decode(downloaded.headers["x-callvault-wrapped-key"]),
+            downloaded.headers["x-callvault-key-context"],
+        )
+        assert b"".join(open_stream(key, [downloaded.content])) == speech.wav
+        # the redacted copy stays playable, with the card number a tone
+        audio = _play(client, world, meta["id"])
+        got, rate, _ = samples_of(audio)
+        start, _ = _span(speech, CARD, WORDS.index("4111"))
+        first = int(np.ceil(start * rate))
+        assert not np.array_equal(got[first : first + 800], speech.samples[first : first + 800])
+    finally:
+        world.step_up(client, "tenant_admin")
+        client.patch("/v1/recordings-settings", json={"tenant_public_key": ""}, headers=world.headers("tenant_admin"))
