@@ -70,19 +70,22 @@ def _cn_mobile() -> re.Pattern[str]:
 
 
 def _touches(text: str, start: int, end: int, other: frozenset[str], run: int = 1) -> bool:
-    """``run`` digits of ``other`` (the other spelling) are next to ``text[start:end]``, or
-    one space or dash away from it. Chinese digits next to typed ones count from two in a
-    row: "订单7416…一直没有发货" is no mixed number, "138四二四六4154" is."""
-    if start and end < len(text) and text[start - 1] not in _NEAR and text[end] not in _NEAR:
-        return False  # the common case: punctuation or words on both sides
+    """``run`` (1 or 2) digits of ``other`` (the other spelling) are next to
+    ``text[start:end]``, or one space or dash away from it. Chinese digits next to typed ones
+    count from two in a row: "订单7416…一直没有发货" is no mixed number, "138四二四六4154" is."""
     if start:
-        i = start - 1
-        if text[i] in " -":
-            i -= 1
-        if i - run + 1 >= 0 and all(text[j] in other for j in range(i - run + 1, i + 1)):
-            return True
-    i = end + 1 if end < len(text) and text[end] in " -" else end
-    return i + run <= len(text) and all(text[j] in other for j in range(i, i + run))
+        c = text[start - 1]
+        if c in _NEAR:  # most runs have words or punctuation on both sides
+            i = start - 2 if c in " -" else start - 1
+            if i >= run - 1 and text[i] in other and (run == 1 or text[i - 1] in other):
+                return True
+    if end < len(text):
+        c = text[end]
+        if c in _NEAR:
+            i = end + 1 if c in " -" else end
+            if i + run <= len(text) and text[i] in other and (run == 1 or text[i + 1] in other):
+                return True
+    return False
 
 
 def _landline(digits: str) -> bool:
