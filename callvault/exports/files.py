@@ -116,12 +116,28 @@ class XlsxWriter:
         properties.keywords = f"callvault-export:{watermark.export_id}"
         properties.description = watermark.header
         self._sheet = self._workbook.create_sheet("export")
+        if folder is not None:
+            self._keep_rows_in(folder)
         self._sheet.oddHeader.center.text = watermark.header
         self._sheet.oddFooter.center.text = f"CONFIDENTIAL - CallVault export {watermark.export_id} - page &P of &N"
         self._sheet.append([watermark.header])
         self._sheet.append(list(header))
         self._folder = folder
         self.rows = 0
+
+    def _keep_rows_in(self, folder: str) -> None:
+        """openpyxl spools a write-only sheet's rows to a temporary file in the system's
+        temporary folder; put it in ``folder`` (the data folder, 0700) instead, so masked
+        (and approved clear) values never sit in a shared ``/tmp``. Uses openpyxl's sheet
+        writer directly (pinned ``openpyxl<4``)."""
+        from openpyxl.worksheet import _writer
+
+        handle, path = tempfile.mkstemp(prefix="export-sheet.", suffix=".xml", dir=folder)
+        os.close(handle)
+        _writer.ALL_TEMP_FILES.append(path)  # openpyxl removes it after saving (cleanup)
+        writer = _writer.WorksheetWriter(self._sheet, out=path)
+        writer.write_top()
+        self._sheet._writer = writer
 
     def write(self, row: Sequence[str]) -> None:
         self._sheet.append(list(row))

@@ -264,7 +264,11 @@ def create(*, db_session: Session, actor: Actor, export_in: ExportCreate) -> Exp
     decision = enforce(db_session, actor, "export.request", resource)
     if actor.kind != "user" or actor.user_id is None or actor.role is None:
         raise Forbidden("Only people request exports", code="access.denied")
-    fields, unmasked = _check_fields(export_in, decision)
+    try:
+        fields, unmasked = _check_fields(export_in, decision)
+    except Invalid as error:  # allowed to ask, but not for that: the event says so
+        record_failure(db_session, actor, "export.request", resource, error.code)
+        raise
     filters = export_in.filters.model_dump(mode="json", exclude_none=True)
     estimated = _count(db_session, _conditions(db_session, actor, decision, filters))
     chain = _settings(db_session, actor.tenant_id)
