@@ -9,9 +9,11 @@ earlier start.
 Before the scan, one multi-pattern pass (``prefilter``: Hyperscan, or ``re``) looks for
 any pattern's trigger; most turns of a call have none and are done at that point.
 
-Text is folded first (full-width digits and letters to ASCII, one code point for one, see
-``normalize``), so every recognizer sees ``13812345678`` whether it was typed ASCII or
-full width, and the offsets it returns are those of the original text.
+A text that needs it is normalized before the scan (see ``normalize``): full-width digits
+and letters folded to ASCII and a mid-line speaker label turned into a turn boundary, one
+code point for one, so offsets stay those of the original text; a line whose every Chinese
+character is spaced out by the ASR is scanned compact and the spans are mapped back. The
+prefilter's own triggers say which texts need any of this, so the others skip it.
 """
 
 from __future__ import annotations
