@@ -132,3 +132,20 @@ def test_expired_profiles_are_crypto_shredded_unless_held(lc: Lc, fake_clock: Fa
 def test_sweep_over_http_defaults_to_a_dry_run_and_needs_the_dpo(lc: Lc) -> None:
     refused = lc.client.post("/v1/retention/sweeps", headers=lc.headers)
     assert refused.status_code == 403
+
+
+def test_serve_schedules_the_sweep_after_replaying_the_ledger(isolated_runtime) -> None:  # type: ignore[no-untyped-def]
+    from callvault.access.identity import service as identity
+    from callvault.lifecycle.retention import start_sweeper
+
+    with isolated_runtime.sessions() as db_session, db_session.begin():
+        identity.create_tenant(db_session=db_session, tenant_id="sched-1", name="sched")
+    sweeper = start_sweeper(isolated_runtime, interval_seconds=3600)
+    assert start_sweeper(isolated_runtime) is sweeper  # once per runtime
+    assert sweeper.passed.wait(120) and sweeper.passes >= 1
+    from callvault.core.db import tenant_session
+
+    with tenant_session(isolated_runtime.sessions, "sched-1") as db_session:
+        runs = db_session.scalars(select(SweepRun).where(SweepRun.tenant_id == "sched-1")).all()
+    assert [r.status for r in runs] == ["done"]
+    sweeper.close()
