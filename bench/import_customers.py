@@ -7,7 +7,8 @@ HMAC blind indexes), once with the crypto replaced by identity functions (values
 as plain bytes, the same rows, columns, batches and transactions). Prints the figures,
 then the `name=value` lines other tools read:
 
-    customers_per_s=  ratio_vs_plaintext=  peak_rss_mb=
+    customers_per_s=  ratio_vs_plaintext=  peak_rss_mb=  cpu_us_per_customer=
+    plaintext_cpu_us_per_customer=  worker_peak_rss_mb= (the largest worker process)
 
 Usage: python bench/import_customers.py --n 1000000 [--pg] [--batch-size 2000]
 """
@@ -128,7 +129,13 @@ def _plain_sealed(keys: Any, dek: Any, customer_id: str, values: dict[str, Any])
     )
 
 
-def _import(path: Path, *, pg: bool, plaintext: bool, batch_size: int) -> tuple[float, int]:
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the import's workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _import(path: Path, *, pg: bool, plaintext: bool, batch_size: int) -> tuple[float, int, float]:
     from callvault.access.actor import Actor
     from callvault.access.identity import service as identity
     from callvault.core.config import Settings
@@ -144,13 +151,13 @@ def _import(path: Path, *, pg: bool, plaintext: bool, batch_size: int) -> tuple[
                 identity.create_tenant(db_session=db_session, tenant_id="bench", name="Bench")
             mode = _plaintext_mode() if plaintext else _nothing()
             with mode, path.open("rb") as lines:
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), _cpu_seconds()
                 report = importer.import_customers(
                     runtime=runtime, actor=Actor.operator("bench"), lines=lines, fmt="jsonl", batch_size=batch_size
                 )
-                elapsed = time.perf_counter() - started
+                elapsed, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_started
             runtime.close()
-        return elapsed, report.imported
+        return elapsed, report.imported, cpu
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -179,16 +186,25 @@ def main() -> None:
         f"generated {args.n} customers ({data.stat().st_size / 1e6:.0f} MB) on {'postgresql' if args.pg else 'sqlite'}"
     )
 
-    encrypted_s, encrypted_n = _import(data, pg=args.pg, plaintext=False, batch_size=args.batch_size)
-    print(f"encrypted: {encrypted_n} customers in {encrypted_s:.1f} s")
-    plain_s, plain_n = _import(data, pg=args.pg, plaintext=True, batch_size=args.batch_size)
-    print(f"plaintext: {plain_n} customers in {plain_s:.1f} s")
+    load = os.getloadavg()[0]
+    encrypted_s, encrypted_n, encrypted_cpu = _import(data, pg=args.pg, plaintext=False, batch_size=args.batch_size)
+    print(f"encrypted: {encrypted_n} customers in {encrypted_s:.1f} s, CPU {encrypted_cpu:.1f} s")
+    plain_s, plain_n, plain_cpu = _import(data, pg=args.pg, plaintext=True, batch_size=args.batch_size)
+    print(f"plaintext: {plain_n} customers in {plain_s:.1f} s, CPU {plain_cpu:.1f} s")
+    print(
+        f"load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (2 cores: compare CPU per customer)"
+    )
     assert encrypted_n == plain_n == args.n, "both runs must import every row"
     shutil.rmtree(workdir, ignore_errors=True)
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"customers_per_s={encrypted_n / encrypted_s:.0f}")
     print(f"ratio_vs_plaintext={encrypted_s / plain_s:.2f}")
     print(f"peak_rss_mb={peak_rss_mb:.0f}")
+    print(f"worker_peak_rss_mb={resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f}")
+    # CPU of this process and its workers per customer (the database server's not included):
+    # what the load on a shared machine does not change; 2 free cores / this = the ceiling
+    print(f"cpu_us_per_customer={encrypted_cpu / encrypted_n * 1e6:.1f}")
+    print(f"plaintext_cpu_us_per_customer={plain_cpu / plain_n * 1e6:.1f}")
 
 
 if __name__ == "__main__":

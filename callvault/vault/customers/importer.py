@@ -20,8 +20,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any, ClassVar, Literal, cast
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar, Literal, NoReturn, cast
 
 import orjson
 import phonenumbers
@@ -357,6 +357,7 @@ class _Prepared:
     keys: list[tuple[Any, ...]] = field(default_factory=list)
     refs: list[str] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
     errors: list[tuple[int, _RowError]] = field(default_factory=list)
 
 
@@ -367,11 +368,14 @@ def _prepare(
     ``uuid_hex``: the database stores UUIDs as 32 hex digits (SQLite), else as UUIDs."""
     prepared = _Prepared()
     now = clock.now()
+    # SQLite: the text sqlite3's datetime adapter would bind, made once per batch instead
+    # of twice per row in the process holding the transaction
+    stamp: Any = now.isoformat(" ") if uuid_hex else now
     tenant_id, kek_ref = keys.tenant_id, keys.kek_ref
     fast = _fast_validator(now.date())
     ids = _time_ordered_ids(now, 2 * len(items))
     add_key, add_customer = prepared.keys.append, prepared.customers.append
-    add_ref, add_id = prepared.refs.append, prepared.ids.append
+    add_ref, add_id, add_line = prepared.refs.append, prepared.ids.append, prepared.lines.append
     for position, (line, raw) in enumerate(items):
         values = raw if isinstance(raw, _RowError) else _validated(fast, raw)
         if isinstance(values, _RowError):
@@ -385,14 +389,15 @@ def _prepare(
         )
         dek, wrapped = new_data_key(keyring, kek_ref, tenant_id, key_id)
         stored_key: Any = key_id.hex if uuid_hex else key_id
-        add_key((tenant_id, stored_key, wrapped.kek_version, wrapped.blob, now))
+        add_key((tenant_id, stored_key, wrapped.kek_version, wrapped.blob, stamp))
         add_customer((
-            tenant_id, customer_hex if uuid_hex else customer_id, stored_key, "standard", False, now, now, 1,
+            tenant_id, customer_hex if uuid_hex else customer_id, stored_key, "standard", False, stamp, stamp, 1,
             values["membership_level"], values["assigned_agent"], values["region"], values["external_ref"],
             *_seal(keys, dek, customer_id, values),
         ))  # fmt: skip
         add_ref(values["external_ref"])
         add_id(customer_id)
+        add_line(line)
     return prepared
 
 
@@ -430,8 +435,12 @@ def _fast_validator(today: date) -> _FastValidator:
     return _FastValidator(today)
 
 
-def _existing_refs(db_session: Session, tenant_id: str, refs: list[str]) -> dict[str, str]:
-    """External references of ``refs`` already stored for the tenant, with their ids."""
+def _existing_refs(
+    db_session: Session, tenant_id: str, refs: list[str], since: datetime
+) -> dict[str, tuple[str, bool]]:
+    """External references of ``refs`` already stored for the tenant: their ids, and
+    whether they were stored after ``since`` (by this import: a duplicate line). Strictly
+    after, so that under a clock pinned by a test a re-run still skips what it finds."""
     if not refs:
         return {}
     if is_postgres(db_session):
@@ -439,20 +448,21 @@ def _existing_refs(db_session: Session, tenant_id: str, refs: list[str]) -> dict
         # are stale, and a plain IN list was planned as a scan of the whole tenant.
         rows = db_session.execute(
             sql_text(
-                "SELECT c.external_ref, c.id FROM unnest(CAST(:refs AS varchar[])) AS r(ref) "
+                "SELECT c.external_ref, c.id, c.created_at > :since FROM unnest(CAST(:refs AS varchar[])) AS r(ref) "
                 "JOIN customer c ON c.tenant_id = :tenant AND c.external_ref = r.ref"
             ),
-            {"refs": refs, "tenant": tenant_id},
+            {"refs": refs, "tenant": tenant_id, "since": since},
         )
-        return {str(ref): str(customer_id) for ref, customer_id in rows}
+        return {str(ref): (str(customer_id), bool(recent)) for ref, customer_id, recent in rows}
     # One bound JSON array instead of an expanded IN list: no statement built per batch;
-    # each reference is one probe of the unique index. Ids come back as stored (32 hex).
+    # each reference is one probe of the unique index. Ids come back as stored (32 hex),
+    # times as text that sorts as it reads ("YYYY-MM-DD HH:MM:SS.ffffff", then maybe "+00:00").
     found = db_session.connection().exec_driver_sql(
-        "SELECT external_ref, id FROM customer WHERE tenant_id = ? "
+        "SELECT external_ref, id, substr(created_at, 1, 26) > ? FROM customer WHERE tenant_id = ? "
         "AND external_ref IN (SELECT value FROM json_each(?))",
-        (tenant_id, orjson.dumps(refs).decode()),
+        (since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"), tenant_id, orjson.dumps(refs).decode()),
     )
-    return {str(ref): str(uuid.UUID(hex=str(stored))) for ref, stored in found}
+    return {str(ref): (str(uuid.UUID(hex=str(stored))), bool(recent)) for ref, stored, recent in found}
 
 
 def _without_create_event(db_session: Session, tenant_id: str, customer_ids: list[str]) -> list[str]:
@@ -473,20 +483,34 @@ def _without_create_event(db_session: Session, tenant_id: str, customer_ids: lis
     return [customer_id for customer_id in customer_ids if customer_id not in logged]
 
 
-def _store(db_session: Session, tenant_id: str, prepared: _Prepared, report: ImportReport) -> list[str]:
+def _store(
+    db_session: Session, tenant_id: str, prepared: _Prepared, report: ImportReport, since: datetime | None = None
+) -> list[str]:
     """Insert what is not stored yet (by external reference) in the session's transaction;
     returns the ids of the customers that need a ``customer.create`` event: those created
-    now, and skipped ones that never got theirs."""
-    existing = _existing_refs(db_session, tenant_id, prepared.refs)
-    skipped = list(existing.values())
+    now, and skipped ones that never got theirs.
+
+    A reference stored before this import began (``since``) is skipped: a re-run. One that
+    occurs twice in the file (in this batch, or stored by an earlier batch of this import)
+    is a bad row, ``import.duplicate_external_ref``: the first occurrence is kept (without
+    ``since``, only within the batch). Memory stays bounded: the earlier batches are
+    recognised by their creation time, not by a set of references."""
+    existing = _existing_refs(db_session, tenant_id, prepared.refs, since or datetime.max.replace(tzinfo=UTC))
+    skipped = [customer_id for customer_id, recent in existing.values() if not recent]
     customers, keys, created = prepared.customers, prepared.keys, prepared.ids
     if existing or len(set(prepared.refs)) != len(prepared.refs):
         customers, keys, created = [], [], []
         for position, ref in enumerate(prepared.refs):
-            if ref in existing:
+            stored = existing.get(ref)
+            if stored is not None and not stored[1]:
                 report.skipped_existing += 1
                 continue
-            existing[ref] = prepared.ids[position]
+            if stored is not None:
+                _report_error(
+                    report, prepared.lines[position], _RowError("external_ref", "import.duplicate_external_ref")
+                )
+                continue
+            existing[ref] = (prepared.ids[position], True)
             customers.append(prepared.customers[position])
             keys.append(prepared.keys[position])
             created.append(prepared.ids[position])
@@ -494,6 +518,14 @@ def _store(db_session: Session, tenant_id: str, prepared: _Prepared, report: Imp
     insert_tuples(db_session, "customer", _CUSTOMER_COLUMNS, customers)
     report.imported += len(customers)
     return _without_create_event(db_session, tenant_id, skipped) + created
+
+
+def _report_error(report: ImportReport, line: int, error: _RowError) -> None:
+    report.failed += 1
+    if len(report.errors) < MAX_REPORTED_ERRORS:
+        report.errors.append(ImportError_(line=line, field=error.field, code=error.code))
+    else:
+        report.errors_truncated = True
 
 
 def _record_created(db_session: Session, actor: Actor, decision: Decision, customer_ids: list[str]) -> None:
@@ -600,6 +632,7 @@ def import_customers(
     """Import rows; returns counts and the bad rows (line, field, code)."""
     size = batch_size or runtime.settings.import_batch_size
     report = ImportReport()
+    since = clock.now()
     rows = _csv_rows(lines) if fmt == "csv" else _jsonl_rows(lines)
     with runtime.sessions() as db_session:
         with db_session.begin():
@@ -619,23 +652,18 @@ def import_customers(
                 set_tenant(db_session, actor.tenant_id)
             for prepared in preparer.map(_batches(rows, size)):
                 for line, error in prepared.errors:
-                    report.failed += 1
-                    if len(report.errors) < MAX_REPORTED_ERRORS:
-                        report.errors.append(ImportError_(line=line, field=error.field, code=error.code))
-                    else:
-                        report.errors_truncated = True
+                    _report_error(report, line, error)
                 if strict and prepared.errors:
-                    raise Invalid(
-                        f"Import rejected at line {prepared.errors[0][0]}: nothing was imported",
-                        code="import.rejected",
-                        errors=[error.model_dump() for error in report.errors],
-                    )
+                    _reject(prepared.errors[0][0], report)
                 if transaction is not None:
-                    _record_created(db_session, actor, decision, _store(db_session, actor.tenant_id, prepared, report))
+                    created = _store(db_session, actor.tenant_id, prepared, report, since)
+                    if report.failed:  # a duplicate reference
+                        _reject(report.errors[0].line, report)
+                    _record_created(db_session, actor, decision, created)
                 else:
                     with db_session.begin():
                         set_tenant(db_session, actor.tenant_id)
-                        created = _store(db_session, actor.tenant_id, prepared, report)
+                        created = _store(db_session, actor.tenant_id, prepared, report, since)
                         _record_created(db_session, actor, decision, created)
                 if on_progress:
                     on_progress(report)
@@ -649,6 +677,14 @@ def import_customers(
             if deferred:
                 _build_secondary_indexes(runtime)
     return report
+
+
+def _reject(line: int, report: ImportReport) -> NoReturn:
+    raise Invalid(
+        f"Import rejected at line {line}: nothing was imported",
+        code="import.rejected",
+        errors=[error.model_dump() for error in report.errors],
+    )
 
 
 _DEFERRABLE = (
