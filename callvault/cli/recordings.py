@@ -10,7 +10,6 @@ import typer
 
 from callvault.access.actor import Actor
 from callvault.cli.common import console, handle_errors, runtime
-from callvault.core.db import tenant_session
 from callvault.core.errors import Invalid
 
 app = typer.Typer(help="Recordings: recordings and transcripts.", no_args_is_help=True)
@@ -50,6 +49,7 @@ def upload(
 @handle_errors
 def verify(recording_id: uuid.UUID = typer.Argument(...), tenant: str = TenantOption) -> None:
     """Open every stored copy whole and check its SHA-256 (exit 1 if any fails)."""
+    from callvault.core.db import tenant_session
     from callvault.recordings import service
 
     with runtime() as rt, tenant_session(rt.sessions, tenant) as db_session:
@@ -67,6 +67,7 @@ def settings(
     fill: str | None = typer.Option(None, "--fill", help="tone or silence"),
 ) -> None:
     """Show or change the tenant's recording policy."""
+    from callvault.core.db import tenant_session
     from callvault.recordings import service
     from callvault.recordings.schemas import RecordingSettingsUpdate
 
