@@ -57,8 +57,8 @@ async def get_actor(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     runtime: Annotated[Runtime, Depends(get_runtime)],
 ) -> Actor:
-    """The caller. A session token checked within ``SESSION_CHECK_SECONDS`` answers from
-    memory on the event loop; anything else is looked up in a worker thread."""
+    """The caller. A credential this replica checked within ``identity.checked.CHECK_SECONDS``
+    answers from memory on the event loop; anything else is looked up in a worker thread."""
     if credentials is None:
         raise Unauthenticated(
             "An API key or session token is required (Authorization: Bearer ...)", code="auth.missing"
@@ -77,7 +77,8 @@ async def get_actor(
             )
         actor = found.actor
     else:
-        actor = await run_in_threadpool(_check_api_key, runtime, token)
+        known = identity.authenticate_cached(runtime, api_key=token)
+        actor = known if known is not None else await run_in_threadpool(_check_api_key, runtime, token)
         actor = dataclasses.replace(actor, request_id=request_id, client_ip=client)
     request.state.actor = actor
     return actor

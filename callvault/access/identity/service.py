@@ -13,16 +13,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callvault.access.actor import SCOPES, Actor
+from callvault.access.identity import checked
 from callvault.access.identity.models import ServiceAccount, Tenant
 from callvault.core import clock
 from callvault.core.db import set_lookup_key, set_tenant
 from callvault.core.errors import Conflict, Invalid, NotFound, Unauthenticated
-from callvault.core.runtime import runtime_of
+from callvault.core.runtime import Runtime, runtime_of
 from callvault.crypto import new_api_key, new_index_root, parse_api_key, secret_matches
 
 __all__ = [
     "DEFAULT_SCOPES",
     "authenticate",
+    "authenticate_cached",
     "create_service_account",
     "create_tenant",
     "get_all_service_accounts",
@@ -133,6 +135,8 @@ def authenticate(*, db_session: Session, api_key: str) -> Actor:
     if parsed is None:
         raise failure
     key_id, secret = parsed
+    runtime = runtime_of(db_session)
+    since = checked.generation(runtime)  # before the first read
     set_lookup_key(db_session, key_id)  # row-level security: this one row, before the tenant is known
     account = db_session.get(ServiceAccount, key_id)
     if account is None or account.revoked_at is not None or not secret_matches(secret, account.key_digest):
@@ -140,10 +144,19 @@ def authenticate(*, db_session: Session, api_key: str) -> Actor:
     tenant = db_session.get(Tenant, account.tenant_id)
     if tenant is None or tenant.status != "active":
         raise Unauthenticated("Tenant is suspended", code="auth.tenant_suspended")
-    return Actor(
+    actor = Actor(
         tenant_id=account.tenant_id,
         actor_id=f"sa:{account.key_id}",
         kind="service_account",
         scopes=frozenset(account.scopes),
         role="service",
     )
+    checked.remember(runtime, since, api_key, actor)
+    return actor
+
+
+def authenticate_cached(runtime: Runtime, *, api_key: str) -> Actor | None:
+    """``authenticate``'s answer for a key this replica checked a moment ago (see
+    ``access.identity.checked``); ``None`` when it must be checked against the database."""
+    actor: Actor | None = checked.recall(runtime, api_key)
+    return actor

@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import delete, event, inspect, select, update
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
 from callvault.access.actor import Actor
-from callvault.access.identity import totp
+from callvault.access.identity import checked, totp
 from callvault.access.identity.common import audit_event, digest_matches, new_token, parse_token
 from callvault.access.identity.models import RecoveryCode, Tenant, User, UserSession
 from callvault.access.identity.passwords import hasher_for, needs_rehash, verify_password
@@ -287,7 +285,7 @@ def authenticate_session(
     if parsed is None:
         raise failure
     session_id, secret = parsed
-    generation = runtime_of(db_session).caches.get(_GENERATION, 0)  # before the first read
+    since = checked.generation(runtime_of(db_session))  # before the first read
     set_lookup_key(db_session, session_id)
     row = db_session.get(UserSession, session_id)
     if row is None or not digest_matches("session", secret, row.token_digest):
@@ -309,95 +307,22 @@ def authenticate_session(
     found = SessionActor(dataclasses.replace(actor, step_up_at=row.step_up_at), row.enrol_only)
     idle_until = row.last_seen_at + timedelta(minutes=settings.session_idle_minutes)
     touch_due = row.last_seen_at + _TOUCH_EVERY  # the idle clock is only pushed by a database check
-    _remember(runtime_of(db_session), generation, token, found, min(row.expires_at, idle_until, touch_due))
+    checked.remember(
+        runtime_of(db_session), since, token, found, valid_until=min(row.expires_at, idle_until, touch_due)
+    )
     return found
-
-
-SESSION_CHECK_SECONDS = 1.0
-"""How long a replica trusts a session token it checked against the database before it
-checks again. A change this replica commits to a session, user or tenant (logout, step-up,
-offboarding, freeze, role change, suspension) drops every checked token at once; another
-replica sees it within this long. The three lookups were a fifth of a masked read's CPU
-and one of its worker-thread hops (bench/masked_read.py)."""
-
-_CHECKED = "identity.checked_sessions"
-_GENERATION = "identity.generation"
-_CHANGED = "identity.changed"
-_BENIGN = {
-    UserSession: frozenset({"last_seen_at"}),
-    User: frozenset({"failed_logins", "locked_until", "last_login_at", "updated_at", "last_seen_in_feed_at"}),
-}
-"""Columns whose change leaves every checked session as valid as it was."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Checked:
-    found: SessionActor
-    checked_at: float  # time.monotonic()
-    valid_until: datetime  # absolute or idle expiry, whichever is first
 
 
 def authenticate_session_cached(
     runtime: Runtime, *, token: str, request_id: str | None = None, client_ip: str | None = None
 ) -> SessionActor | None:
     """``authenticate_session``'s answer for a token this replica checked less than
-    ``SESSION_CHECK_SECONDS`` ago, with this request's id and address; ``None`` when it
+    ``checked.CHECK_SECONDS`` ago, with this request's id and address; ``None`` when it
     must be checked against the database (no database access here, so no thread hop)."""
-    entry: _Checked | None = runtime.caches.get(_CHECKED, {}).get(token)
-    if entry is None or time.monotonic() - entry.checked_at >= SESSION_CHECK_SECONDS:
+    found: SessionActor | None = checked.recall(runtime, token)
+    if found is None:
         return None
-    if clock.now() >= entry.valid_until:
-        return None
-    actor = dataclasses.replace(entry.found.actor, request_id=request_id, client_ip=client_ip)
-    return SessionActor(actor, entry.found.enrol_only)
-
-
-def _remember(runtime: Runtime, generation: int, token: str, found: SessionActor, valid_until: datetime) -> None:
-    """Keep a check, unless a change was committed since it began (it may predate it)."""
-    if runtime.caches.get(_GENERATION, 0) != generation:
-        return
-    checked: dict[str, _Checked] = runtime.caches.setdefault(_CHECKED, {})
-    if len(checked) >= 100_000:
-        checked.clear()
-    checked[token] = _Checked(found, time.monotonic(), valid_until)
-
-
-def _identity_changed(db_session: Session) -> None:
-    db_session.info[_CHANGED] = True
-
-
-@event.listens_for(Session, "after_flush")
-def _note_identity_flush(db_session: Session, _context: Any) -> None:
-    for instance in (*db_session.dirty, *db_session.deleted):
-        benign = _BENIGN.get(type(instance))
-        if benign is None and not isinstance(instance, Tenant):
-            continue
-        state = inspect(instance)
-        changed = {attr.key for attr in state.attrs if attr.history.has_changes()}
-        if instance in db_session.deleted or changed - (benign or frozenset()):
-            _identity_changed(db_session)
-            return
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _note_identity_statement(state: ORMExecuteState) -> None:
-    mapper = state.bind_mapper
-    if (state.is_update or state.is_delete) and mapper is not None and mapper.class_ in (UserSession, User, Tenant):
-        _identity_changed(state.session)
-
-
-@event.listens_for(Session, "after_commit")
-def _forget_checked_sessions(db_session: Session) -> None:
-    if db_session.info.pop(_CHANGED, False):
-        runtime = db_session.info.get("runtime")
-        if runtime is not None:
-            runtime.caches[_GENERATION] = runtime.caches.get(_GENERATION, 0) + 1
-            runtime.caches.pop(_CHECKED, None)
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_change_note(db_session: Session) -> None:
-    db_session.info.pop(_CHANGED, None)
+    return SessionActor(dataclasses.replace(found.actor, request_id=request_id, client_ip=client_ip), found.enrol_only)
 
 
 def _session_of(db_session: Session, actor: Actor) -> UserSession:
