@@ -176,7 +176,7 @@ class _OffShift(_Rate):
         self.window = float(rule.param("window_seconds", 3600))
         self.shift = (int(rule.param("shift_start", 8)), int(rule.param("shift_end", 22)))
         self.offset = 60.0 * int(rule.param("utc_offset_minutes", 0))
-        self.shifts = {actor: (int(a), int(b)) for actor, (a, b) in (rule.shifts or {}).items()}
+        self.shifts = {actor: (shift.start, shift.end) for actor, shift in (rule.shifts or {}).items()}
 
     def observe(self, event: Mapping[str, Any], seq: int, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
         start, end = self.shifts.get(event["actor_id"], self.shift)

@@ -12,7 +12,8 @@ Kinds (``count > threshold`` means "more than ``threshold``"):
 ``rate``       more than ``threshold`` matching events (or distinct ``distinct`` values) per actor
                within ``window_seconds``
 ``off_shift``  more than ``threshold`` matching events outside the shift (``shift_start`` to
-               ``shift_end``, local hours at ``utc_offset_minutes``; ``shifts`` per actor id)
+               ``shift_end``, local hours at ``utc_offset_minutes``; ``shifts``: actor id ->
+               ``{start, end}``)
                within ``window_seconds``
 ``networks``   logins from more than ``max_networks`` networks (IPv4 /24, IPv6 /48) in the window
 ``travel``     two logins whose known ``locations`` are further apart than ``max_speed_kmh`` allows
@@ -27,11 +28,11 @@ Kinds (``count > threshold`` means "more than ``threshold``"):
 from __future__ import annotations
 
 import functools
-import ipaddress
-import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 
 from callvault.core.errors import Invalid
 
@@ -40,7 +41,9 @@ __all__ = [
     "KIND_FIELDS",
     "Location",
     "Match",
+    "RuleBody",
     "RuleSpec",
+    "Shift",
     "default_rules",
     "effective_rules",
     "parse_rule",
@@ -50,63 +53,66 @@ Kind = Literal["rate", "off_shift", "networks", "travel", "new_network", "baseli
 Severity = Literal["low", "medium", "high", "critical"]
 Response = Literal["alert", "step_up", "freeze"]
 SEVERITIES = ("low", "medium", "high", "critical")
-_ACTION = re.compile(r"[a-z_][a-z0-9_.]{0,63}(\.\*)?|\*")
-_CODE = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+_ActionName = Annotated[str, Field(pattern=r"^(?:[a-z_][a-z0-9_.]{0,63}(?:\.\*)?|\*)$")]
+_Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")]
+_IPV4_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4_CIDR = rf"^{_IPV4_OCTET}(?:\.{_IPV4_OCTET}){{3}}/(?:3[0-2]|[12]?[0-9])$"
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema's ``integer`` includes 3.0; strict mode (no ``true`` for 1) would refuse it."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+_INTEGRAL = BeforeValidator(_integral)
+_Hour = Annotated[int, Field(ge=0, le=23), _INTEGRAL]
+_EndHour = Annotated[int, Field(ge=0, le=24), _INTEGRAL]
+
+# Every constraint is a schema keyword (patterns, ranges, lengths, one model per kind), so
+# the OpenAPI document states all of it: a body that matches the schema is a valid rule.
 
 
 class Match(BaseModel):
     """Which events a rule looks at; every field given must hold."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    actions: list[str] = Field(min_length=1, max_length=50)
+    actions: list[_ActionName] = Field(min_length=1, max_length=50)
     decision: Literal["allow", "deny"] | None = None
     outcomes: list[Literal["done", "not_found", "denied", "failed"]] | None = None
-    roles: list[str] | None = Field(default=None, max_length=20)
+    roles: list[_Code] | None = Field(default=None, max_length=20)
     actor_kinds: list[Literal["user", "service_account", "operator"]] | None = None
-    rules: list[str] | None = Field(default=None, max_length=50)  # the policy rule that decided
+    rules: list[_Code] | None = Field(default=None, max_length=50)  # the policy rule that decided
     masks: list[Literal["clear", "masked", "none"]] | None = None
-
-    @field_validator("actions")
-    @classmethod
-    def _actions(cls, value: list[str]) -> list[str]:
-        for action in value:
-            if not _ACTION.fullmatch(action):
-                raise ValueError("an action is a name like customer.read, a prefix like export.*, or *")
-        return value
-
-    @field_validator("roles", "rules")
-    @classmethod
-    def _codes(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and not all(_CODE.fullmatch(item) for item in value):
-            raise ValueError("codes only: letters, digits and _ . : -")
-        return value
 
 
 class Location(BaseModel):
-    """Where a network is (the tenant's offices, its VPN exits): no GeoIP database is shipped."""
+    """Where a network is (the tenant's offices, its VPN exits; IPv4 CIDR): no GeoIP
+    database is shipped."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    network: str = Field(max_length=50)
+    network: str = Field(pattern=_IPV4_CIDR)
     city: str = Field(pattern=r"^[A-Za-z0-9 _.-]{1,40}$")
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
 
-    @field_validator("network")
-    @classmethod
-    def _network(cls, value: str) -> str:
-        try:
-            ipaddress.ip_network(value, strict=False)
-        except ValueError as error:
-            raise ValueError("not an IP network (CIDR)") from error
-        return value
+
+class Shift(BaseModel):
+    """One actor's working hours, local (``end`` before ``start``: a night shift)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    start: _Hour
+    end: _EndHour
 
 
 class RuleSpec(BaseModel):
     """One rule; fields a kind does not use must be absent (``KIND_FIELDS``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
     kind: Kind
@@ -114,32 +120,24 @@ class RuleSpec(BaseModel):
     severity: Severity = "medium"
     response: Response = "alert"
     match: Match
-    window_seconds: int | None = Field(default=None, ge=1, le=7 * 86400)
-    threshold: int | None = Field(default=None, ge=0, le=10_000_000)
+    window_seconds: Annotated[int, Field(ge=1, le=7 * 86400), _INTEGRAL] | None = None
+    threshold: Annotated[int, Field(ge=0, le=10_000_000), _INTEGRAL] | None = None
     distinct: Literal["subject_id", "resource_id"] | None = None
-    cooldown_seconds: int | None = Field(default=None, ge=0, le=7 * 86400)
-    shift_start: int | None = Field(default=None, ge=0, le=23)
-    shift_end: int | None = Field(default=None, ge=0, le=24)
-    utc_offset_minutes: int | None = Field(default=None, ge=-14 * 60, le=14 * 60)
-    shifts: dict[str, tuple[int, int]] | None = Field(default=None, max_length=10_000)
-    max_networks: int | None = Field(default=None, ge=1, le=1000)
+    cooldown_seconds: Annotated[int, Field(ge=0, le=7 * 86400), _INTEGRAL] | None = None
+    shift_start: Annotated[int, Field(ge=0, le=23), _INTEGRAL] | None = None
+    shift_end: Annotated[int, Field(ge=0, le=24), _INTEGRAL] | None = None
+    utc_offset_minutes: Annotated[int, Field(ge=-14 * 60, le=14 * 60), _INTEGRAL] | None = None
+    shifts: dict[_Code, Shift] | None = Field(default=None, max_length=10_000)
+    max_networks: Annotated[int, Field(ge=1, le=1000), _INTEGRAL] | None = None
     max_speed_kmh: float | None = Field(default=None, gt=0, le=100_000)
     min_distance_km: float | None = Field(default=None, ge=0, le=40_000)
     locations: list[Location] | None = Field(default=None, max_length=1000)
-    learn_seconds: int | None = Field(default=None, ge=0, le=90 * 86400)
+    learn_seconds: Annotated[int, Field(ge=0, le=90 * 86400), _INTEGRAL] | None = None
     alpha: float | None = Field(default=None, gt=0, lt=1)
     z: float | None = Field(default=None, gt=0, le=1000)
-    min_count: int | None = Field(default=None, ge=1, le=10_000_000)
+    min_count: Annotated[int, Field(ge=1, le=10_000_000), _INTEGRAL] | None = None
     floor_ratio: float | None = Field(default=None, ge=0, le=10)
-    warmup_hours: int | None = Field(default=None, ge=1, le=10_000)
-
-    @field_validator("shifts")
-    @classmethod
-    def _shifts(cls, value: dict[str, tuple[int, int]] | None) -> dict[str, tuple[int, int]] | None:
-        for actor, (start, end) in (value or {}).items():
-            if not _CODE.fullmatch(actor) or not (0 <= start <= 23 and 0 <= end <= 24):
-                raise ValueError("shifts: actor id -> [start hour 0-23, end hour 0-24]")
-        return value
+    warmup_hours: Annotated[int, Field(ge=1, le=10_000), _INTEGRAL] | None = None
 
     @model_validator(mode="after")
     def _fields_of_kind(self) -> RuleSpec:
@@ -171,6 +169,37 @@ KIND_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "new_network": (frozenset({"learn_seconds"}), frozenset()),
     "baseline": (frozenset(), frozenset({"alpha", "z", "min_count", "floor_ratio", "warmup_hours"})),
 }
+
+
+def _body_model(kind: str) -> type[BaseModel]:
+    """``RuleSpec`` without ``id`` (it is in the path), for one kind: its own fields only."""
+    required, optional = KIND_FIELDS[kind]
+    fields: dict[str, Any] = {"kind": (Literal[kind], ...)}
+    for name, info in RuleSpec.model_fields.items():
+        if name in ("id", "kind") or (name not in _COMMON and name not in required | optional):
+            continue
+        if name in required:
+            needed = FieldInfo.merge_field_infos(info)
+            needed.default = PydanticUndefined
+            fields[name] = (_not_none(info.annotation), needed)
+        else:
+            fields[name] = (info.annotation, info)
+    return create_model(
+        f"{kind.title().replace('_', '')}Rule", __config__=ConfigDict(extra="forbid", strict=True), **fields
+    )
+
+
+def _not_none(annotation: Any) -> Any:
+    members = [member for member in get_args(annotation) if member is not type(None)]
+    return members[0] if len(members) == 1 else annotation
+
+
+RuleBody: Any = Annotated[
+    Union[tuple(_body_model(kind) for kind in KIND_FIELDS)],  # noqa: UP007 - a union built from data
+    Field(discriminator="kind"),
+]
+"""The body of ``PUT /v1/monitoring/rules/{id}``: one schema per kind (a JSON Schema
+``oneOf`` with ``kind`` as discriminator)."""
 
 
 def parse_rule(document: Any) -> RuleSpec:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,7 +28,7 @@ __all__ = [
     "UnfreezeRead",
 ]
 
-_Comment = Field(min_length=1, max_length=2000)
+_Comment = Field(min_length=10, max_length=2000)  # the default policy's reason length
 
 
 class RuleRead(BaseModel):
@@ -83,7 +83,7 @@ class IncidentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str = Field(min_length=3, max_length=200)
     alert_ids: list[uuid.UUID] = Field(default_factory=list, max_length=500)
-    actor_ids: list[str] = Field(default_factory=list, max_length=500)
+    actor_ids: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default_factory=list, max_length=500)
     window_start: UtcInstant | None = None
     window_end: UtcInstant | None = None
 

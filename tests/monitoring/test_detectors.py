@@ -124,7 +124,7 @@ def test_a_service_account_from_a_new_network_after_it_learned_its_own() -> None
 def test_per_actor_shifts_and_disabled_rules_are_data() -> None:
     night = FRIDAY - LOCAL + timedelta(hours=26)
     export = [event(night, "user:supervisor-1", "export.create", role="supervisor")]
-    night_shift = parse_rule({**_default("off_shift_export"), "shifts": {"user:supervisor-1": [22, 6]}})
+    night_shift = parse_rule({**_default("off_shift_export"), "shifts": {"user:supervisor-1": {"start": 22, "end": 6}}})
     assert with_normal(export, [night_shift]) == set()
     off = parse_rule({**_default("off_shift_export"), "enabled": False})
     assert with_normal(export, [off]) == set()

@@ -17,6 +17,7 @@ from callvault.api.problem import problem_responses
 from callvault.monitoring import incidents, service
 from callvault.monitoring.metrics import CONTENT_TYPE
 from callvault.monitoring.models import Alert, Incident
+from callvault.monitoring.rules import RuleBody
 from callvault.monitoring.schemas import (
     AlertPage,
     AlertRead,
@@ -54,20 +55,21 @@ def list_rules(actor: CurrentActor, db_session: DbSession) -> list[RuleRead]:
     return [RuleRead(source=source, rule=rule.model_dump(mode="json", exclude_none=True)) for rule, source in found]
 
 
-@router.put(f"{_PREFIX}/rules/{{rule_id}}", response_model=RuleRead, responses=problem_responses(422))
+@router.put(f"{_PREFIX}/rules/{{rule_id:id}}", response_model=RuleRead, responses=problem_responses(422))
 def put_rule(
     rule_id: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")],
-    document: Annotated[dict[str, Any], Body()],
+    document: Annotated[RuleBody, Body()],
     actor: CurrentActor,
     db_session: DbSession,
 ) -> RuleRead:
     """Store the tenant's version of a rule (same id as a shipped one replaces it). Unknown
     fields, fields the kind does not use, and thresholds out of range are refused (422)."""
-    spec = service.put_rule(db_session=db_session, actor=actor, rule_id=rule_id, document=document)
+    body = document.model_dump(mode="json", exclude_unset=True)
+    spec = service.put_rule(db_session=db_session, actor=actor, rule_id=rule_id, document=body)
     return RuleRead(source="tenant", rule=spec.model_dump(mode="json", exclude_none=True))
 
 
-@router.delete(f"{_PREFIX}/rules/{{rule_id}}", status_code=204, responses=problem_responses(404))
+@router.delete(f"{_PREFIX}/rules/{{rule_id:id}}", status_code=204, responses=problem_responses(404))
 def delete_rule(rule_id: str, actor: CurrentActor, db_session: DbSession) -> Response:
     """Drop the tenant's version; the shipped rule of that id applies again."""
     service.delete_rule(db_session=db_session, actor=actor, rule_id=rule_id[:64])
@@ -95,13 +97,13 @@ def list_alerts(
     return AlertPage(items=[_alert(row) for row in rows], total=total, limit=limit, offset=offset)
 
 
-@router.get(f"{_PREFIX}/alerts/{{alert_id}}", response_model=AlertRead, responses=problem_responses(404))
+@router.get(f"{_PREFIX}/alerts/{{alert_id:id}}", response_model=AlertRead, responses=problem_responses(404))
 def get_alert(alert_id: uuid.UUID, actor: CurrentActor, db_session: DbSession) -> AlertRead:
     """One alert with its evidence (audit sequence numbers: `GET /v1/audit/events?after_seq=`)."""
     return _alert(service.get_alert_or_raise(db_session=db_session, actor=actor, alert_id=alert_id))
 
 
-@router.patch(f"{_PREFIX}/alerts/{{alert_id}}", response_model=AlertRead, responses=problem_responses(404))
+@router.patch(f"{_PREFIX}/alerts/{{alert_id:id}}", response_model=AlertRead, responses=problem_responses(404))
 def update_alert(alert_id: uuid.UUID, body: AlertUpdate, actor: CurrentActor, db_session: DbSession) -> AlertRead:
     """Acknowledge or close an alert, with a comment (kept, redacted, in the audit log)."""
     alert = service.update_alert(
@@ -111,7 +113,7 @@ def update_alert(alert_id: uuid.UUID, body: AlertUpdate, actor: CurrentActor, db
 
 
 @router.post(
-    f"{_PREFIX}/users/{{user_id}}:unfreeze", response_model=UnfreezeRead, responses=problem_responses(404, 409)
+    f"{_PREFIX}/users/{{user_id:id}}:unfreeze", response_model=UnfreezeRead, responses=problem_responses(404, 409)
 )
 def unfreeze(user_id: uuid.UUID, body: UnfreezeBody, actor: CurrentActor, db_session: DbSession) -> UnfreezeRead:
     """Lift a freeze (security officer after a step-up) with a comment of at least 10 characters."""
@@ -161,7 +163,7 @@ def list_incidents(
     return [_incident(db_session, row, full=False) for row in rows]
 
 
-@router.get(f"{_PREFIX}/incidents/{{incident_id}}", response_model=IncidentRead, responses=problem_responses(404))
+@router.get(f"{_PREFIX}/incidents/{{incident_id:id}}", response_model=IncidentRead, responses=problem_responses(404))
 def get_incident(incident_id: uuid.UUID, actor: CurrentActor, db_session: DbSession) -> IncidentRead:
     """One incident: grade and its basis, clocks and warnings, timeline."""
     incident = incidents.get_incident_or_raise(db_session=db_session, actor=actor, incident_id=incident_id)
@@ -169,7 +171,9 @@ def get_incident(incident_id: uuid.UUID, actor: CurrentActor, db_session: DbSess
 
 
 @router.post(
-    f"{_PREFIX}/incidents/{{incident_id}}:contain", response_model=IncidentRead, responses=problem_responses(404, 409)
+    f"{_PREFIX}/incidents/{{incident_id:id}}:contain",
+    response_model=IncidentRead,
+    responses=problem_responses(404, 409),
 )
 def contain(incident_id: uuid.UUID, body: ContainBody, actor: CurrentActor, db_session: DbSession) -> IncidentRead:
     """Freeze an account, revoke an API key or rotate the tenant key; on the timeline."""
@@ -180,7 +184,7 @@ def contain(incident_id: uuid.UUID, body: ContainBody, actor: CurrentActor, db_s
 
 
 @router.post(
-    f"{_PREFIX}/incidents/{{incident_id}}:notify", response_model=IncidentRead, responses=problem_responses(404)
+    f"{_PREFIX}/incidents/{{incident_id:id}}:notify", response_model=IncidentRead, responses=problem_responses(404)
 )
 def notify(incident_id: uuid.UUID, body: NotifyBody, actor: CurrentActor, db_session: DbSession) -> IncidentRead:
     """Record that the authority or the data subjects were notified (stops the clock)."""
@@ -191,7 +195,7 @@ def notify(incident_id: uuid.UUID, body: NotifyBody, actor: CurrentActor, db_ses
 
 
 @router.post(
-    f"{_PREFIX}/incidents/{{incident_id}}:close", response_model=IncidentRead, responses=problem_responses(404)
+    f"{_PREFIX}/incidents/{{incident_id:id}}:close", response_model=IncidentRead, responses=problem_responses(404)
 )
 def close(incident_id: uuid.UUID, body: CloseBody, actor: CurrentActor, db_session: DbSession) -> IncidentRead:
     """Close the incident with a comment."""
@@ -202,7 +206,7 @@ def close(incident_id: uuid.UUID, body: CloseBody, actor: CurrentActor, db_sessi
 
 
 @router.get(
-    f"{_PREFIX}/incidents/{{incident_id}}/subjects",
+    f"{_PREFIX}/incidents/{{incident_id:id}}/subjects",
     response_model=SubjectsRead,
     responses={**problem_responses(404), 200: {"content": {"text/csv": {}}}},
 )
@@ -220,7 +224,7 @@ def subjects(
 
 
 @router.get(
-    f"{_PREFIX}/incidents/{{incident_id}}/drafts/{{audience}}",
+    f"{_PREFIX}/incidents/{{incident_id:id}}/drafts/{{audience}}",
     response_class=Response,
     responses={**problem_responses(404), 200: {"content": {"text/plain": {}}}},
 )
