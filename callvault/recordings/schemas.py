@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 __all__ = [
     "BlankedInterval",
@@ -38,6 +38,7 @@ AUDIO_TYPES = frozenset(
         "audio/webm",
         "audio/flac",
         "audio/mp4",
+        "application/octet-stream",  # any other format, stored and played as opaque bytes
     }
 )
 WAV_TYPES = frozenset({"audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave"})
@@ -133,6 +134,11 @@ class PlaybackLinkRead(BaseModel):
 class SecurePauseStart(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    @field_validator("max_seconds", mode="before")
+    @classmethod
+    def _seconds_is_a_number(cls, value: object) -> object:
+        return _no_bool(value)
+
     max_seconds: int = Field(default=300, ge=1, le=3600, description="The pause ends by itself after this long.")
     source: Literal["agent", "api", "dtmf"] = "api"
 
@@ -150,12 +156,19 @@ class SecurePauseRead(BaseModel):
 class RecordingSettingsUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    keep_original: bool | None = Field(default=None, description="False: redacted-only (the original is discarded).")
+    @field_validator("margin_ms", mode="before")
+    @classmethod
+    def _margin_is_a_number(cls, value: object) -> object:
+        return _no_bool(value)
+
+    keep_original: StrictBool | None = Field(
+        default=None, description="False: redacted-only (the original is discarded)."
+    )
     redaction_fill: Literal["tone", "silence"] | None = None
     margin_ms: int | None = Field(default=None, ge=0, le=2000)
     tenant_public_key: str | None = Field(
         default=None,
-        max_length=100,
+        pattern=r"^(|[A-Za-z0-9+/]{43}=)$",
         description="Base64 of a raw X25519 public key: originals are sealed to it from now on (the server cannot "
         "play them); an empty string goes back to server-held keys.",
     )
@@ -166,3 +179,9 @@ class RecordingSettingsRead(BaseModel):
     redaction_fill: Literal["tone", "silence"]
     margin_ms: int
     tenant_key_id: str | None = Field(description="Id of the registered tenant public key, if any.")
+
+
+def _no_bool(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("a number, not true/false")
+    return value

@@ -62,7 +62,10 @@ def _from_request(request: Request) -> Iterator[bytes]:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {media: {"schema": {"type": "string", "format": "binary"}} for media in sorted(AUDIO_TYPES)},
+            "content": {
+                media: {"schema": {"type": "string", "format": "binary", "minLength": 1}}
+                for media in sorted(AUDIO_TYPES)
+            },
         }
     },
 )
