@@ -749,14 +749,8 @@ def open_audio(
     found_link = None
     if link is not None:
         found_link = _valid_link(db_session, actor, recording_id, link)
-        if found_link is None:
-            rec_for = db_session.get(Recording, (actor.tenant_id, recording_id))
-            resource = _resource(actor, recording_id, rec_for)
-            decision_error = Forbidden("The playback link is not valid for this session", code="recording.link_invalid")
-            enforce(db_session, actor, "recording.stream", resource, outcome="failed" if rec_for else "not_found")
-            record_failure(db_session, actor, "recording.stream", resource, decision_error.code)
-            raise decision_error
-        variant = found_link.variant
+        if found_link is not None:
+            variant = found_link.variant
         action = "recording.stream"
     elif download:
         action = "recording.download"
@@ -764,6 +758,11 @@ def open_audio(
         action = "recording.play_original" if variant == "original" else "recording.play"
     described = range_header.strip()[:60] if range_header else "whole"
     rec = _load(db_session, actor, action, recording_id, purpose=reason or f"{variant} audio, range {described}")
+    if link is not None and found_link is None:
+        # allowed to stream with a link, but this one is expired, of another session or recording
+        invalid = Forbidden("The playback link is not valid for this session", code="recording.link_invalid")
+        record_failure(db_session, actor, action, _resource(actor, recording_id, rec), invalid.code)
+        raise invalid
     blob = _playable(db_session, actor, action, rec, variant)
     resource = _resource(actor, recording_id, rec)
     store = runtime.blobs
