@@ -43,6 +43,7 @@ from callvault.core import clock
 from callvault.core.db import system_session, tenant_session
 from callvault.core.errors import Conflict, IntegrityViolation, NotFound
 from callvault.core.runtime import Runtime, runtime_of
+from callvault.lifecycle import recordings as lifecycle_recordings
 from callvault.lifecycle.consent import customer_or_raise, subject_resource
 from callvault.lifecycle.models import Consent, DsarRequest, ErasureEntry, KeyEpoch
 from callvault.lifecycle.retention import holds_on_subject, retention_days
@@ -369,6 +370,11 @@ def _shred_batch(
                     "reason": "no eraser installed: blobs remain, unreadable (their keys derive from the "
                     "destroyed key)",
                 }
+                if capability == "recordings" and lifecycle_recordings.available():
+                    exception["reason"] = (
+                        "unreadable now (their keys derive from the destroyed key); the next retention "
+                        "sweep deletes the blobs of recordings whose customer is gone"
+                    )
                 if capability == "recordings" and count_recordings:  # one query per subject: not in bulk
                     exception["records"] = len(_recordings_of(db_session, actor.tenant_id, customer_id))
                 exceptions.append(exception)

@@ -35,6 +35,7 @@ from callvault.core import clock
 from callvault.core.db import system_session, tenant_session
 from callvault.core.errors import Conflict, NotFound
 from callvault.core.runtime import Runtime
+from callvault.lifecycle import recordings
 from callvault.lifecycle.models import Consent, LegalHold, RetentionPolicy, SweepRun
 from callvault.lifecycle.schemas import (
     DATA_CLASSES,
@@ -290,6 +291,8 @@ def _count(
         )
     if data_class == "consent_evidence":
         return len(_consent_chains(db_session, tenant_id, as_of, held))
+    if data_class == "recordings" and _handler(data_class) is None and recordings.available():
+        return recordings.count_expired(db_session, tenant_id, cutoff, held)
     handler = _handler(data_class)
     return 0 if handler is None else handler.count_expired(db_session, tenant_id, cutoff, held)
 
@@ -371,7 +374,16 @@ def _plan(db_session: Session, tenant_id: str, data_class: str, as_of: datetime)
             status="kept",
             note="append-only signed log: never deleted; events hold ids only, sealed reasons die with the subject key",
         )
-    if data_class in ("recordings", "transcripts", "exports") and _handler(data_class) is None:
+    if data_class == "transcripts" and _handler(data_class) is None and recordings.available():
+        return ClassReport(
+            data_class=data_class,
+            days=days,
+            cutoff=cutoff,
+            status="kept",
+            note="a transcript is deleted together with its recording (class recordings)",
+        )
+    builtin = data_class == "recordings" and recordings.available()
+    if data_class in ("recordings", "transcripts", "exports") and _handler(data_class) is None and not builtin:
         return ClassReport(
             data_class=data_class,
             days=days,
@@ -453,10 +465,19 @@ def sweep(
         while True:
             if max_batches is not None and batches >= max_batches:
                 return _report(runtime, tenant_id, run_id, plans, progress, complete=False, resumed=resumed)
+            assert plan.cutoff is not None
+            deleted = -1
+            if plan.data_class == "recordings" and _handler("recordings") is None:
+                with tenant_session(runtime.sessions, tenant_id) as db_session:
+                    _, held = _held(db_session, tenant_id, plan.data_class)
+                # each recording in its own transaction (the recordings service audits, then writes)
+                deleted = recordings.delete_expired(runtime, tenant_id, plan.cutoff, held, batch_size)
             with tenant_session(runtime.sessions, tenant_id) as db_session:
                 _, held = _held(db_session, tenant_id, plan.data_class)
-                assert plan.cutoff is not None
-                deleted = _delete_batch(db_session, tenant_id, plan.data_class, as_of, plan.cutoff, held, batch_size)
+                if deleted < 0:
+                    deleted = _delete_batch(
+                        db_session, tenant_id, plan.data_class, as_of, plan.cutoff, held, batch_size
+                    )
                 state["deleted"] += deleted
                 state["done"] = deleted == 0
                 progress[plan.data_class] = dict(state)
