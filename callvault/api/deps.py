@@ -53,9 +53,7 @@ def get_runtime(request: Request) -> Runtime:
 
 
 async def get_actor(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    runtime: Annotated[Runtime, Depends(get_runtime)],
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Actor:
     """The caller. A credential this replica checked within ``identity.checked.CHECK_SECONDS``
     answers from memory on the event loop; anything else is looked up in a worker thread."""
@@ -63,6 +61,7 @@ async def get_actor(
         raise Unauthenticated(
             "An API key or session token is required (Authorization: Bearer ...)", code="auth.missing"
         )
+    runtime = get_runtime(request)
     client = request.client.host if request.client else None
     request_id = request.state.request_id
     token = credentials.credentials
@@ -101,7 +100,7 @@ _UNBOUNDED_SLOTS = 64
 
 
 def _slot_count(runtime: Runtime) -> int:
-    """Fewer request transactions than the pool has connections (see ``_session_slot``)."""
+    """Fewer request transactions than the pool has connections (see ``_session_slots``)."""
     pool = runtime.engine.pool
     overflow = int(getattr(pool, "_max_overflow", -1))
     if overflow < 0:
@@ -109,15 +108,14 @@ def _slot_count(runtime: Runtime) -> int:
     return max(1, int(getattr(pool, "size", lambda: 1)()) + overflow - _RESERVED_CONNECTIONS)
 
 
-async def _session_slot(request: Request) -> AsyncIterator[None]:
-    """Hold one of a bounded number of request-transaction slots, waiting without a thread.
+def _session_slots(runtime: Runtime) -> asyncio.Semaphore:
+    """The bounded number of request-transaction slots, waited for without a thread.
 
     A sync route keeps its transaction's connection until FastAPI has validated the
     response in one more worker-thread hop. Unbounded, enough concurrent requests hold
     every pooled connection while waiting for a thread, while every thread waits for a
     connection: the server stalls until the pool timeout (bench/masked_read.py, 200
     agents). With fewer slots than connections a thread waiting for one always gets it."""
-    runtime = get_runtime(request)
     gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = runtime.caches.setdefault(
         "api.session_slots", weakref.WeakKeyDictionary()
     )
@@ -125,35 +123,33 @@ async def _session_slot(request: Request) -> AsyncIterator[None]:
     gate = gates.get(loop)
     if gate is None:
         gate = gates[loop] = asyncio.Semaphore(_slot_count(runtime))
-    async with gate:
-        yield
+    return gate
 
 
-async def get_db_session(
-    _slot: Annotated[None, Depends(_session_slot)],
-    actor: Annotated[Actor, Depends(get_actor)],
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-) -> AsyncIterator[Session]:
+async def get_db_session(request: Request, actor: Annotated[Actor, Depends(get_actor)]) -> AsyncIterator[Session]:
     """One transaction per request, bound to the actor's tenant; committed on success.
 
     Opened without touching the database: the transaction begins, and is bound to the
     tenant (``core.db.bind_tenant_on_begin``), in the worker thread that first uses it.
     ``in_transaction`` runs a service and commits in that one thread; a sync route's
     transaction is committed here, in one more thread hop. Each hop was a tenth of a
-    masked read's CPU (bench/masked_read.py)."""
-    db_session = runtime.sessions()
-    bind_tenant_on_begin(db_session, actor.tenant_id)
-    async with _finishing(db_session):
-        yield db_session
+    masked read's CPU, and each dependency FastAPI solves costs too: the runtime and the
+    slot are taken here, not as dependencies of their own (bench/masked_read.py)."""
+    runtime = get_runtime(request)
+    async with _session_slots(runtime):
+        db_session = runtime.sessions()
+        bind_tenant_on_begin(db_session, actor.tenant_id)
+        async with _finishing(db_session):
+            yield db_session
 
 
-async def get_public_db_session(
-    _slot: Annotated[None, Depends(_session_slot)], runtime: Annotated[Runtime, Depends(get_runtime)]
-) -> AsyncIterator[Session]:
+async def get_public_db_session(request: Request) -> AsyncIterator[Session]:
     """A transaction for unauthenticated routes (login); the service binds the tenant."""
-    db_session = runtime.sessions()
-    async with _finishing(db_session):
-        yield db_session
+    runtime = get_runtime(request)
+    async with _session_slots(runtime):
+        db_session = runtime.sessions()
+        async with _finishing(db_session):
+            yield db_session
 
 
 @contextlib.asynccontextmanager

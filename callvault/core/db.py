@@ -103,7 +103,7 @@ def create_db_engine(url: str, *, app_role: str | None = None, echo: bool = Fals
     Pools: SQLite connections are file handles, so its pool has no limit (``_POOL_SIZE``
     kept open); PostgreSQL's has ``_PG_POOL_SIZE`` connections, the server's
     ``max_connections`` being shared. The API keeps fewer request transactions open than
-    the pool holds (``api.deps._session_slot``), else a loaded server stalls.
+    the pool holds (``api.deps._session_slots``), else a loaded server stalls.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
