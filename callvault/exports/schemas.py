@@ -43,7 +43,8 @@ CUSTOMER_FIELDS = (
 
 _STRICT = ConfigDict(extra="forbid")
 _Code = Field(default=None, min_length=1, max_length=64, pattern=r"^[^\x00]+$")
-Role = Literal["supervisor", "tenant_admin", "security_officer", "dpo", "auditor", "qa"]
+Role = Literal["supervisor", "tenant_admin", "security_officer", "dpo", "qa"]
+"""Roles that may approve an export (auditors read, they never approve)."""
 
 
 class ExportFilters(BaseModel):

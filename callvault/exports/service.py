@@ -187,11 +187,13 @@ def update_settings(*, db_session: Session, actor: Actor, settings_in: ExportSet
     """Replace the tenant's chain (a tenant admin after a step-up). Levels are distinct
     roles decided in order; the extra level is added for clear fields or many rows."""
     levels = tuple(settings_in.levels)
-    if len(set(levels)) != len(levels) or settings_in.extra_level in levels:
-        raise Invalid("Levels must be distinct roles, the extra level among none of them", code="export.chain_invalid")
-    if "auditor" in levels or settings_in.extra_level == "auditor":
-        raise Invalid("Auditors read, they do not approve", code="export.chain_invalid")
     enforce(db_session, actor, "export.configure", _resource(actor.tenant_id))
+    if len(set(levels)) != len(levels) or settings_in.extra_level in levels:
+        error = Invalid(
+            "Levels must be distinct roles, the extra level among none of them", code="export.chain_invalid"
+        )
+        record_failure(db_session, actor, "export.configure", _resource(actor.tenant_id), error.code)
+        raise error
     row = db_session.get(ExportSettings, actor.tenant_id)
     if row is None:
         row = ExportSettings(tenant_id=actor.tenant_id)
@@ -258,9 +260,6 @@ def create(*, db_session: Session, actor: Actor, export_in: ExportCreate) -> Exp
     (and later an audited, empty export)."""
     export_id = time_ordered_uuid()
     resource = _resource(actor.tenant_id, export_id)
-    window = export_in.filters
-    if window.created_from and window.created_to and window.created_from >= window.created_to:
-        raise Invalid("created_from must be before created_to", code="export.filters_invalid")
     decision = enforce(db_session, actor, "export.request", resource)
     if actor.kind != "user" or actor.user_id is None or actor.role is None:
         raise Forbidden("Only people request exports", code="access.denied")

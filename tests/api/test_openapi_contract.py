@@ -95,6 +95,8 @@ RULES_BEYOND_THE_SCHEMA = {
     "POST /v1/users/{user_id}/password": "password strength",
     "POST /v1/approvals": "approval targets name ids, not personal data",
     "POST /v1/webhooks": "webhook URL: http(s), a host, no credentials",
+    "POST /v1/exports:trace": "the body must be a CSV, XLSX or text file (400 export.trace_format)",
+    "PUT /v1/exports/settings": "approval levels are distinct roles, the extra level none of them",
     "POST /v1/grants": "`valid_until` after `valid_from`, at most 90 days later",
     "GET /scim/v2/Users": "SCIM filter grammar",
     "POST /scim/v2/Users": "SCIM attribute values (RFC 7643)",
