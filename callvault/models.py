@@ -8,6 +8,8 @@ from callvault.audit.models import AuditEvent, AuditNode, TreeHead, VerifiedHead
 from callvault.calls.models import LiveCall
 from callvault.core.counters import CounterWindow
 from callvault.core.db import Base
+from callvault.exports import models as _exports_models  # noqa: F401 - export requests, settings, files
+from callvault.lifecycle import models as _lifecycle_models  # noqa: F401 - consent, retention, holds, erasure
 from callvault.monitoring import models as _monitoring_models  # noqa: F401 - anomaly rules, alerts, incidents
 from callvault.recordings import models as _recordings_models  # noqa: F401 - recordings, transcripts, pauses
 from callvault.vault.customers.models import Customer

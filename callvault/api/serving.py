@@ -6,7 +6,7 @@ its own runtime (engine pools, keyring handle, audit writer, caches). Everything
 shares with the others already lives in the database or Redis: the audit log (the writer
 reloads its tree when another process appended), counters, sessions, policies. The
 background services (offboarding sweep, approvals and webhooks, anomaly detection,
-lifecycle sweep) run once, in the parent process, never in the workers.
+lifecycle sweep, exports) run once, in the parent process, never in the workers.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ def start_background(runtime: Runtime) -> None:
     """Start the background services on ``runtime``; each stops when it is closed."""
     from callvault.access.approvals.webhooks import start_worker
     from callvault.access.identity.feed import start_sweeper
+    from callvault.exports.service import start_sweeper as start_exports_sweeper
     from callvault.lifecycle.retention import start_sweeper as start_lifecycle_sweeper
     from callvault.monitoring.engine import start_engine
 
@@ -32,6 +33,7 @@ def start_background(runtime: Runtime) -> None:
     start_worker(runtime)  # approval expiry and webhook deliveries
     start_engine(runtime)  # anomaly rules on the audit stream (freezes, alerts)
     start_lifecycle_sweeper(runtime)  # replays the erasure ledger, then retention sweeps
+    start_exports_sweeper(runtime)  # resumes queued exports, deletes expired files
 
 
 def served_app() -> FastAPI:
