@@ -54,7 +54,7 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
 def test_kill_9_midway_leaves_no_partial_row_and_rerun_completes(
     runtime: Runtime, tenant: TenantHandle, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
-    total = 12_000
+    total = 40_000  # large enough that the kill lands midway even at full import speed
     path = tmp_path / "customers.jsonl"
     generator = CustomerGenerator(seed=21)
     with path.open("wb") as handle:
@@ -63,7 +63,7 @@ def test_kill_9_midway_leaves_no_partial_row_and_rerun_completes(
     process = _cli(cli_env, "customers", "import", str(path), "--tenant", tenant.id, "--batch-size", "500")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if _count(runtime, tenant.id)[0] >= 1000:
+        if _count(runtime, tenant.id)[0] >= 500:
             break
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
         time.sleep(0.02)
