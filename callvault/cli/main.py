@@ -116,7 +116,7 @@ def serve(
     port: int | None = typer.Option(None, help="Port (default from settings)."),
     insecure_colocated_key: bool = typer.Option(False, "--insecure-colocated-key", help=INSECURE_KEY_HELP),
     workers: int | None = typer.Option(
-        None, min=1, max=64, help="API processes (default from settings: api_workers, 1); one per core serves most."
+        None, min=1, max=64, help="API processes (settings: api_workers, default 1); one per core, PostgreSQL only."
     ),
 ) -> None:
     """Apply migrations and serve the HTTP API."""
@@ -125,11 +125,18 @@ def serve(
     from callvault.api.app import create_app
     from callvault.api.serving import start_background
     from callvault.core.config import get_settings
+    from callvault.core.errors import Invalid
 
     allow_colocated_key(insecure_colocated_key)
     settings = get_settings()
     bind_host, bind_port = host or settings.api_host, port or settings.api_port
     workers = workers or settings.api_workers
+    if workers > 1 and settings.is_embedded:
+        raise Invalid(
+            "Several API processes need PostgreSQL: on SQLite (one writer at a time) their audit appends "
+            "conflict. Serve SQLite with one worker.",
+            code="serve.workers_need_postgresql",
+        )
     with runtime() as built:
         warn_colocated_key(settings)
         console.print(

@@ -1,7 +1,8 @@
 """``callvault serve --workers 2``: two API processes on one socket, one audit log.
 
-Each worker has its own runtime and audit writer; both append to the same Merkle log
-(each reloads the tree when the other appended), and the log still verifies."""
+On PostgreSQL each worker has its own runtime and audit writer; both append to the same
+Merkle log (each reloads the tree when the other appended), and the log still verifies.
+On SQLite (one writer at a time) several workers are refused with a clear error."""
 
 from __future__ import annotations
 
@@ -30,6 +31,14 @@ def test_two_worker_processes_serve_one_instance_and_one_log(
 ) -> None:
     port = _free_port()
     log = tmp_path / "serve.log"
+    if runtime.settings.is_embedded:
+        refused = subprocess.run(
+            [str(Path(sys.executable).parent / "callvault"), "serve", "--workers", "2", "--port", str(port)],
+            env=cli_env, capture_output=True, timeout=300,
+        )  # fmt: skip
+        assert refused.returncode != 0
+        assert b"Several API processes need PostgreSQL" in refused.stdout + refused.stderr
+        return
     with log.open("wb") as out:
         server = subprocess.Popen(
             [str(Path(sys.executable).parent / "callvault"), "serve", "--workers", "2", "--port", str(port)],
