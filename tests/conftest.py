@@ -229,6 +229,39 @@ def isolated_runtime(tmp_path: Path) -> Iterator[Runtime]:
         yield built
 
 
+def raw_database_bytes(runtime: Runtime) -> bytes:
+    """Every byte the database holds on disk, as an attacker with a copy would see it.
+
+    SQLite: checkpointed, then the files are read by a *child process*. Opening and closing
+    the database file in this process would drop every POSIX lock SQLite holds on it (a
+    ``close()`` releases all of a process's ``fcntl`` locks on that file), so another process
+    could take this one's WAL for unused and delete it: SQLite's "how to corrupt" §2.2.
+    PostgreSQL: ``pg_dump --data-only``."""
+    import subprocess
+    import sys
+
+    url = runtime.engine.url
+    if url.get_backend_name() == "sqlite":
+        from sqlalchemy import text
+
+        with runtime.engine.begin() as connection:
+            connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        assert url.database
+        reader = (
+            "import pathlib, sys\n"
+            "for suffix in ('', '-wal'):\n"
+            "    path = pathlib.Path(sys.argv[1] + suffix)\n"
+            "    if path.exists(): sys.stdout.buffer.write(path.read_bytes())\n"
+        )
+        return subprocess.run([sys.executable, "-c", reader, url.database], capture_output=True, check=True).stdout
+    dump = subprocess.run(
+        ["pg_dump", "--data-only", "-h", url.host or "127.0.0.1", "-U", url.username or "postgres", url.database or ""],
+        capture_output=True,
+        check=True,
+    )
+    return dump.stdout
+
+
 def owner_engine(runtime: Runtime):  # type: ignore[no-untyped-def]
     """An engine connected as the schema owner (a DBA), bypassing the app role."""
     from callvault.core.db import create_db_engine

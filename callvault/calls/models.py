@@ -15,7 +15,11 @@ __all__ = ["LiveCall"]
 
 class LiveCall(Base):
     __tablename__ = "live_call"
-    __table_args__ = (Index("ix_live_call_tenant_agent_customer", "tenant_id", "agent", "customer_id", "ended_at"),)
+    __table_args__ = (
+        Index("ix_live_call_tenant_agent_customer", "tenant_id", "agent", "customer_id", "ended_at"),
+        Index("ix_live_call_customer", "tenant_id", "customer_id"),  # erasure: a subject's calls
+        Index("ix_live_call_ended", "tenant_id", "ended_at"),  # retention: calls by end time
+    )
 
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenant.id"), primary_key=True)
     id: Mapped[str] = mapped_column(String(128), primary_key=True)  # the CTI's call id

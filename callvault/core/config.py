@@ -114,6 +114,16 @@ class Settings(BaseSettings):
     password_memory_kib: int = Field(default=65536, ge=8192, description="argon2id memory in KiB.")
     user_sweep_minutes: float = Field(default=10.0, gt=0, le=60, description="Offboarding sweep interval in serve.")
 
+    # data lifecycle (callvault.lifecycle)
+    erasure_ledger_path: Path | None = Field(
+        default=None,
+        description="Append-only erasure ledger outside the database; default home/erasure-ledger.jsonl. "
+        "Keep it off the database's backups so a restore can replay erasures.",
+    )
+    lifecycle_sweep_minutes: float = Field(
+        default=60.0, gt=0, le=24 * 60, description="Retention sweep interval in serve."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -86,8 +86,7 @@ def subject_hash(tenant_id: str, subject_id: uuid.UUID | str) -> str:
 
 
 def ledger_path(runtime: Runtime) -> Path:
-    configured = getattr(runtime.settings, "erasure_ledger_path", None)
-    return Path(configured) if configured else runtime.settings.home / "erasure-ledger.jsonl"
+    return runtime.settings.erasure_ledger_path or runtime.settings.home / "erasure-ledger.jsonl"
 
 
 # -- shredding ------------------------------------------------------------------------------

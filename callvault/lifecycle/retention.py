@@ -663,7 +663,7 @@ def start_sweeper(runtime: Runtime, interval_seconds: float | None = None) -> Li
     from callvault.lifecycle.flows import replay_ledger
 
     replay_ledger(runtime)
-    minutes = getattr(runtime.settings, "lifecycle_sweep_minutes", 60.0)
+    minutes = runtime.settings.lifecycle_sweep_minutes
     sweeper = LifecycleSweeper(runtime, interval_seconds if interval_seconds is not None else minutes * 60)
     runtime.caches["lifecycle.sweeper"] = sweeper
     sweeper.start()

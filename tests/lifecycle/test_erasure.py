@@ -30,7 +30,7 @@ from callvault.lifecycle.schemas import HoldCreate
 from callvault.lifecycle.signing import public_key, verify_document
 from callvault.vault.customers.models import Customer
 from callvault.vault.fields.models import SubjectKey
-from tests.conftest import auth
+from tests.conftest import auth, raw_database_bytes
 from tests.lifecycle.conftest import Lc, stepped_up
 
 
@@ -101,11 +101,9 @@ def test_erasure_needs_dpo_and_approval_then_nothing_reads_back(lc: Lc) -> None:
             bytes(str(list(r)), "utf-8") for r in db_session.execute(text("SELECT * FROM audit_event")).all()
         )
     assert row["name"].encode() not in dump and row["mobile"].encode() not in dump
-    database = lc.runtime.settings.resolved_database_url
-    if database.startswith("sqlite"):
-        raw = b"".join(path.read_bytes() for path in lc.runtime.settings.home.glob("*.db*") if path.is_file())
-        for value in (row["name"], row["mobile"], row["email"], row["address"]):
-            assert value.encode() not in raw
+    raw = raw_database_bytes(lc.runtime)
+    for value in (row["name"], row["mobile"], row["email"], row["address"]):
+        assert value.encode() not in raw
     # the certificate can be fetched again
     with lc.session() as db_session:
         again = flows.get_certificate(

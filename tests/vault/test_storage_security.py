@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from callvault.core.db import create_db_engine
 from callvault.core.runtime import Runtime
 from callvault.demo.generator import CustomerGenerator
 from callvault.vault.customers import importer
-from tests.conftest import PG_URL, TenantHandle, auth, remember_pii
+from tests.conftest import PG_URL, TenantHandle, auth, raw_database_bytes, remember_pii
 
 
 def _seed(runtime: Runtime, tenant: TenantHandle, count: int, start: int) -> list[dict[str, Any]]:
@@ -29,32 +28,9 @@ def _seed(runtime: Runtime, tenant: TenantHandle, count: int, start: int) -> lis
     return rows
 
 
-def _raw_database_bytes(runtime: Runtime) -> bytes:
-    if runtime.engine.dialect.name == "sqlite":
-        with runtime.engine.begin() as conn:
-            conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-        path = runtime.engine.url.database
-        assert path
-        data = b""
-        for suffix in ("", "-wal"):
-            try:
-                with open(path + suffix, "rb") as handle:
-                    data += handle.read()
-            except FileNotFoundError:
-                pass
-        return data
-    url = runtime.engine.url
-    dump = subprocess.run(
-        ["pg_dump", "--data-only", "-h", url.host or "127.0.0.1", "-U", url.username or "postgres", url.database or ""],
-        capture_output=True,
-        check=True,
-    )
-    return dump.stdout
-
-
 def test_raw_database_holds_no_plaintext_personal_data(runtime: Runtime, tenant: TenantHandle) -> None:
     rows = _seed(runtime, tenant, 300, start=500_000)
-    raw = _raw_database_bytes(runtime)
+    raw = raw_database_bytes(runtime)
     assert len(raw) > 10_000
     for row in rows:
         for field in ("mobile", "id_number", "bank_card", "email"):
