@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -53,6 +52,7 @@ from callvault.audit.models import TreeHead, VerifiedHead
 from callvault.core import clock
 from callvault.core.db import SYSTEM_SCOPE_FOR_CONNECTION
 from callvault.core.errors import IntegrityViolation, Invalid
+from callvault.core.processes import worker_context
 from callvault.crypto import Keyring, verify_signature
 
 __all__ = [
@@ -701,8 +701,7 @@ def _ranges(
     ranges = [(first, min(first + _CHUNK - 1, top)) for first in range(1, top + 1, _CHUNK)]
     plain_url = url.render_as_string(hide_password=False)
     coarse = merkle.CompactTree()  # one leaf per complete range: its perfect subtree's root
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=count, mp_context=worker_context(__name__)) as pool:
         parts = pool.map(
             _fold_range,
             [plain_url] * len(ranges),

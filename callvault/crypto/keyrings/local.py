@@ -46,9 +46,6 @@ def _unb64(text: str) -> bytes:
 class LocalKeyring:
     """KEKs in a passphrase-sealed file. Thread-compatible; process-safe for writes."""
 
-    FORK_SAFE = True
-    """Holds no OS handles between calls, so a forked import worker may use its copy."""
-
     def __init__(self, path: Path, passphrase: str, *, scrypt_n: int = _SCRYPT_N) -> None:
         if not passphrase:
             raise Invalid("The local keyring needs a master key", code="keyring.no_master_key")

@@ -30,6 +30,10 @@ _SIGN_PREFIX = "callvault:sign:"
 class Pkcs11Keyring:
     """KEKs and signing keys held by a PKCS#11 token."""
 
+    WORKERS_NEED_ENVIRONMENT = True
+    """Worker processes open their own session, and the module reads its configuration from
+    the environment when it loads: see ``core.processes.worker_context``."""
+
     def __init__(self, module_path: str, token_label: str, user_pin: str) -> None:
         if not os.path.exists(module_path):
             raise Invalid("The PKCS#11 module was not found", code="keyring.pkcs11_module_missing")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import functools
 import itertools
-import multiprocessing
 import operator
 import os
 import re
@@ -39,6 +38,7 @@ from callvault.core import clock
 from callvault.core.checks import PROVINCES
 from callvault.core.db import insert_tuples, is_postgres, set_tenant
 from callvault.core.errors import Invalid
+from callvault.core.processes import worker_context
 from callvault.core.runtime import Runtime, runtime_of
 from callvault.crypto import DataKey, Keyring, new_data_key, open_index_root
 from callvault.vault.customers.models import ENCRYPTED_FIELDS, Customer
@@ -577,7 +577,10 @@ class _Preparer:
                 if self._pool is None and self._workers > 1 and self._seen > _INLINE_BATCHES:
                     self._pool = ProcessPoolExecutor(
                         max_workers=self._workers,
-                        mp_context=_worker_context(self._runtime.keyring),
+                        mp_context=worker_context(
+                            __name__,
+                            current_environment=getattr(self._runtime.keyring, "WORKERS_NEED_ENVIRONMENT", False),
+                        ),
                         initializer=_worker_init,
                         initargs=(self._runtime.keyring,),
                     )
@@ -598,16 +601,6 @@ class _Preparer:
 
 
 _INLINE_BATCHES = 3
-
-
-def _worker_context(keyring: Keyring) -> multiprocessing.context.BaseContext:
-    """fork where the keyring allows it (workers start at once and only compute: no database,
-    no threads of ours in the child); spawn for keyrings holding handles a fork would share,
-    such as a PKCS#11 session."""
-    fork_safe = bool(getattr(keyring, "FORK_SAFE", False))
-    if fork_safe and "fork" in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("spawn")
 
 
 def _batches(rows: Iterator[tuple[int, _RawRow]], size: int) -> Iterator[list[tuple[int, _RawRow]]]:
