@@ -3,7 +3,13 @@ no clock, no threads, so the live engine, ``replay`` and the benchmark run the s
 and tests feed it generated streams.
 
 Time is the events' own (``time``), never the wall clock: a replay of last week sees the
-windows the live engine saw. State lives per tenant, rule and actor, in memory; a restart
+windows the live engine saw.
+
+Inside, an event is a row: ``(seq, time_us, *ROW_FIELDS)`` with the time as integer
+microseconds since the epoch (UTC). ``process`` turns one audit event (a mapping) into a
+row; ``process_rows`` takes rows as a database cursor returns them (``replay`` selects
+exactly this layout), so a replay builds no object per event and both paths run the same
+loop: the same rows give the same detections. State lives per tenant, rule and actor, in memory; a restart
 forgets it (windows refill within one window length; a new-network rule starts learning
 again, so it is quiet for ``learn_seconds``: run ``replay`` over that span to warm it up).
 """
@@ -13,18 +19,60 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections import Counter, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from callvault.monitoring.rules import RuleSpec
 
-__all__ = ["MONITOR_ACTOR", "Detection", "DetectionEngine", "network_of"]
+__all__ = ["MONITOR_ACTOR", "ROW_FIELDS", "Detection", "DetectionEngine", "Row", "fields_read", "micros", "network_of"]
 
 MONITOR_ACTOR = "operator:monitoring"
 """The engine's own actor: its events (alerts, freezes) are never fed back into the rules."""
 _EVIDENCE_MAX = 1000
+
+ROW_FIELDS = (
+    "action", "decision", "actor_kind", "actor_role", "actor_id", "outcome", "rule", "mask", "client_ip",
+    "subject_id", "resource_id",
+)  # fmt: skip
+"""What the rules read of an audit event, in row order after ``seq`` and ``time_us``."""
+Row = tuple[Any, ...]
+"""``(seq, time_us, action, decision, actor_kind, actor_role, actor_id, outcome, rule, mask,
+client_ip, subject_id, resource_id)``; ``time_us``: integer microseconds since the epoch."""
+_SEQ, _MICROS, _ACTION, _DECISION, _KIND, _ROLE, _ACTOR, _OUTCOME, _RULE, _MASK, _CLIENT_IP = range(11)
+_INDEX = {name: position for position, name in enumerate(ROW_FIELDS, start=2)}
+_KEY = slice(_ACTION, _ROLE + 1)  # (action, decision, actor kind, role): what picks the candidate rules
+_ALWAYS = frozenset({"action", "decision", "actor_kind", "actor_role", "actor_id"})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def micros(moment: datetime) -> int:
+    """``moment`` as integer microseconds since the epoch (naive: UTC). Exact, and
+    ``micros(m) / 1_000_000 == m.timestamp()`` (both a correctly rounded quotient)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def fields_read(specs: Iterable[RuleSpec]) -> frozenset[str]:
+    """The ``ROW_FIELDS`` these rules look at: a replay reads only these columns (the
+    others are ``None`` in its rows)."""
+    used = set(_ALWAYS)
+    for spec in specs:
+        match = spec.match
+        if match.outcomes:
+            used.add("outcome")
+        if match.rules:
+            used.add("rule")
+        if match.masks:
+            used.add("mask")
+        if spec.distinct:
+            used.add(spec.distinct)
+        if spec.kind in ("networks", "travel", "new_network"):
+            used.add("client_ip")
+    return frozenset(used)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +159,12 @@ class _Detector:
     def checks_more(self) -> bool:
         return self._outcomes is not None or self._rules is not None or self._masks is not None
 
-    def accepts_rest(self, event: Mapping[str, Any]) -> bool:
-        if self._outcomes is not None and event.get("outcome") not in self._outcomes:
+    def accepts_rest(self, row: Row) -> bool:
+        if self._outcomes is not None and row[_OUTCOME] not in self._outcomes:
             return False
-        if self._rules is not None and event["rule"] not in self._rules:
+        if self._rules is not None and row[_RULE] not in self._rules:
             return False
-        return not (self._masks is not None and event["mask"] not in self._masks)
+        return not (self._masks is not None and row[_MASK] not in self._masks)
 
     def cooling(self, actor: str, t: float) -> bool:
         last = self._last_alert.get(actor)
@@ -125,7 +173,8 @@ class _Detector:
     def fired(self, actor: str, t: float) -> None:
         self._last_alert[actor] = t
 
-    def observe(self, event: Mapping[str, Any], seq: int, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
+    def observe(self, row: Row, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
+        """Take one matching event (``t``: its time in seconds); what to report, if the rule fires."""
         raise NotImplementedError
 
 
@@ -135,38 +184,51 @@ class _Rate(_Detector):
         self.window = float(rule.param("window_seconds", 600))
         self.threshold = int(rule.param("threshold", 0))
         self.distinct = rule.distinct
-        self._events: dict[str, deque[tuple[float, int, Any]]] = {}
+        self._value_at = _INDEX[rule.distinct] if rule.distinct else 0
+        self._events: dict[str, deque[tuple[Any, ...]]] = {}  # (t, seq) or, distinct, (t, seq, value)
         self._values: dict[str, Counter[Any]] = {}
 
-    def observe(self, event: Mapping[str, Any], seq: int, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
-        actor = event["actor_id"]
+    def observe(self, row: Row, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
+        if self._value_at:
+            return self._observe_distinct(row, t)
+        actor = row[_ACTOR]
         window = self._events.get(actor)
         if window is None:
             window = self._events[actor] = deque()
-        distinct = self.distinct
-        value = event.get(distinct) if distinct else None
-        if distinct and value is None:
-            return None
-        window.append((t, seq, value))
+        window.append((t, row[_SEQ]))
         horizon = t - self.window
-        values = self._values.setdefault(actor, Counter()) if distinct else None
         while window[0][0] <= horizon:
-            _, _, old = window.popleft()
-            if values is not None:
-                values[old] -= 1
-                if not values[old]:
-                    del values[old]
-        if values is not None:
-            values[value] += 1
-            count = len(values)
-        else:
-            count = len(window)
+            window.popleft()
+        count = len(window)
         if count <= self.threshold or self.cooling(actor, t):
             return None
-        evidence = _evidence([s for _, s, _ in window])
+        evidence = _evidence([item[1] for item in window])
         window.clear()
-        if values is not None:
-            values.clear()
+        return evidence, {"count": count, "threshold": self.threshold, "window_seconds": int(self.window)}
+
+    def _observe_distinct(self, row: Row, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
+        value = row[self._value_at]
+        if value is None:
+            return None
+        actor = row[_ACTOR]
+        window = self._events.get(actor)
+        if window is None:
+            window = self._events[actor] = deque()
+        window.append((t, row[_SEQ], value))
+        horizon = t - self.window
+        values = self._values.setdefault(actor, Counter())
+        while window[0][0] <= horizon:
+            old = window.popleft()[2]
+            values[old] -= 1
+            if not values[old]:
+                del values[old]
+        values[value] += 1
+        count = len(values)
+        if count <= self.threshold or self.cooling(actor, t):
+            return None
+        evidence = _evidence([item[1] for item in window])
+        window.clear()
+        values.clear()
         return evidence, {"count": count, "threshold": self.threshold, "window_seconds": int(self.window)}
 
 
@@ -178,12 +240,12 @@ class _OffShift(_Rate):
         self.offset = 60.0 * int(rule.param("utc_offset_minutes", 0))
         self.shifts = {actor: (shift.start, shift.end) for actor, shift in (rule.shifts or {}).items()}
 
-    def observe(self, event: Mapping[str, Any], seq: int, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
-        start, end = self.shifts.get(event["actor_id"], self.shift)
+    def observe(self, row: Row, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
+        start, end = self.shifts.get(row[_ACTOR], self.shift)
         hour = int((t + self.offset) // 3600 % 24)
         if start == end or (start <= hour < end if start < end else (hour >= start or hour < end)):
             return None
-        found = super().observe(event, seq, t)
+        found = super().observe(row, t)
         if found is not None:
             found[1].update(local_hour=hour, shift_start=start, shift_end=end)
         return found
@@ -197,13 +259,13 @@ class _Networks(_Detector):
         self._logins: dict[str, deque[tuple[float, int, str]]] = {}
         self._cache: dict[str, str | None] = {}
 
-    def observe(self, event: Mapping[str, Any], seq: int, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
-        network = network_of(event.get("client_ip"), self._cache)
+    def observe(self, row: Row, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
+        network = network_of(row[_CLIENT_IP], self._cache)
         if network is None:
             return None
-        actor = event["actor_id"]
+        actor = row[_ACTOR]
         logins = self._logins.setdefault(actor, deque())
-        logins.append((t, seq, network))
+        logins.append((t, row[_SEQ], network))
         while logins[0][0] <= t - self.window:
             logins.popleft()
         networks = {n for _, _, n in logins}
@@ -251,11 +313,11 @@ class _Travel(_Detector):
         self._where[client_ip] = found
         return found
 
-    def observe(self, event: Mapping[str, Any], seq: int, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
-        place = self._place(event.get("client_ip"))
+    def observe(self, row: Row, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
+        place = self._place(row[_CLIENT_IP])
         if place is None:
             return None
-        actor = event["actor_id"]
+        actor, seq = row[_ACTOR], row[_SEQ]
         previous = self._last.get(actor)
         self._last[actor] = (t, seq, *place)
         if previous is None or t - previous[0] > self.window:
@@ -276,11 +338,11 @@ class _NewNetwork(_Detector):
         self._seen: dict[str, tuple[float, set[str]]] = {}
         self._cache: dict[str, str | None] = {}
 
-    def observe(self, event: Mapping[str, Any], seq: int, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
-        network = network_of(event.get("client_ip"), self._cache)
+    def observe(self, row: Row, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
+        network = network_of(row[_CLIENT_IP], self._cache)
         if network is None:
             return None
-        actor = event["actor_id"]
+        actor = row[_ACTOR]
         state = self._seen.get(actor)
         if state is None:
             self._seen[actor] = (t, {network})
@@ -291,7 +353,7 @@ class _NewNetwork(_Detector):
         networks.add(network)
         if t - first < self.learn or self.cooling(actor, t):
             return None
-        return (seq,), {"known_networks": len(networks) - 1}
+        return (row[_SEQ],), {"known_networks": len(networks) - 1}
 
 
 class _Baseline(_Detector):
@@ -310,8 +372,8 @@ class _Baseline(_Detector):
         self._state: dict[str, list[Any]] = {}
         self._seqs: dict[str, deque[int]] = {}
 
-    def observe(self, event: Mapping[str, Any], seq: int, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
-        actor = event["actor_id"]
+    def observe(self, row: Row, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
+        actor = row[_ACTOR]
         hour = int(t // 3600)
         state = self._state.get(actor)
         if state is None:
@@ -329,7 +391,7 @@ class _Baseline(_Detector):
             state[:5] = [hour, 0, mean, var, seen + 1]
             seqs.clear()
         state[1] += 1
-        seqs.append(seq)
+        seqs.append(row[_SEQ])
         count, mean, var, seen = state[1], state[2], state[3], state[4]
         if seen < self.warmup or count < self.min_count or state[5] == hour:
             return None
@@ -397,25 +459,35 @@ class DetectionEngine:
 
     def process(self, event: Mapping[str, Any], seq: int) -> list[Detection]:
         """Run one committed event through its tenant's rules."""
-        self.events += 1
-        actor = event["actor_id"]
-        if actor == MONITOR_ACTOR or actor is None:
-            return []
-        tenant_id = event["tenant_id"]
-        key = (event["action"], event["decision"], event["actor_kind"], event["actor_role"])
-        detectors = self._tenant(tenant_id).candidates(key)
-        if not detectors:
-            return []
+        row = (seq, micros(event["time"]), *map(event.get, ROW_FIELDS))
+        return self.process_rows(event["tenant_id"], (row,))
+
+    def process_rows(self, tenant_id: str, rows: Sequence[Row]) -> list[Detection]:
+        """Run one tenant's events, as rows in ``seq`` order, through its rules (read once
+        for the batch)."""
+        self.events += len(rows)
+        tenant = self._tenant(tenant_id)
+        by_key, candidates = tenant.by_key, tenant.candidates
         found: list[Detection] = []
-        moment: datetime = event["time"]
-        t = moment.timestamp() if moment.tzinfo is not None else moment.replace(tzinfo=UTC).timestamp()
-        for detector, more in detectors:
-            if more and not detector.accepts_rest(event):
+        for row in rows:
+            key = row[_KEY]
+            detectors = by_key.get(key)
+            if detectors is None:
+                detectors = candidates(key)
+            if not detectors:
                 continue
-            result = detector.observe(event, seq, t)
-            if result is None:
+            actor = row[_ACTOR]
+            if actor == MONITOR_ACTOR or actor is None:
                 continue
-            detector.fired(actor, t)
-            evidence, summary = result
-            found.append(Detection(tenant_id, detector.rule, actor, event["actor_kind"], moment, evidence, summary))
+            t = row[_MICROS] / 1_000_000
+            for detector, more in detectors:
+                if more and not detector.accepts_rest(row):
+                    continue
+                result = detector.observe(row, t)
+                if result is None:
+                    continue
+                detector.fired(actor, t)
+                evidence, summary = result
+                at = _EPOCH + timedelta(microseconds=row[_MICROS])
+                found.append(Detection(tenant_id, detector.rule, actor, row[_KIND], at, evidence, summary))
         return found
