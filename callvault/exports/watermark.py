@@ -53,30 +53,24 @@ def fingerprint_field(export_id: str) -> str:
     return f"export.watermark.v1:{export_id}"
 
 
-def _contexts(compact: str, start: int, end: int) -> tuple[str, str]:
-    left = compact[max(0, start - CONTEXT_CHARS) : start]
-    right = compact[end : end + CONTEXT_CHARS]
-    for index in range(len(left) - 1, -1, -1):
-        if left[index] in _BOUNDARY or left[index] == "*":
-            left = left[index + 1 :]
-            break
-    for index, char in enumerate(right):
-        if char in _BOUNDARY or char == "*":
-            right = right[:index]
-            break
-    return left, right
+_CONTEXT_CLASS = "[^" + re.escape("".join(sorted(_BOUNDARY)) + "*") + "]"
+_UNIT = re.compile(f"({_CONTEXT_CLASS}{{0,{CONTEXT_CHARS}}})(\\*+)(?=({_CONTEXT_CLASS}{{0,{CONTEXT_CHARS}}}))")
+"""In whitespace-free text: a star run (group 2) with its context, the up to
+``CONTEXT_CHARS`` characters before it (group 1) and after it (group 3) that are neither
+a star nor a delimiter. The left context is the longest such run ending at the stars,
+because a match starts at the leftmost position that can reach them."""
 
 
 def units_of(text: str) -> Iterator[tuple[str, int]]:
     """``(unit key, star count)`` for every run of stars in ``text`` (whitespace removed
     first); runs with no visible context on either side are not units."""
-    compact = _WHITESPACE.sub("", text)
-    if "*" not in compact:
+    if "*" not in text:
         return
-    for match in _STARS.finditer(compact):
-        left, right = _contexts(compact, match.start(), match.end())
+    compact = _WHITESPACE.sub("", text)
+    for match in _UNIT.finditer(compact):
+        left, right = match.group(1), match.group(3)
         if left or right:
-            yield f"{left}\x1f{right}", match.end() - match.start()
+            yield f"{left}\x1f{right}", match.end(2) - match.start(2)
 
 
 def apply_fingerprint(masked: str, bit: Callable[[str], int]) -> str:
@@ -90,22 +84,20 @@ def apply_fingerprint(masked: str, bit: Callable[[str], int]) -> str:
     else:  # map positions of the whitespace-free text back to the original string
         positions = [index for index, char in enumerate(masked) if not char.isspace()]
         compact = "".join(masked[index] for index in positions)
-    inserts: list[int] = []
-    for match in _STARS.finditer(compact):
-        start, end = match.span()
-        left, right = _contexts(compact, start, end)
-        if not (left or right):
-            continue
-        if (end - start) % 2 != bit(f"{left}\x1f{right}"):
-            inserts.append(end if positions is None else positions[end - 1] + 1)  # after the run's last star
-    if not inserts:
-        return masked
     out: list[str] = []
     previous = 0
-    for position in inserts:
-        out.append(masked[previous:position])
-        out.append("*")
-        previous = position
+    for match in _UNIT.finditer(compact):
+        left, right = match.group(1), match.group(3)
+        if not (left or right):
+            continue
+        start, end = match.span(2)
+        if (end - start) % 2 != bit(f"{left}\x1f{right}"):
+            position = end if positions is None else positions[end - 1] + 1  # after the run's last star
+            out.append(masked[previous:position])
+            out.append("*")
+            previous = position
+    if not out:
+        return masked
     out.append(masked[previous:])
     return "".join(out)
 

@@ -74,3 +74,66 @@ def test_binomial_tail() -> None:
     assert abs(watermark.binomial_tail(20, 15) - 0.020694732666015625) < 1e-12
     assert watermark.binomial_tail(3, 4) == 0.0
     assert 0.0 < watermark.binomial_tail(2000, 1800) < 1e-200 or watermark.binomial_tail(2000, 1800) == 0.0
+
+
+# -- the fingerprint as first written (a scan per run), kept as the reference --------------
+_REF_WHITESPACE = re.compile(r"\s+")
+_REF_STARS = re.compile(r"\*+")
+_REF_BOUNDARY = frozenset(",;|\"'\t")
+
+
+def _ref_contexts(compact: str, start: int, end: int) -> tuple[str, str]:
+    left = compact[max(0, start - watermark.CONTEXT_CHARS) : start]
+    right = compact[end : end + watermark.CONTEXT_CHARS]
+    for index in range(len(left) - 1, -1, -1):
+        if left[index] in _REF_BOUNDARY or left[index] == "*":
+            left = left[index + 1 :]
+            break
+    for index, char in enumerate(right):
+        if char in _REF_BOUNDARY or char == "*":
+            right = right[:index]
+            break
+    return left, right
+
+
+def _ref_units_of(text: str) -> list[tuple[str, int]]:
+    compact = _REF_WHITESPACE.sub("", text)
+    units = []
+    for match in _REF_STARS.finditer(compact):
+        left, right = _ref_contexts(compact, match.start(), match.end())
+        if left or right:
+            units.append((f"{left}\x1f{right}", match.end() - match.start()))
+    return units
+
+
+def _ref_apply_fingerprint(masked: str, bit) -> str:  # type: ignore[no-untyped-def]
+    if "*" not in masked:
+        return masked
+    positions = [index for index, char in enumerate(masked) if not char.isspace()]
+    compact = "".join(masked[index] for index in positions)
+    inserts: list[int] = []
+    for match in _REF_STARS.finditer(compact):
+        start, end = match.span()
+        left, right = _ref_contexts(compact, start, end)
+        if (left or right) and (end - start) % 2 != bit(f"{left}\x1f{right}"):
+            inserts.append(positions[end - 1] + 1)
+    out, previous = [], 0
+    for position in inserts:
+        out += [masked[previous:position], "*"]
+        previous = position
+    return "".join([*out, masked[previous:]])
+
+
+_texts = st.text(alphabet=st.sampled_from([*list("ab1张*  \t,;|\"'@.-"), "\u3000", "\n"]), max_size=40)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    text=st.one_of(_texts, _values.map(lambda value: mask_field(*value) or "")), key=st.binary(min_size=4, max_size=8)
+)
+def test_units_and_fingerprint_agree_with_the_reference_scan(text: str, key: bytes) -> None:
+    """The one-regex scan finds the same units, and sets the same stars, as a scan per run
+    (files fingerprinted before it trace the same)."""
+    bit = _bit_for(key)
+    assert list(watermark.units_of(text)) == _ref_units_of(text)
+    assert watermark.apply_fingerprint(text, bit) == _ref_apply_fingerprint(text, bit)
