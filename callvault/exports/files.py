@@ -13,8 +13,10 @@ import io
 import os
 import re
 import tempfile
+import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from callvault.core.errors import Invalid
 
@@ -22,10 +24,12 @@ __all__ = [
     "FORMATS",
     "MEDIA_TYPES",
     "CsvWriter",
+    "Pipe",
     "Watermark",
     "XlsxWriter",
     "leaked_texts",
     "safe_cell",
+    "sheet_cell",
 ]
 
 FORMATS = ("csv", "xlsx")
@@ -33,7 +37,6 @@ MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-_CHUNK_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,89 +75,165 @@ def safe_cell(value: str) -> str:
 
 
 class CsvWriter:
-    """UTF-8 CSV (with BOM, so spreadsheet programs read the Chinese right) in chunks."""
+    """UTF-8 CSV (with BOM, so spreadsheet programs read the Chinese right): the watermark
+    line and the header row, the rows (written by ``cells`` a batch at a time), the
+    closing watermark line."""
 
     def __init__(self, watermark: Watermark, header: Sequence[str]) -> None:
         self._watermark = watermark
-        self._buffer = io.StringIO()
-        self._writer = csv.writer(self._buffer, lineterminator="\r\n")
-        self._buffer.write("\ufeff# " + watermark.header + "\r\n")
-        self._writer.writerow(header)
-        self.rows = 0
+        self._header = list(header)
 
-    def write(self, row: Sequence[str]) -> None:
-        self._writer.writerow(row)
-        self.rows += 1
+    def start(self) -> bytes:
+        buffer = io.StringIO()
+        buffer.write("\ufeff# " + self._watermark.header + "\r\n")
+        csv.writer(buffer, lineterminator="\r\n").writerow(self._header)
+        return buffer.getvalue().encode("utf-8")
 
-    def take(self, force: bool = False) -> bytes:
-        """What has accumulated, once it is worth a chunk (or ``force``)."""
-        if not force and self._buffer.tell() < _CHUNK_BYTES:
-            return b""
-        data = self._buffer.getvalue().encode("utf-8")
-        self._buffer.seek(0)
-        self._buffer.truncate()
-        return data
+    def finish(self, rows: int) -> bytes:
+        return ("# " + self._watermark.footer(rows) + "\r\n").encode("utf-8")
 
-    def finish(self) -> bytes:
-        self._buffer.write("# " + self._watermark.footer(self.rows) + "\r\n")
-        return self.take(force=True)
+
+_SHEET = "xl/worksheets/sheet1.xml"
+_SHEET_DATA = re.compile(rb"<sheetData\s*/>|<sheetData>\s*</sheetData>")
+_ZIP_LEVEL = 1
+"""zlib level of the XLSX parts: 1 is several times faster than the default 6 on sheet
+XML, for a file a few tens of percent larger."""
+
+
+_PRESERVE = '<c t="inlineStr"><is><t xml:space="preserve">'
+_OPEN = '<c t="inlineStr"><is><t>'
+_CLOSE = "</t></is></c>"
+_XML_SPECIAL = re.compile(r"[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def sheet_cell(value: str) -> str:
+    """One string cell of a sheet row, as openpyxl writes it (an inline string, its
+    surrounding whitespace preserved); ``<c/>`` for an empty value. Characters XML 1.0
+    cannot carry become U+FFFD (openpyxl refused the whole row)."""
+    if not value:
+        return "<c/>"
+    if _XML_SPECIAL.search(value) is not None:
+        value = _XML_ILLEGAL.sub("\ufffd", value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if value[0].isspace() or value[-1].isspace():
+        return _PRESERVE + value + _CLOSE
+    return _OPEN + value + _CLOSE
 
 
 class XlsxWriter:
-    """An openpyxl write-only workbook (rows go to its temporary file as they come); the
-    finished file is read back in chunks by ``chunks``."""
+    """An XLSX workbook streamed into ``sink`` (anything with ``write``; it need not seek).
 
-    def __init__(self, watermark: Watermark, header: Sequence[str], folder: str | None = None) -> None:
+    openpyxl (write-only) makes the workbook: properties, the sheet with its printed
+    header and footer, styles, theme; those parts are copied as openpyxl saved them. The
+    sheet's rows, the bulk of the file, are written straight into its ``<sheetData>`` as
+    inline strings (what openpyxl writes for strings too), a batch at a time, without
+    openpyxl's per-cell objects; the rows are numbered here. Nothing is spooled to disk
+    unless ``sink`` is a file."""
+
+    def __init__(self, watermark: Watermark, header: Sequence[str], sink: Any, folder: str | None = None) -> None:
+        self._watermark = watermark
+        self._folder = folder
+        parts, head, self._tail = self._skeleton()
+        self._zip = zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=_ZIP_LEVEL)
+        for name, data in parts:
+            self._zip.writestr(name, data)
+        self._sheet = self._zip.open(_SHEET, "w")
+        top = "".join(
+            [
+                '<row r="1">',
+                sheet_cell(watermark.header),
+                '</row><row r="2">',
+                *(sheet_cell(name) for name in header),
+                "</row>",
+            ]
+        )
+        self._sheet.write(head + b"<sheetData>" + top.encode("utf-8"))
+        self.rows = 0
+
+    def _skeleton(self) -> tuple[list[tuple[str, bytes]], bytes, bytes]:
+        """The workbook's parts as openpyxl saves them with an empty sheet; the sheet's XML
+        split around its (empty) ``<sheetData>``."""
         from openpyxl import Workbook
 
-        self._watermark = watermark
-        self._workbook = Workbook(write_only=True)
-        properties = self._workbook.properties
+        watermark = self._watermark
+        workbook = Workbook(write_only=True)
+        properties = workbook.properties
         properties.title = f"CallVault export {watermark.export_id}"
         properties.subject = "CONFIDENTIAL"
         properties.creator = "CallVault"
         properties.keywords = f"callvault-export:{watermark.export_id}"
         properties.description = watermark.header
-        self._sheet = self._workbook.create_sheet("export")
-        if folder is not None:
-            self._keep_rows_in(folder)
-        self._sheet.oddHeader.center.text = watermark.header
-        self._sheet.oddFooter.center.text = f"CONFIDENTIAL - CallVault export {watermark.export_id} - page &P of &N"
-        self._sheet.append([watermark.header])
-        self._sheet.append(list(header))
-        self._folder = folder
-        self.rows = 0
+        sheet = workbook.create_sheet("export")
+        if self._folder is not None:
+            self._keep_sheet_in(sheet, self._folder)
+        sheet.oddHeader.center.text = watermark.header
+        sheet.oddFooter.center.text = f"CONFIDENTIAL - CallVault export {watermark.export_id} - page &P of &N"
+        saved = io.BytesIO()
+        workbook.save(saved)
+        parts: list[tuple[str, bytes]] = []
+        sheet_xml = b""
+        with zipfile.ZipFile(saved) as archive:
+            for info in archive.infolist():
+                if info.filename == _SHEET:
+                    sheet_xml = archive.read(info)
+                else:
+                    parts.append((info.filename, archive.read(info)))
+        parts.sort(key=lambda part: part[0] != "[Content_Types].xml")  # the content types first
+        found = _SHEET_DATA.search(sheet_xml)
+        if found is None:  # pragma: no cover - openpyxl always writes the element
+            raise RuntimeError("openpyxl wrote no sheetData")
+        return parts, sheet_xml[: found.start()], b"</sheetData>" + sheet_xml[found.end() :]
 
-    def _keep_rows_in(self, folder: str) -> None:
-        """openpyxl spools a write-only sheet's rows to a temporary file in the system's
-        temporary folder; put it in ``folder`` (the data folder, 0700) instead, so masked
-        (and approved clear) values never sit in a shared ``/tmp``. Uses openpyxl's sheet
-        writer directly (pinned ``openpyxl<4``)."""
+    @staticmethod
+    def _keep_sheet_in(sheet: Any, folder: str) -> None:
+        """openpyxl spools a write-only sheet to a temporary file in the system's temporary
+        folder; put it in ``folder`` (the data folder, 0700) instead: it holds the printed
+        header (requester, export id). Uses openpyxl's sheet writer directly (pinned
+        ``openpyxl<4``)."""
         from openpyxl.worksheet import _writer
 
         handle, path = tempfile.mkstemp(prefix="export-sheet.", suffix=".xml", dir=folder)
         os.close(handle)
         _writer.ALL_TEMP_FILES.append(path)  # openpyxl removes it after saving (cleanup)
-        writer = _writer.WorksheetWriter(self._sheet, out=path)
+        writer = _writer.WorksheetWriter(sheet, out=path)
         writer.write_top()
-        self._sheet._writer = writer
+        sheet._writer = writer
 
-    def write(self, row: Sequence[str]) -> None:
-        self._sheet.append(list(row))
-        self.rows += 1
+    def write_rows(self, bodies: Sequence[str]) -> None:
+        """Rows whose cells (``<c>`` elements) ``cells`` wrote; numbered here."""
+        first = self.rows + 3  # after the watermark row and the header row
+        self._sheet.write(
+            "".join([f'<row r="{number}">{body}</row>' for number, body in enumerate(bodies, first)]).encode("utf-8")
+        )
+        self.rows += len(bodies)
 
-    def chunks(self) -> Iterator[bytes]:
-        """Close the sheet (footer row), save to a private temporary file, stream it, delete it."""
-        self._sheet.append([self._watermark.footer(self.rows)])
-        handle, path = tempfile.mkstemp(suffix=".xlsx", dir=self._folder)
-        os.close(handle)
-        try:
-            self._workbook.save(path)
-            with open(path, "rb") as saved:
-                while chunk := saved.read(_CHUNK_BYTES):
-                    yield chunk
-        finally:
-            os.unlink(path)
+    def finish(self) -> None:
+        """The footer row, the rest of the sheet, the zip's directory."""
+        footer = f'<row r="{self.rows + 3}">{sheet_cell(self._watermark.footer(self.rows))}</row>'
+        self._sheet.write(footer.encode("utf-8") + self._tail)
+        self._sheet.close()
+        self._zip.close()
+
+
+class Pipe:
+    """A write-only sink whose bytes are taken as they come (``take``), for streaming a
+    file being written straight into the sealed blob."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        if data:
+            self._parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts.clear()
+        return data
 
 
 # -- reading a leaked file -----------------------------------------------------------------

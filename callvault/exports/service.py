@@ -18,34 +18,39 @@ Every decision goes through ``access.pdp.enforce``; every step is an audit event
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import tempfile
 import threading
 import uuid
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, and_, event, false, func, or_, select, update
+from sqlalchemy import Select, String, and_, event, false, func, or_, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from callvault.access.actor import Actor
 from callvault.access.approvals import service as approvals
 from callvault.access.approvals.models import Approval, ApprovalVote
 from callvault.access.decision import Decision, Resource
-from callvault.access.masking import mask_field
+from callvault.access.identity.service import get_tenant_or_raise
 from callvault.access.pdp import enforce, record_failure
 from callvault.audit import log
 from callvault.blobs import BlobStore
 from callvault.core import clock
 from callvault.core.db import system_session, tenant_session
 from callvault.core.errors import Conflict, DecryptionFailed, Forbidden, Invalid, NotFound, QuotaExceeded
+from callvault.core.processes import worker_context
 from callvault.core.runtime import Runtime, runtime_of
-from callvault.crypto import FieldContext, open_data_key
+from callvault.crypto import BlindIndexer
 from callvault.exports import watermark
-from callvault.exports.files import FORMATS, MEDIA_TYPES, CsvWriter, Watermark, XlsxWriter, leaked_texts, safe_cell
+from callvault.exports.cells import Batch, CellSpec, ExportCells, worker_batch, worker_init
+from callvault.exports.files import FORMATS, MEDIA_TYPES, CsvWriter, Pipe, Watermark, XlsxWriter, leaked_texts
 from callvault.exports.models import ExportRequest, ExportSettings
 from callvault.exports.schemas import (
     CUSTOMER_FIELDS,
@@ -63,7 +68,6 @@ from callvault.exports.schemas import (
 from callvault.vault.customers.models import ENCRYPTED_FIELDS, Customer
 from callvault.vault.fields.models import SubjectKey
 from callvault.vault.fields.service import (
-    TenantKeys,
     destroy_subject_key,
     new_subject_keys,
     open_subject_key,
@@ -560,94 +564,87 @@ def _requester(export: ExportRequest) -> Actor:
     )
 
 
-_REPEATING = frozenset({"name", "address"})
-"""Fields whose masks repeat across customers (surname and stars, district): cached."""
+_SPOOL_READ_BYTES = 1024 * 1024
+_INLINE_ROWS = 3 * _BATCH
+"""Exports up to this many rows are made in the generating process; larger ones in worker
+processes (one per core)."""
 
 
-class _Cells:
-    """Display values of one export, row by row: each personal field opened with its
-    customer's data key (unwrapped once per row: every customer has a key of its own),
-    then masked and fingerprinted, or left clear where the approval covered it."""
-
-    def __init__(self, runtime: Runtime, keys: TenantKeys, export: ExportRequest) -> None:
-        self._keyring = runtime.keyring
-        self._keys = keys
-        self._fields = list(export.fields)
-        self._personal = [field for field in self._fields if field in ENCRYPTED_FIELDS]
-        self._plain = [field for field in self._fields if field not in ENCRYPTED_FIELDS]
-        self._clear = set(export.unmasked_fields)
-        self._masked: dict[str, str] = {}  # mask -> fingerprinted mask (names, districts repeat)
-        field_name = watermark.fingerprint_field(str(export.id))
-        digest = keys.indexer.digest
-
-        def bit(unit: str) -> int:
-            return digest(field_name, unit)[0] & 1
-
-        self._bit = bit
-
-    def query(self, conditions: list[Any]) -> Select[Any]:
-        """The rows of ``conditions`` with only the columns this export needs, each with its
-        wrapped data key (one read per batch, not one per customer)."""
-        columns = [
-            Customer.id,
-            Customer.subject_key_id,
-            SubjectKey.wrapped_dek,
-            *[getattr(Customer, f"{field}_ct") for field in self._personal],
-            *[getattr(Customer, field) for field in self._plain if field != "id"],
-        ]
-        return (
-            select(*columns)
-            .select_from(Customer)
-            .outerjoin(
-                SubjectKey, and_(SubjectKey.tenant_id == Customer.tenant_id, SubjectKey.id == Customer.subject_key_id)
-            )
-            .where(*conditions)
-            .order_by(Customer.id)
+def _cells_query(spec: CellSpec, conditions: list[Any]) -> Select[Any]:
+    """The rows of ``conditions`` with only the columns the export needs, as ``cells``
+    reads them: the ids (as text: no UUID objects made for the whole table), the wrapped
+    data key (one read per batch, not one per customer), the ciphertexts of
+    ``spec.personal``, the columns of ``spec.plain``."""
+    columns = [
+        type_coerce(Customer.id, String),
+        type_coerce(Customer.subject_key_id, String),
+        SubjectKey.wrapped_dek,
+        *[getattr(Customer, f"{field}_ct") for field in spec.personal],
+        *[getattr(Customer, field) for field in spec.plain],
+    ]
+    return (
+        select(*columns)
+        .select_from(Customer)
+        .outerjoin(
+            SubjectKey, and_(SubjectKey.tenant_id == Customer.tenant_id, SubjectKey.id == Customer.subject_key_id)
         )
+        .where(*conditions)
+        .order_by(Customer.id)
+    )
 
-    def _fingerprinted(self, masked: str) -> str:
-        found = self._masked.get(masked)
-        if found is None:
-            if len(self._masked) > 50_000:
-                self._masked.clear()
-            found = self._masked[masked] = watermark.apply_fingerprint(masked, self._bit)
-        return found
 
-    def row(self, record: Any) -> list[str]:
-        """One display row; ``DecryptionFailed`` for a customer whose key was destroyed."""
-        customer_id, key_id, wrapped = record[0], record[1], record[2]
-        values: dict[str, Any] = {}
-        if self._personal:
-            if wrapped is None:
-                raise DecryptionFailed("The data key of this record was destroyed", code="crypto.key_destroyed")
-            tenant_id = self._keys.tenant_id
-            dek = open_data_key(self._keyring, self._keys.kek_ref, tenant_id, key_id, wrapped)
-            record_id = str(customer_id)
-            for offset, field in enumerate(self._personal, start=3):
-                sealed = record[offset]
-                if sealed is None:
-                    values[field] = None
-                    continue
-                clear = dek.open(sealed, FieldContext(tenant_id, "customer", field, record_id))
-                if field in self._clear:
-                    values[field] = clear
-                else:
-                    masked = mask_field(field, clear)
-                    if masked is None:
-                        values[field] = None
-                    elif field in _REPEATING:
-                        values[field] = self._fingerprinted(masked)
-                    else:
-                        values[field] = watermark.apply_fingerprint(masked, self._bit)
-        offset = 3 + len(self._personal)
-        for field in self._plain:
-            if field == "id":
-                values[field] = str(customer_id)
-            else:
-                value = record[offset]
-                offset += 1
-                values[field] = log.format_time(value) if field == "created_at" and value is not None else value
-        return ["" if (value := values[field]) is None else safe_cell(str(value)) for field in self._fields]
+def _workers(total: int) -> int:
+    return 1 if total <= _INLINE_ROWS else max(1, os.cpu_count() or 1)
+
+
+def _batches(
+    runtime: Runtime, spec: CellSpec, indexer: BlindIndexer, conditions: list[Any], workers: int
+) -> Iterator[Batch]:
+    """The export's rows in order, a batch at a time, written by ``cells``: here, or in
+    ``workers`` processes with two batches per worker in flight, this process making
+    batches too whenever they are all busy (so the pool's start costs no time)."""
+    with tenant_session(runtime.sessions, spec.tenant_id) as read_session:
+        result = read_session.connection().execute(_cells_query(spec, conditions).execution_options(yield_per=_BATCH))
+        parts = result.partitions(_BATCH)
+        if workers <= 1:
+            cells = ExportCells(spec, runtime.keyring, indexer)
+            for part in parts:
+                yield cells.batch(part)
+            return
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=worker_context(
+                "callvault.exports.cells",
+                current_environment=getattr(runtime.keyring, "WORKERS_NEED_ENVIRONMENT", False),
+            ),
+            initializer=worker_init,
+            initargs=(runtime.keyring,),
+        )
+        cells = ExportCells(spec, runtime.keyring, indexer)
+        pending: deque[Future[Batch]] = deque()
+        try:
+            for part in parts:
+                records = [tuple(row) for row in part]
+                while True:
+                    while pending and pending[0].done():
+                        yield pending.popleft().result()
+                    if sum(not future.done() for future in pending) < 2 * workers:
+                        pending.append(pool.submit(worker_batch, spec, records))
+                        break
+                    if len(pending) < 4 * workers:
+                        # every worker has two batches: rather than wait, make this one
+                        # here (the workers are still starting, or the machine is busy)
+                        done: Future[Batch] = Future()
+                        done.set_result(cells.batch(records))
+                        pending.append(done)
+                        break
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+            pool.shutdown(cancel_futures=True)
 
 
 def _fail(runtime: Runtime, export: ExportRequest, code: str) -> str:
@@ -690,12 +687,22 @@ class _Digesting:
                 yield chunk
 
 
-def generate(runtime: Runtime, tenant_id: str, export_id: uuid.UUID, *, formats: tuple[str, ...] = FORMATS) -> str:
+def generate(
+    runtime: Runtime,
+    tenant_id: str,
+    export_id: uuid.UUID,
+    *,
+    formats: tuple[str, ...] = FORMATS,
+    stats: dict[str, float] | None = None,
+) -> str:
     """Generate one queued export (see ``_generate``); an unexpected error fails the export
     (``export.generation_failed``, audited) instead of leaving it ``generating``.
-    ``formats`` narrows the files written (benchmarks measure each writer alone)."""
+    ``formats`` narrows the files written (benchmarks measure each writer alone);
+    ``stats`` receives the number of worker processes (``workers``; 1: none), the CPU
+    seconds they spent (``worker_cpu_s``, which this process's clock misses) and the sum
+    of their peak RSS (``worker_peak_rss_mb``)."""
     try:
-        return _generate(runtime, tenant_id, export_id, formats)
+        return _generate(runtime, tenant_id, export_id, formats, stats)
     except Exception:
         _logger.exception("export generation failed", export_id=str(export_id))
         with tenant_session(runtime.sessions, tenant_id) as db_session:
@@ -707,7 +714,13 @@ def generate(runtime: Runtime, tenant_id: str, export_id: uuid.UUID, *, formats:
         return _fail(runtime, export, "export.generation_failed")
 
 
-def _generate(runtime: Runtime, tenant_id: str, export_id: uuid.UUID, formats: tuple[str, ...]) -> str:
+def _generate(
+    runtime: Runtime,
+    tenant_id: str,
+    export_id: uuid.UUID,
+    formats: tuple[str, ...],
+    stats: dict[str, float] | None,
+) -> str:
     """Generate one queued export as its requester; returns its final status.
 
     The requester's policy decides the rows (``customer.list``'s row rule) and the field
@@ -745,6 +758,7 @@ def _generate(runtime: Runtime, tenant_id: str, export_id: uuid.UUID, formats: t
             if export.max_rows is not None and total > export.max_rows:
                 raise Conflict("More rows than the approval covered", code="export.rows_exceed_approval")
             keys = tenant_keys(db_session=db_session, tenant_id=tenant_id)
+            index_wrapped = get_tenant_or_raise(db_session=db_session, tenant_id=tenant_id).index_key_wrapped
             (file_key,) = new_subject_keys(db_session=db_session, keys=keys, count=1)
             db_session.execute(
                 update(ExportRequest)
@@ -763,50 +777,93 @@ def _generate(runtime: Runtime, tenant_id: str, export_id: uuid.UUID, formats: t
         generated_at=log.format_time(now),
     )
     header = list(export.fields)
-    csv_writer = CsvWriter(mark, header) if "csv" in formats else None
-    xlsx_writer = XlsxWriter(mark, header, folder=str(runtime.settings.home)) if "xlsx" in formats else None
+    spec = CellSpec(
+        tenant_id=tenant_id,
+        kek_ref=keys.kek_ref,
+        index_wrapped=index_wrapped,
+        export_id=str(export_id),
+        fields=tuple(export.fields),
+        personal=tuple(field for field in export.fields if field in ENCRYPTED_FIELDS),
+        plain=tuple(field for field in export.fields if field not in ENCRYPTED_FIELDS and field != "id"),
+        clear=frozenset(export.unmasked_fields),
+        csv="csv" in formats,
+        xlsx="xlsx" in formats,
+    )
+    workers = _workers(total)
+    here = os.getpid()
+    worker_cpu: dict[int, float] = {}
+    worker_peak: dict[int, int] = {}
+    csv_writer = CsvWriter(mark, header) if spec.csv else None
     counts = {"rows": 0, "skipped": 0}
+    home = str(runtime.settings.home)
+    # XLSX alone streams into its sealed blob as it is written; beside the CSV (one pass
+    # feeds both) it waits, compressed, in a private file of the data folder (0700)
+    spool_path: str | None = None
+    sink: Any = None
+    if spec.xlsx:
+        if spec.csv:
+            handle, spool_path = tempfile.mkstemp(prefix="export-", suffix=".xlsx", dir=home)
+            sink = os.fdopen(handle, "wb")
+        else:
+            sink = Pipe()
 
-    def rows_pass() -> Iterator[bytes]:
-        """The one pass over the rows: each row to every writer; yields CSV chunks."""
-        with tenant_session(runtime.sessions, tenant_id) as read_session:
-            cells = _Cells(runtime, keys, export)
-            result = read_session.execute(cells.query(conditions).execution_options(yield_per=_BATCH))
-            for record in result:
-                try:
-                    row = cells.row(record)
-                except DecryptionFailed:  # an erased subject: nothing left to export
-                    counts["skipped"] += 1
-                    continue
-                if xlsx_writer is not None:
-                    xlsx_writer.write(row)
-                counts["rows"] += 1
-                if counts["rows"] % _BATCH == 0:
-                    _progress(runtime, tenant_id, export_id, counts["rows"])
-                if csv_writer is not None:
-                    csv_writer.write(row)
-                    yield csv_writer.take()
+    def rows_pass(xlsx_writer: XlsxWriter | None) -> Iterator[bytes]:
+        """The one pass over the rows, every batch to every writer; yields the CSV's bytes,
+        or the XLSX's when it is written alone."""
         if csv_writer is not None:
-            yield csv_writer.finish()
+            yield csv_writer.start()
+        for batch in _batches(runtime, spec, keys.indexer, conditions, workers):
+            counts["rows"] += batch.rows
+            counts["skipped"] += batch.skipped
+            if batch.pid != here:
+                worker_cpu[batch.pid] = worker_cpu.get(batch.pid, 0.0) + batch.cpu_s
+                worker_peak[batch.pid] = max(worker_peak.get(batch.pid, 0), batch.peak_rss_kb)
+            if xlsx_writer is not None:
+                xlsx_writer.write_rows(batch.xlsx_rows)
+            if csv_writer is not None:
+                yield batch.csv
+            elif isinstance(sink, Pipe):
+                yield sink.take()
+            _progress(runtime, tenant_id, export_id, counts["rows"])
+        if csv_writer is not None:
+            yield csv_writer.finish(counts["rows"])
+        elif xlsx_writer is not None and isinstance(sink, Pipe):
+            xlsx_writer.finish()
+            yield sink.take()
 
-    def xlsx_chunks() -> Iterator[bytes]:
-        assert xlsx_writer is not None
-        if csv_writer is None:
-            for _ in rows_pass():
-                pass
-        yield from xlsx_writer.chunks()
+    def spooled_xlsx(xlsx_writer: XlsxWriter) -> Iterator[bytes]:
+        xlsx_writer.finish()
+        sink.close()
+        assert spool_path is not None
+        with open(spool_path, "rb") as spooled:
+            while chunk := spooled.read(_SPOOL_READ_BYTES):
+                yield chunk
 
     blobs = _blobs(runtime)
     files: dict[str, Any] = {}
-    outputs = [(fmt, rows_pass if fmt == "csv" else xlsx_chunks) for fmt in FORMATS if fmt in formats]
     try:
+        xlsx_writer = XlsxWriter(mark, header, sink, folder=home) if spec.xlsx else None
+        outputs: list[tuple[str, Iterator[bytes]]] = [("csv" if spec.csv else "xlsx", rows_pass(xlsx_writer))]
+        if spec.csv and xlsx_writer is not None:
+            outputs.append(("xlsx", spooled_xlsx(xlsx_writer)))
         for fmt, chunks in outputs:
-            digesting = _Digesting(chunks())
+            digesting = _Digesting(chunks)
             stream_key = derive_stream_key(file_key, _stream_context(export, fmt))
             blobs.put(_blob_key(export, fmt), seal_stream(stream_key, iter(digesting)))
             files[fmt] = {"size": digesting.size, "sha256": digesting.sha256.hexdigest()}
     except DecryptionFailed as error:
         return _fail(runtime, export, error.code)
+    finally:
+        if spool_path is not None:
+            if not sink.closed:
+                sink.close()
+            os.unlink(spool_path)
+    if stats is not None:
+        stats.update(
+            workers=workers,
+            worker_cpu_s=sum(worker_cpu.values()),
+            worker_peak_rss_mb=sum(worker_peak.values()) / 1024,
+        )
     rows, skipped = counts["rows"], counts["skipped"]
     finished = clock.now()
     signatures = {

@@ -1,0 +1,218 @@
+"""The display values of an export, a batch of rows at a time, ready to write.
+
+Each personal field is opened with its customer's data key (unwrapped once per row: every
+customer has a key of its own), masked and fingerprinted, or left clear where the
+approval covered it; every value is made safe for a spreadsheet (``safe_cell``). A batch
+comes back already written: CSV lines and/or the sheet's ``<row>`` bodies, as bytes, so
+the process that writes the file only concatenates.
+
+Batches run in this process for small exports, and in worker processes (one per core,
+started through ``core.processes.worker_context``, as the importer's are) for large ones:
+opening, masking and fingerprinting are CPU-bound and independent per row. A worker gets
+the keyring once (at start) and, per batch, the export's description and the raw rows as
+the database returned them (ids, wrapped data key, ciphertexts); it never touches the
+database.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import resource
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from callvault.access.masking import MASKS
+from callvault.audit.log import format_time
+from callvault.core.errors import DecryptionFailed
+from callvault.crypto import BlindIndexer, FieldContext, Keyring, open_data_key, open_index_root
+from callvault.exports import watermark
+from callvault.exports.files import safe_cell, sheet_cell
+
+__all__ = ["Batch", "CellSpec", "ExportCells", "worker_batch", "worker_init"]
+
+_REPEATING = frozenset({"name", "address", "email", "bank_card"})
+"""Fields whose masks repeat across customers (surname and stars, district, mail domain,
+card prefix and last four): their display values are cached per export."""
+_CACHE_LIMIT = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class CellSpec:
+    """What a batch needs to know about its export (small: sent with every batch)."""
+
+    tenant_id: str
+    kek_ref: str
+    index_wrapped: bytes
+    export_id: str
+    fields: tuple[str, ...]
+    personal: tuple[str, ...]
+    """The personal fields among ``fields``, in the order of the query's ciphertext columns."""
+    plain: tuple[str, ...]
+    """The other fields, in the order of the query's remaining columns (``id`` excepted)."""
+    clear: frozenset[str]
+    csv: bool
+    xlsx: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One batch written: CSV lines (UTF-8), the sheet's row bodies (``<c>`` elements of
+    each row, UTF-8; the writer numbers the rows), how many rows were written and skipped
+    (erased customers), and, for benchmarks (a worker's clock and memory are not its
+    parent's), which process made it, the CPU seconds it took there and that process's
+    peak RSS."""
+
+    csv: bytes
+    xlsx_rows: list[str]
+    rows: int
+    skipped: int
+    pid: int
+    cpu_s: float
+    peak_rss_kb: int
+
+
+class ExportCells:
+    """Per export, per process: the keys, the bit function and the caches."""
+
+    def __init__(self, spec: CellSpec, keyring: Keyring, indexer: BlindIndexer) -> None:
+        self._spec = spec
+        self._keyring = keyring
+        self._fields = spec.fields
+        field_name = watermark.fingerprint_field(spec.export_id)
+        digest = indexer.digest
+        bits: dict[str, int] = {}
+
+        def bit(unit: str) -> int:
+            found = bits.get(unit)
+            if found is None:
+                if len(bits) > _CACHE_LIMIT:
+                    bits.clear()
+                found = bits[unit] = digest(field_name, unit)[0] & 1
+            return found
+
+        self._personal: list[tuple[str, Callable[[str], str]]] = [
+            (field, self._display(field, bit)) for field in spec.personal
+        ]
+        # where each output column comes from: ("p", index) personal, ("i", 0) the id,
+        # ("v", index) a plain column of the query
+        sources: list[tuple[str, int]] = []
+        plain_index = 0
+        for field in spec.fields:
+            if field in spec.personal:
+                sources.append(("p", spec.personal.index(field)))
+            elif field == "id":
+                sources.append(("i", 0))
+            else:
+                sources.append(("v", plain_index))
+                plain_index += 1
+        self._sources = sources
+        self._plain_offset = 3 + len(spec.personal)
+
+    def _display(self, field: str, bit: Callable[[str], int]) -> Callable[[str], str]:
+        """clear value -> what the file shows for ``field``."""
+        if field in self._spec.clear:
+            return safe_cell
+        mask = MASKS[field]
+        fingerprint = watermark.apply_fingerprint
+        if field not in _REPEATING:
+            return lambda clear: safe_cell(fingerprint(mask(clear), bit))
+        cache: dict[str, str] = {}
+
+        def cached(clear: str) -> str:
+            masked = mask(clear)
+            found = cache.get(masked)
+            if found is None:
+                if len(cache) > _CACHE_LIMIT:
+                    cache.clear()
+                found = cache[masked] = safe_cell(fingerprint(masked, bit))
+            return found
+
+        return cached
+
+    def _row(self, record: Sequence[Any]) -> list[str] | None:
+        """One display row, or None for a customer whose data key was destroyed."""
+        spec = self._spec
+        raw_id = record[0]
+        record_id = str(raw_id if isinstance(raw_id, uuid.UUID) else uuid.UUID(raw_id))
+        opened: list[str] = []
+        if self._personal:
+            wrapped = record[2]
+            if wrapped is None:
+                return None
+            raw_key = record[1]
+            key_id = raw_key if isinstance(raw_key, uuid.UUID) else uuid.UUID(raw_key)
+            tenant_id = spec.tenant_id
+            try:
+                dek = open_data_key(self._keyring, spec.kek_ref, tenant_id, key_id, wrapped)
+                for offset, (field, display) in enumerate(self._personal, start=3):
+                    sealed = record[offset]
+                    if sealed is None:
+                        opened.append("")
+                    else:
+                        opened.append(display(dek.open(sealed, FieldContext(tenant_id, "customer", field, record_id))))
+            except DecryptionFailed:
+                return None
+        row: list[str] = []
+        plain_offset = self._plain_offset
+        for kind, index in self._sources:
+            if kind == "p":
+                row.append(opened[index])
+            elif kind == "i":
+                row.append(record_id)
+            else:
+                value = record[plain_offset + index]
+                if value is None:
+                    row.append("")
+                elif isinstance(value, datetime):
+                    row.append(safe_cell(format_time(value)))
+                else:
+                    row.append(safe_cell(str(value)))
+        return row
+
+    def batch(self, records: Sequence[Sequence[Any]]) -> Batch:
+        started = time.process_time()
+        rows: list[list[str]] = []
+        skipped = 0
+        for record in records:
+            row = self._row(record)
+            if row is None:
+                skipped += 1
+            else:
+                rows.append(row)
+        csv_bytes = b""
+        if self._spec.csv:
+            buffer = io.StringIO()
+            csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+            csv_bytes = buffer.getvalue().encode("utf-8")
+        xlsx_rows: list[str] = []
+        if self._spec.xlsx:
+            cell = sheet_cell
+            xlsx_rows = ["".join([cell(value) for value in row]) for row in rows]
+        cpu_s = time.process_time() - started
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return Batch(csv_bytes, xlsx_rows, len(rows), skipped, os.getpid(), cpu_s, peak)
+
+
+# -- worker processes -----------------------------------------------------------------------
+_worker_state: dict[str, Any] = {}
+
+
+def worker_init(keyring: Keyring) -> None:
+    _worker_state.clear()
+    _worker_state["keyring"] = keyring
+
+
+def worker_batch(spec: CellSpec, records: list[tuple[Any, ...]]) -> Batch:
+    """A batch in a worker process (the export's keys and caches kept between batches)."""
+    cells: ExportCells | None = _worker_state.get(spec.export_id)
+    if cells is None:
+        keyring: Keyring = _worker_state["keyring"]
+        indexer = open_index_root(keyring, spec.kek_ref, spec.tenant_id, spec.index_wrapped)
+        cells = _worker_state[spec.export_id] = ExportCells(spec, keyring, indexer)
+    return cells.batch(records)

@@ -1,0 +1,83 @@
+"""Generation in worker processes (large exports) writes what generation in one process
+writes: the same rows, masked the same, fingerprinted with the export's own bits (traced
+back to it), erased customers skipped; the CSV and the XLSX carry the same rows."""
+
+from __future__ import annotations
+
+import io
+import random
+import re
+import uuid
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from callvault.core.db import tenant_session
+from callvault.core.runtime import Runtime
+from callvault.exports import service
+from callvault.vault.customers.models import Customer
+from callvault.vault.fields.service import destroy_subject_key
+from tests.access.identity.conftest import FakeClock
+from tests.conftest import TenantHandle
+from tests.exports.conftest import import_customers
+from tests.exports.test_trace import _actor, _csv_rows, _download, _make_export, _trace, pasted_subset
+
+CUSTOMERS = 130
+FIELDS = ["id", "name", "mobile", "landline", "id_number", "bank_card", "email", "address", "region", "created_at"]
+
+
+def _xlsx_rows(data: bytes) -> list[list[str]]:
+    sheet = load_workbook(io.BytesIO(data), read_only=True).active
+    assert sheet is not None
+    values = [["" if value is None else str(value) for value in row] for row in sheet.iter_rows(values_only=True)]
+    return values[2:-1]  # watermark row, header, rows, footer row
+
+
+def _unmarked(rows: list[list[str]]) -> list[list[str]]:
+    """Rows with every star run collapsed: what the plain mask shows, whatever the bits."""
+    return [[re.sub(r"\*+", "*", cell) for cell in row] for row in rows]
+
+
+def test_worker_processes_write_what_one_process_writes(
+    client: TestClient,
+    runtime: Runtime,
+    make_tenant,  # type: ignore[no-untyped-def]
+    make_person,  # type: ignore[no-untyped-def]
+    fake_clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tenant: TenantHandle = make_tenant()
+    import_customers(client, tenant, CUSTOMERS, seed=23)
+    with tenant_session(runtime.sessions, tenant.id) as db_session:
+        erased = db_session.scalars(
+            select(Customer.subject_key_id).where(Customer.tenant_id == tenant.id).order_by(Customer.id).offset(50)
+        ).first()
+        assert erased is not None
+        destroy_subject_key(db_session=db_session, tenant_id=tenant.id, key_id=erased)
+    requester = make_person(tenant.id, "supervisor")
+    approvers = [make_person(tenant.id, "security_officer"), make_person(tenant.id, "dpo")]
+
+    inline = _make_export(runtime, requester, approvers, FIELDS)
+    monkeypatch.setattr(service, "_BATCH", 16)  # several batches, each in a worker or here
+    monkeypatch.setattr(service, "_workers", lambda total: 2)
+    pooled = _make_export(runtime, requester, approvers, FIELDS)
+
+    files: dict[str, dict[str, list[list[str]]]] = {}
+    for export_id in (inline, pooled):
+        _, csv_rows = _csv_rows(_download(runtime, requester, export_id, "csv"))
+        files[export_id] = {"csv": csv_rows, "xlsx": _xlsx_rows(_download(runtime, requester, export_id, "xlsx"))}
+        assert files[export_id]["csv"] == files[export_id]["xlsx"]
+        assert len(csv_rows) == CUSTOMERS - 1  # the erased customer is skipped
+        with tenant_session(runtime.sessions, tenant.id) as db_session:
+            read = service.get_or_raise(db_session=db_session, actor=_actor(requester), export_id=uuid.UUID(export_id))
+        assert (read.row_count, read.skipped_rows) == (CUSTOMERS - 1, 1)
+    assert files[inline]["csv"] != files[pooled]["csv"]  # each export's own bits...
+    assert _unmarked(files[inline]["csv"]) == _unmarked(files[pooled]["csv"])  # ...on the same masked rows
+
+    security = make_person(tenant.id, "security_officer")
+    for export_id in (inline, pooled):
+        found: Any = _trace(runtime, security, pasted_subset(files[export_id]["csv"], random.Random(2)))
+        assert found.matched and str(found.export_id) == export_id, found
