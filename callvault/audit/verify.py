@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -115,6 +116,9 @@ class VerifyReport:
     verified: HeadRecord | None = None
     """The newest signed head whose root matched the events (to record when ``ok``)."""
     findings: list[Finding] = field(default_factory=list)
+    worker_cpu_seconds: float = 0.0
+    """CPU time the worker processes of a parallel full verify spent (they are children of
+    the fork server, so the caller's ``RUSAGE_CHILDREN`` does not see them)."""
 
     @property
     def ok(self) -> bool:
@@ -327,6 +331,7 @@ class _Range:
     findings: list[Finding] = field(default_factory=list)
     frontiers: dict[int, list[bytes]] = field(default_factory=dict)
     final: list[bytes] = field(default_factory=list)
+    cpu_seconds: float = 0.0  # of the worker process that folded it (parallel verify)
 
 
 def _fold_rows(
@@ -454,6 +459,13 @@ def _reference_leaf(row: Sequence[Any] | None, seq: int, result: _Range, max_fin
 
 def _fold_range(url: str, first: int, last: int, marks: set[int], max_findings: int) -> _Range:
     """Worker: events ``first..last`` (one perfect subtree) over its own connection."""
+    began = time.process_time()
+    part = _fold_range_in_worker(url, first, last, marks, max_findings)
+    part.cpu_seconds = time.process_time() - began
+    return part
+
+
+def _fold_range_in_worker(url: str, first: int, last: int, marks: set[int], max_findings: int) -> _Range:
     from sqlalchemy import create_engine
 
     engine = create_engine(url)
@@ -614,6 +626,7 @@ def verify_log(
             if len(report.findings) < max_findings:
                 report.findings.append(finding)
         report.events += part.rows
+        report.worker_cpu_seconds += part.cpu_seconds
         for size, frontier in part.frontiers.items():
             root = _root(coarse, frontier)
             for label, head in checkpoints.get(size, ()):
