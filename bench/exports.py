@@ -10,7 +10,11 @@ right after the two big exports, before the peer loads its rows):
 - ``csv``: one export of every customer (name, mobile, landline, ID, card, e-mail,
   address, level, region): decrypt each field with its customer's data key, mask,
   fingerprint, write CSV, seal (64 KiB AEAD segments) into the blob store, hash, sign.
-- ``xlsx``: the same export written as XLSX (openpyxl write-only) instead.
+  Batches of rows are made in worker processes (one per core) and in the exporting
+  process itself while the workers are busy; the CPU time reported is that of every
+  process (the workers report theirs with each batch).
+- ``xlsx``: the same export written as XLSX instead (the workbook from openpyxl, the
+  rows written straight into the sheet).
 - ``plain_csv`` (the peer): the very rows of the CSV export, already in memory as lists
   of strings, written with the ``csv`` module to a file; ``ratio_vs_plain_csv`` is the
   export's CSV rows per second over the plain writer's.
@@ -19,8 +23,8 @@ right after the two big exports, before the peer loads its rows):
 
 Prints the figures, then the ``name=value`` lines:
 
-(wall-clock rows/s; the CPU seconds are printed too: on a shared machine they are the
-steadier figure)
+(wall-clock rows/s; the CPU seconds of all processes and the load average are printed
+too: on a shared machine they are the steadier figures)
 
     peak_rss_mb=  csv_rows_s=  xlsx_rows_s=  ratio_vs_plain_csv=  trace_s=
 
