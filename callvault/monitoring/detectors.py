@@ -87,6 +87,8 @@ class Detection:
     at: datetime
     evidence: tuple[int, ...]
     summary: dict[str, Any] = field(default_factory=dict)
+    seq: int = 0
+    """The event that made the rule fire."""
 
     @property
     def dedup_key(self) -> str:
@@ -368,18 +370,16 @@ class _Baseline(_Detector):
         self.min_count = int(rule.param("min_count", 100))
         self.floor_ratio = float(rule.param("floor_ratio", 0.25))
         self.warmup = int(rule.param("warmup_hours", 8))
-        # actor -> [hour, count, mean, var, hours seen, alerted hour]
+        # actor -> [hour, count, mean, var, hours seen, alerted hour, this hour's seqs]
         self._state: dict[str, list[Any]] = {}
-        self._seqs: dict[str, deque[int]] = {}
 
     def observe(self, row: Row, t: float) -> tuple[tuple[int, ...], dict[str, Any]] | None:
         actor = row[_ACTOR]
         hour = int(t // 3600)
         state = self._state.get(actor)
         if state is None:
-            state = self._state[actor] = [hour, 0, 0.0, 0.0, 0, -1]
-            self._seqs[actor] = deque(maxlen=_EVIDENCE_MAX)
-        seqs = self._seqs[actor]
+            state = self._state[actor] = [hour, 0, 0.0, 0.0, 0, -1, deque(maxlen=_EVIDENCE_MAX)]
+        seqs: deque[int] = state[6]
         if hour != state[0]:
             count, mean, var, seen = state[1], state[2], state[3], state[4]
             if seen == 0:
@@ -390,11 +390,11 @@ class _Baseline(_Detector):
                 var = (1 - self.alpha) * (var + self.alpha * delta * delta)
             state[:5] = [hour, 0, mean, var, seen + 1]
             seqs.clear()
-        state[1] += 1
+        count = state[1] = state[1] + 1
         seqs.append(row[_SEQ])
-        count, mean, var, seen = state[1], state[2], state[3], state[4]
-        if seen < self.warmup or count < self.min_count or state[5] == hour:
+        if count < self.min_count or state[4] < self.warmup or state[5] == hour:
             return None
+        mean, var = state[2], state[3]
         sigma = max(math.sqrt(var), self.floor_ratio * mean, 1.0)
         score = (count - mean) / sigma
         if score <= self.z:
@@ -489,5 +489,5 @@ class DetectionEngine:
                 detector.fired(actor, t)
                 evidence, summary = result
                 at = _EPOCH + timedelta(microseconds=row[_MICROS])
-                found.append(Detection(tenant_id, detector.rule, actor, row[_KIND], at, evidence, summary))
+                found.append(Detection(tenant_id, detector.rule, actor, row[_KIND], at, evidence, summary, row[_SEQ]))
         return found

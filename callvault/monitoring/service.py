@@ -8,16 +8,19 @@ the audit log before anything is written.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
 
 from callvault.access.actor import Actor
 from callvault.access.decision import Resource
@@ -25,6 +28,7 @@ from callvault.access.pdp import enforce
 from callvault.core import clock
 from callvault.core.db import is_postgres, system_session, tenant_session
 from callvault.core.errors import Invalid, NotFound
+from callvault.core.processes import worker_context
 from callvault.core.runtime import runtime_of
 from callvault.monitoring.detectors import ROW_FIELDS, Detection, DetectionEngine, Row, fields_read
 from callvault.monitoring.models import Alert, MonitoringRule
@@ -214,11 +218,19 @@ class ReplayReport:
     seconds: float = 0.0
     detections: list[Detection] = field(default_factory=list)
     stored: int = 0
+    workers: int = 1
+    cpu_seconds: float = 0.0
+    """CPU time of the detection phase: this process's and its workers'."""
 
     @property
     def events_per_second(self) -> float:
         return self.events / self.seconds if self.seconds > 0 else 0.0
 
+
+REPLAY_PARALLEL_FROM = 200_000
+"""Seq ranges at least this long replay in worker processes (one per core, at most
+``_MAX_WORKERS``): below, starting them costs more than they save."""
+_MAX_WORKERS = 4
 
 # The event time as integer microseconds since the epoch, computed by the database: no
 # datetime per row. SQLite stores the driver's ISO text ("2026-11-10 01:00:00.144000+00:00",
@@ -228,63 +240,122 @@ _SQLITE_MICROS = (
     " + CASE WHEN substr(time, 20, 1) = '.' THEN CAST(substr(time, 21, 6) AS INTEGER) ELSE 0 END"
 )
 _POSTGRES_MICROS = "(EXTRACT(EPOCH FROM time) * 1000000)::bigint"  # numeric: exact
+# Which worker takes an actor: a function of its id's last two characters (every rule's
+# state is per actor, so an actor's events must all go to one worker, in seq order).
+_SQLITE_PART = "(coalesce(unicode(substr(actor_id, -1)), 0) + 7 * coalesce(unicode(substr(actor_id, -2, 1)), 0))"
+_POSTGRES_PART = "(ascii(right(actor_id, 1)) + 7 * ascii(left(right(actor_id, 2), 1)))"
 
 
-def _stored_rows(
-    runtime: Runtime,
-    since: datetime,
-    until: datetime | None,
-    tenant_id: str,
-    fields: frozenset[str],
-    chunk: int,
-) -> Iterator[list[Row]]:
-    """The tenant's stored events from ``since`` (to ``until``) as detector rows
-    (``detectors.Row``), in ``seq`` order, ``chunk`` at a time. Only ``fields`` are read
+@dataclass(frozen=True)
+class _Slice:
+    """What one replay (or one worker's share of it) reads: the tenant's events with
+    ``seq`` in ``first..last`` and a time in ``[since, until)``; with ``parts`` > 1 only
+    the actors of part ``part``."""
+
+    tenant_id: str
+    since: datetime
+    until: datetime | None
+    first: int
+    last: int
+    fields: frozenset[str]
+    chunk: int
+    part: int = 0
+    parts: int = 1
+
+
+def _seq_bounds(db_session: Session, tenant_id: str, since: datetime, until: datetime | None) -> tuple[int, int] | None:
+    from callvault.audit.models import AuditEvent
+
+    bounds = select(func.min(AuditEvent.seq), func.max(AuditEvent.seq)).where(
+        AuditEvent.tenant_id == tenant_id, AuditEvent.time >= since
+    )
+    if until is not None:
+        bounds = bounds.where(AuditEvent.time < until)
+    first, last = db_session.execute(bounds).one()
+    return None if first is None else (int(first), int(last))
+
+
+def _stored_rows(db_session: Session, part: _Slice) -> Iterator[list[Row]]:
+    """The slice's stored events as detector rows (``detectors.Row``), in ``seq`` order,
+    ``chunk`` at a time, read in ``db_session`` (system scope). Only ``fields`` are read
     (the other columns come back as ``NULL``)."""
     from callvault.audit.models import AuditEvent
 
-    with system_session(runtime.sessions) as db_session:
-        bounds = select(func.min(AuditEvent.seq), func.max(AuditEvent.seq)).where(
-            AuditEvent.tenant_id == tenant_id, AuditEvent.time >= since
+    # The driver's cursor over the seq range, rows straight into the detectors: no ORM
+    # objects, no per-column type processing, no dict per event.
+    postgres = is_postgres(db_session)
+    named = "%({})s" if postgres else ":{}"
+    columns = ", ".join(
+        ["seq", _POSTGRES_MICROS if postgres else _SQLITE_MICROS]
+        + [name if name in part.fields else "NULL" for name in ROW_FIELDS]
+    )
+    time_column = "time" if postgres else "+time"  # SQLite: never the (tenant, time) index, then a sort per chunk
+    sql = (
+        f"SELECT {columns} FROM audit_event"  # noqa: S608 - constant names and numbers, bound values
+        f" WHERE seq > {named.format('after')} AND seq <= {named.format('last')}"
+        f" AND tenant_id = {named.format('tenant')} AND {time_column} >= {named.format('since')}"
+        + (f" AND {time_column} < {named.format('until')}" if part.until is not None else "")
+        + (
+            f" AND {_POSTGRES_PART if postgres else _SQLITE_PART} {'%%' if postgres else '%'} {int(part.parts)}"
+            f" = {int(part.part)}"
+            if part.parts > 1
+            else ""
         )
-        if until is not None:
-            bounds = bounds.where(AuditEvent.time < until)
-        first, last = db_session.execute(bounds).one()
-        if first is None:
-            return
-        # The driver's cursor over the seq range (by the primary key), rows straight into
-        # the detectors: no ORM objects, no per-column type processing, no dict per event.
-        postgres = is_postgres(db_session)
-        named = "%({})s" if postgres else ":{}"
-        columns = ", ".join(
-            ["seq", _POSTGRES_MICROS if postgres else _SQLITE_MICROS]
-            + [name if name in fields else "NULL" for name in ROW_FIELDS]
-        )
-        time_column = "time" if postgres else "+time"  # SQLite: never the (tenant, time) index, then a sort per chunk
-        sql = (
-            f"SELECT {columns} FROM audit_event"  # noqa: S608 - constant names, bound values
-            f" WHERE seq > {named.format('after')} AND seq <= {named.format('last')}"
-            f" AND tenant_id = {named.format('tenant')} AND {time_column} >= {named.format('since')}"
-            + (f" AND {time_column} < {named.format('until')}" if until is not None else "")
-            + f" ORDER BY seq LIMIT {int(chunk)}"
-        )
-        # times bound as the ORM binds them (the bounds query above): on SQLite, the stored text
-        bind = AuditEvent.__table__.c.time.type.bind_processor(db_session.get_bind().dialect)
-        params: dict[str, Any] = {"last": int(last), "tenant": tenant_id, "since": since, "until": until}
-        if bind is not None:
-            params.update(since=bind(since), until=bind(until) if until is not None else None)
-        cursor = db_session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        after = int(first) - 1
-        try:
-            while after < last:
-                cursor.execute(sql, {**params, "after": after})
-                rows = cast("list[Row]", cursor.fetchmany(chunk))
-                if not rows:
-                    return
-                yield rows
-                after = rows[-1][0]
-        finally:
-            cursor.close()
+        + f" ORDER BY seq LIMIT {int(part.chunk)}"
+    )
+    # times bound as the ORM binds them (``_seq_bounds``): on SQLite, the text the driver stores
+    bind = AuditEvent.__table__.c.time.type.bind_processor(db_session.get_bind().dialect)
+    since, until = part.since, part.until
+    if bind is not None:
+        since, until = bind(since), bind(until) if until is not None else None
+    params: dict[str, Any] = {"last": part.last, "tenant": part.tenant_id, "since": since, "until": until}
+    cursor = db_session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    after = part.first - 1
+    try:
+        while after < part.last:
+            cursor.execute(sql, {**params, "after": after})
+            rows = cast("list[Row]", cursor.fetchmany(part.chunk))
+            if not rows:
+                return
+            yield rows
+            after = rows[-1][0]
+    finally:
+        cursor.close()
+
+
+def _detect(sessions: sessionmaker[Session], rules: list[RuleSpec], part: _Slice) -> tuple[int, list[Detection]]:
+    """A fresh engine over the slice: (events read, detections in seq order)."""
+    engine = DetectionEngine(lambda tenant: rules)
+    events, found = 0, []
+    with system_session(sessions) as db_session:
+        for rows in _stored_rows(db_session, part):
+            events += len(rows)
+            found.extend(engine.process_rows(part.tenant_id, rows))
+    return events, found
+
+
+def _detect_in_worker(
+    url: str, app_role: str | None, rules: list[RuleSpec], part: _Slice
+) -> tuple[int, list[Detection], float]:
+    """Worker process: ``_detect`` over its own connection; also its CPU time."""
+    from callvault.core.db import create_db_engine
+
+    began = time.process_time()
+    engine = create_db_engine(url, app_role=app_role)
+    try:
+        events, found = _detect(sessionmaker(engine), rules, part)
+    finally:
+        engine.dispose()
+    return events, found, time.process_time() - began
+
+
+def _worker_count(runtime: Runtime, first: int, last: int, workers: int | None) -> int:
+    if workers is not None:
+        return max(1, workers)
+    url = make_url(runtime.settings.resolved_database_url)
+    if last - first + 1 < REPLAY_PARALLEL_FROM or (url.get_backend_name() == "sqlite" and not url.database):
+        return 1
+    return max(1, min(os.cpu_count() or 1, _MAX_WORKERS))
 
 
 def replay(
@@ -296,30 +367,46 @@ def replay(
     store: bool = False,
     rules: Sequence[RuleSpec] | None = None,
     chunk: int = 20_000,
+    workers: int | None = None,
 ) -> ReplayReport:
     """Run the rules (the tenant's effective ones, or ``rules``) over stored events from
     ``since``: a fresh engine, so windows and baselines start empty at ``since``. Nothing is
     frozen or stepped up; with ``store`` the alerts are kept (``source = replay``, skipping
-    any the live engine already stored under the same key) and sent to webhooks."""
+    any the live engine already stored under the same key) and sent to webhooks.
+
+    A long range is split by actor over ``workers`` processes (default: one per core from
+    ``REPLAY_PARALLEL_FROM`` events; started by ``core.processes.worker_context``, never a
+    plain fork): every rule keeps its state per actor, so the parts find what one engine
+    finds, merged back in ``seq`` order."""
     from callvault.monitoring.engine import respond
 
-    with tenant_session(runtime.sessions, actor.tenant_id) as db_session:
-        enforce(db_session, actor, "monitoring.replay", _resource(actor, "monitoring_rule"))
-    cache: dict[str, list[RuleSpec]] = {}
-
-    def rules_for(tenant: str) -> list[RuleSpec]:
-        if tenant not in cache:
-            cache[tenant] = list(rules) if rules is not None else load_rules(runtime, tenant)
-        return cache[tenant]
-
     tenant_id = actor.tenant_id
-    engine = DetectionEngine(rules_for)
+    with tenant_session(runtime.sessions, tenant_id) as db_session:
+        enforce(db_session, actor, "monitoring.replay", _resource(actor, "monitoring_rule"))
+    specs = list(rules) if rules is not None else load_rules(runtime, tenant_id)
     report = ReplayReport()
-    started = time.perf_counter()
-    for rows in _stored_rows(runtime, since, until, tenant_id, fields_read(rules_for(tenant_id)), chunk):
-        report.events += len(rows)
-        report.detections.extend(engine.process_rows(tenant_id, rows))
+    started, cpu = time.perf_counter(), time.process_time()
+    with system_session(runtime.sessions) as db_session:
+        bounds = _seq_bounds(db_session, tenant_id, since, until)
+    if bounds is not None:
+        whole = _Slice(tenant_id, since, until, *bounds, fields_read(specs), chunk)
+        report.workers = _worker_count(runtime, *bounds, workers)
+        if report.workers == 1:
+            report.events, report.detections = _detect(runtime.sessions, specs, whole)
+        else:
+            url = make_url(runtime.settings.resolved_database_url).render_as_string(hide_password=False)
+            parts = [replace(whole, part=n, parts=report.workers) for n in range(report.workers)]
+            context = worker_context(__name__)
+            role, count = runtime.settings.db_app_role, report.workers
+            with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
+                done = list(pool.map(_detect_in_worker, [url] * count, [role] * count, [specs] * count, parts))
+            for events, found, worker_cpu in done:
+                report.events += events
+                report.detections.extend(found)
+                report.cpu_seconds += worker_cpu
+            report.detections.sort(key=lambda detection: detection.seq)  # stable: rule order within an event
     report.seconds = time.perf_counter() - started
+    report.cpu_seconds += time.process_time() - cpu
     if store:
         for detection in report.detections:
             if respond(runtime, detection, live=False) is not None:

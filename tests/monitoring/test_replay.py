@@ -1,7 +1,8 @@
 """Replay from the audit log finds exactly what the live engine finds on the same events:
-the same rules, actors, times, evidence sequence numbers and summaries (SQLite and
-PostgreSQL), whatever the stored time text looks like (with and without a fraction), and
-honours ``since`` / ``until`` to the microsecond."""
+the same rules, actors, times, evidence sequence numbers and summaries, in the same order
+(SQLite and PostgreSQL; in one process or split by actor over worker processes), whatever
+the stored time text looks like (with and without a fraction), and honours ``since`` /
+``until`` to the microsecond."""
 
 from __future__ import annotations
 
@@ -92,8 +93,13 @@ def test_replay_from_the_log_finds_what_the_live_engine_finds(runtime: Runtime, 
     since, until = events[0]["time"], events[-1]["time"] + timedelta(microseconds=1)
 
     report = service.replay(runtime, actor=operator, since=since, until=until, rules=rules, chunk=997)
-    assert report.events == len(events)
+    assert report.events == len(events) and report.workers == 1
     assert _view(report.detections) == _view(live)
+    # split by actor over worker processes, merged back in seq order
+    for workers in (2, 3):
+        report = service.replay(runtime, actor=operator, since=since, until=until, rules=rules, workers=workers)
+        assert report.events == len(events) and report.workers == workers and report.cpu_seconds > 0
+        assert _view(report.detections) == _view(live)
 
     # from the middle of the stream, to the microsecond: a fresh engine from there
     cut = next(n for n, item in enumerate(events) if item["time"] >= FRIDAY)
