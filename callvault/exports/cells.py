@@ -86,15 +86,9 @@ class ExportCells:
         self._fields = spec.fields
         field_name = watermark.fingerprint_field(spec.export_id)
         digest = indexer.digest
-        bits: dict[str, int] = {}
 
-        def bit(unit: str) -> int:
-            found = bits.get(unit)
-            if found is None:
-                if len(bits) > _CACHE_LIMIT:
-                    bits.clear()
-                found = bits[unit] = digest(field_name, unit)[0] & 1
-            return found
+        def bit(unit: str) -> int:  # not memoized: most units (mobile, ID) occur once
+            return digest(field_name, unit)[0] & 1
 
         self._personal: list[tuple[str, Callable[[str], str]]] = [
             (field, self._display(field, bit)) for field in spec.personal

@@ -700,7 +700,8 @@ def generate(
     ``formats`` narrows the files written (benchmarks measure each writer alone);
     ``stats`` receives the number of worker processes (``workers``; 1: none), the CPU
     seconds they spent (``worker_cpu_s``, which this process's clock misses) and the sum
-    of their peak RSS (``worker_peak_rss_mb``)."""
+    of their peak RSS (``worker_peak_rss_mb``), and the CPU seconds this process spent
+    making batches itself (``inline_cpu_s``, part of its own clock)."""
     try:
         return _generate(runtime, tenant_id, export_id, formats, stats)
     except Exception:
@@ -791,7 +792,7 @@ def _generate(
     )
     workers = _workers(total)
     here = os.getpid()
-    worker_cpu: dict[int, float] = {}
+    batch_cpu: dict[int, float] = {}  # process id -> CPU seconds spent making batches
     worker_peak: dict[int, int] = {}
     csv_writer = CsvWriter(mark, header) if spec.csv else None
     counts = {"rows": 0, "skipped": 0}
@@ -815,8 +816,8 @@ def _generate(
         for batch in _batches(runtime, spec, keys.indexer, conditions, workers):
             counts["rows"] += batch.rows
             counts["skipped"] += batch.skipped
+            batch_cpu[batch.pid] = batch_cpu.get(batch.pid, 0.0) + batch.cpu_s
             if batch.pid != here:
-                worker_cpu[batch.pid] = worker_cpu.get(batch.pid, 0.0) + batch.cpu_s
                 worker_peak[batch.pid] = max(worker_peak.get(batch.pid, 0), batch.peak_rss_kb)
             if xlsx_writer is not None:
                 xlsx_writer.write_rows(batch.xlsx_rows)
@@ -861,8 +862,9 @@ def _generate(
     if stats is not None:
         stats.update(
             workers=workers,
-            worker_cpu_s=sum(worker_cpu.values()),
+            worker_cpu_s=sum(cpu for pid, cpu in batch_cpu.items() if pid != here),
             worker_peak_rss_mb=sum(worker_peak.values()) / 1024,
+            inline_cpu_s=batch_cpu.get(here, 0.0),
         )
     rows, skipped = counts["rows"], counts["skipped"]
     finished = clock.now()

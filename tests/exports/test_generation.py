@@ -74,6 +74,7 @@ def test_worker_processes_write_what_one_process_writes(
         with tenant_session(runtime.sessions, tenant.id) as db_session:
             read = service.get_or_raise(db_session=db_session, actor=_actor(requester), export_id=uuid.UUID(export_id))
         assert (read.row_count, read.skipped_rows) == (CUSTOMERS - 1, 1)
+    assert not list(runtime.settings.home.glob("export-*"))  # no spooled XLSX or sheet left behind
     assert files[inline]["csv"] != files[pooled]["csv"]  # each export's own bits...
     assert _unmarked(files[inline]["csv"]) == _unmarked(files[pooled]["csv"])  # ...on the same masked rows
 
