@@ -227,9 +227,10 @@ class ReplayReport:
         return self.events / self.seconds if self.seconds > 0 else 0.0
 
 
-REPLAY_PARALLEL_FROM = 200_000
+REPLAY_PARALLEL_FROM = 500_000
 """Seq ranges at least this long replay in worker processes (one per core, at most
-``_MAX_WORKERS``): below, starting them costs more than they save."""
+``_MAX_WORKERS``): each worker scans the whole range for its actors' rows (~15% more CPU
+in all), so below this, or on a busy machine, one process does as well (bench)."""
 _MAX_WORKERS = 4
 
 # The event time as integer microseconds since the epoch, computed by the database: no
