@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from callvault.access.actor import Actor
@@ -40,15 +40,15 @@ from callvault.access.pdp import enforce, record_failure
 from callvault.audit import log
 from callvault.calls.models import LiveCall
 from callvault.core import clock
-from callvault.core.db import system_session, tenant_session
+from callvault.core.db import bulk_insert, system_session, tenant_session
 from callvault.core.errors import Conflict, IntegrityViolation, NotFound
 from callvault.core.runtime import Runtime, runtime_of
 from callvault.lifecycle import recordings as lifecycle_recordings
 from callvault.lifecycle.consent import customer_or_raise, subject_resource
 from callvault.lifecycle.models import Consent, DsarRequest, ErasureEntry, KeyEpoch
-from callvault.lifecycle.retention import holds_on_subject, retention_days
+from callvault.lifecycle.retention import _covers, active_holds, holds_on_subject, retention_days
 from callvault.lifecycle.schemas import DeletionCertificate, SigningKeyRead
-from callvault.lifecycle.signing import canonical, public_key, sign_document
+from callvault.lifecycle.signing import canonical, public_key, sign_document, sign_encoded
 from callvault.vault.customers.models import Customer
 from callvault.vault.fields.models import SubjectKey
 from callvault.vault.fields.service import destroy_subject_keys, time_ordered_uuid
@@ -111,11 +111,25 @@ def shred_customers(
 ) -> dict[uuid.UUID, dict[str, int]]:
     """``shred_customer`` for many, in a few statements: the keys first (every copy of the
     data dies with them), then calls, blobs and the profile rows."""
-    if not customers:
+    counts = _shred_rows(db_session, tenant_id, [(c.id, c.subject_key_id) for c in customers])
+    for customer in customers:  # gone from the database: forget them in this session too
+        if customer in db_session:
+            db_session.expunge(customer)
+    return counts
+
+
+def _shred_rows(
+    db_session: Session, tenant_id: str, subjects: Sequence[tuple[uuid.UUID, uuid.UUID]]
+) -> dict[uuid.UUID, dict[str, int]]:
+    """``shred_customers`` for ``(customer id, subject key id)`` pairs (no ORM objects:
+    the bulk erasure never loads a profile)."""
+    if not subjects:
         return {}
-    ids = [customer.id for customer in customers]
-    destroy_subject_keys(db_session=db_session, tenant_id=tenant_id, key_ids=[c.subject_key_id for c in customers])
-    counts: dict[uuid.UUID, dict[str, int]] = {c.id: {"subject_key": 1, "customer_profile": 1} for c in customers}
+    ids = [customer_id for customer_id, _ in subjects]
+    destroy_subject_keys(db_session=db_session, tenant_id=tenant_id, key_ids=[key_id for _, key_id in subjects])
+    counts: dict[uuid.UUID, dict[str, int]] = {
+        customer_id: {"subject_key": 1, "customer_profile": 1} for customer_id in ids
+    }
     for capability in ("recordings", "exports"):
         eraser = _optional_eraser(capability)
         if eraser is not None:
@@ -140,9 +154,6 @@ def shred_customers(
         .where(Customer.tenant_id == tenant_id, Customer.id.in_(ids))
         .execution_options(synchronize_session=False)
     )
-    for customer in customers:  # gone from the database: forget them in this session too
-        if customer in db_session:
-            db_session.expunge(customer)
     return counts
 
 
@@ -192,25 +203,30 @@ def _last_entry_hash(fd: int) -> str:
     return hashlib.sha256(canonical(json.loads(lines[-1])["entry"])).hexdigest()
 
 
-def _append_many(runtime: Runtime, builds: list[Callable[[str], dict[str, Any]]]) -> list[dict[str, Any]]:
+def _append_many(
+    runtime: Runtime, builds: list[Callable[[str], dict[str, Any]]]
+) -> list[tuple[dict[str, Any], bytes, str]]:
     """Append ``build(prev_hash)`` for each builder to the ledger file, chained, under an
-    exclusive lock, with one fsync for all of them."""
+    exclusive lock, with one fsync for all of them. Returns ``(entry, canonical bytes,
+    SHA-256 hex)`` per entry."""
     path = ledger_path(runtime)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         previous = _last_entry_hash(fd)
-        entries: list[dict[str, Any]] = []
+        entries: list[tuple[dict[str, Any], bytes, str]] = []
         lines: list[bytes] = []
+        last = len(builds) - 1
         for position, build in enumerate(builds):
             entry = build(previous)
-            signature = None  # the chain links every entry to the batch's last one, which is signed
-            if position == len(builds) - 1:
-                signature = base64.b64encode(sign_document(runtime.keyring, LEDGER_KIND, entry)).decode()
-            lines.append((json.dumps({"entry": entry, "signature": signature}, sort_keys=True) + "\n").encode())
-            previous = hashlib.sha256(canonical(entry)).hexdigest()
-            entries.append(entry)
+            encoded = canonical(entry)
+            signature = b"null"  # the chain links every entry to the batch's last one, which is signed
+            if position == last:
+                signature = b'"' + base64.b64encode(sign_document(runtime.keyring, LEDGER_KIND, entry)) + b'"'
+            lines.append(b'{"entry":' + encoded + b',"signature":' + signature + b"}\n")
+            previous = hashlib.sha256(encoded).hexdigest()
+            entries.append((entry, encoded, previous))
         os.write(fd, b"".join(lines))
         os.fsync(fd)
         return entries
@@ -333,6 +349,8 @@ def _hold_conflict(holds: Sequence[Any], flagged: bool) -> Conflict:
 class _Erased:
     """One subject shredded in this transaction, waiting for its ledger entry."""
 
+    __slots__ = ("at", "counts", "entry_id", "exceptions", "requested_by", "subject_hash", "tenant_id")
+
     def __init__(
         self, actor: Actor, subject_id: uuid.UUID, counts: dict[str, int], exceptions: list[dict[str, Any]]
     ) -> None:
@@ -354,36 +372,58 @@ def _recordings_of(db_session: Session, tenant_id: str, customer_id: uuid.UUID) 
     return recordings_of_customer(db_session=db_session, tenant_id=tenant_id, customer_id=customer_id)
 
 
+def _kept_exceptions(shredded: dict[str, int]) -> list[dict[str, Any]]:
+    """What an erasure leaves behind by design, with the reason (the same for every subject
+    of a batch: built once and shared)."""
+    exceptions: list[dict[str, Any]] = []
+    for capability in ("recordings", "exports"):
+        if capability not in shredded:
+            exception: dict[str, Any] = {
+                "data_class": capability,
+                "reason": "no eraser installed: blobs remain, unreadable (their keys derive from the destroyed key)",
+            }
+            if capability == "recordings" and lifecycle_recordings.installed():
+                exception["reason"] = (
+                    "unreadable now (their keys derive from the destroyed key); the next retention "
+                    "sweep deletes the blobs of recordings whose customer is gone"
+                )
+            exceptions.append(exception)
+    exceptions.append(
+        {
+            "data_class": "audit_log",
+            "reason": "append-only log kept: events name the subject by id only; reasons sealed under "
+            "the subject key are unreadable",
+        }
+    )
+    return exceptions
+
+
 def _shred_batch(
-    db_session: Session, actor: Actor, customers: Sequence[Customer], *, count_recordings: bool = True
+    db_session: Session,
+    actor: Actor,
+    subjects: Sequence[tuple[uuid.UUID, uuid.UUID]],
+    *,
+    count_recordings: bool = True,
 ) -> list[_Erased]:
-    withdrawn = _withdraw_all(db_session, actor, [c.id for c in customers])
-    counts = shred_customers(db_session, actor.tenant_id, customers)
+    """Close the consents of ``(customer id, subject key id)`` pairs, shred them, and
+    describe each erasure (counts, exceptions) for its ledger entry and certificate."""
+    if not subjects:
+        return []
+    withdrawn = _withdraw_all(db_session, actor, [customer_id for customer_id, _ in subjects])
+    counts = _shred_rows(db_session, actor.tenant_id, subjects)
+    kept: list[dict[str, Any]] | None = None
     erased = []
     for customer_id, shredded in counts.items():
-        exceptions = list(withdrawn.get(customer_id, []))
-        for capability in ("recordings", "exports"):
-            if capability not in shredded:
-                exception: dict[str, Any] = {
-                    "data_class": capability,
-                    "reason": "no eraser installed: blobs remain, unreadable (their keys derive from the "
-                    "destroyed key)",
-                }
-                if capability == "recordings" and lifecycle_recordings.available():
-                    exception["reason"] = (
-                        "unreadable now (their keys derive from the destroyed key); the next retention "
-                        "sweep deletes the blobs of recordings whose customer is gone"
-                    )
-                if capability == "recordings" and count_recordings:  # one query per subject: not in bulk
-                    exception["records"] = len(_recordings_of(db_session, actor.tenant_id, customer_id))
-                exceptions.append(exception)
-        exceptions.append(
-            {
-                "data_class": "audit_log",
-                "reason": "append-only log kept: events name the subject by id only; reasons sealed under "
-                "the subject key are unreadable",
-            }
-        )
+        if kept is None or "recordings" in shredded or "exports" in shredded:
+            kept = _kept_exceptions(shredded)
+        exceptions = [*withdrawn.get(customer_id, ()), *kept]
+        if count_recordings and "recordings" not in shredded:  # one query per subject: not in bulk
+            exceptions = [
+                {**e, "records": len(_recordings_of(db_session, actor.tenant_id, customer_id))}
+                if e["data_class"] == "recordings"
+                else e
+                for e in exceptions
+            ]
         erased.append(_Erased(actor, customer_id, shredded, exceptions))
     return erased
 
@@ -395,6 +435,7 @@ def _record_erasures(
     call after the deletions are flushed, before the commit."""
     runtime = runtime_of(db_session)
     key_id, _ = public_key(runtime.keyring)
+    scope = list(SCOPE)
 
     def builder(item: _Erased) -> Callable[[str], dict[str, Any]]:
         def build(previous: str) -> dict[str, Any]:
@@ -404,7 +445,7 @@ def _record_erasures(
                 "tenant_id": item.tenant_id,
                 "subject_hash": item.subject_hash,
                 "erased_at": item.at.isoformat(),
-                "scope": list(SCOPE),
+                "scope": scope,
                 "requested_by": item.requested_by,
                 "approval_id": approval_id,
                 "approvers": approvers,
@@ -416,41 +457,48 @@ def _record_erasures(
     entries = _append_many(runtime, [builder(item) for item in erased])
     out: list[tuple[dict[str, Any], bytes]] = []
     rows: list[dict[str, Any]] = []
-    for item, entry in zip(erased, entries, strict=True):
+    for item, (entry, encoded_entry, entry_sha256) in zip(erased, entries, strict=True):
         certificate = {
             "format": "callvault-deletion-certificate/1",
-            "certificate_id": str(item.entry_id),
+            "certificate_id": entry["id"],
             "tenant_id": item.tenant_id,
             "subject_hash": item.subject_hash,
-            "erased_at": item.at.isoformat(),
+            "erased_at": entry["erased_at"],
             "method": "crypto-shredding: the subject's data key was destroyed, then its rows were deleted",
             "deleted": item.counts,
-            "scope": list(SCOPE),
+            "scope": scope,
             "exceptions": item.exceptions,
             "requested_by": item.requested_by,
             "approval_id": approval_id,
             "approvers": approvers,
-            "ledger_entry_sha256": hashlib.sha256(canonical(entry)).hexdigest(),
-            "copies": "older database copies hold the wrapped key until the next key epoch; a restore replays "
-            "the erasure ledger and takes keys from the key store, which holds a tombstone for this key",
+            "ledger_entry_sha256": entry_sha256,
+            "copies": _COPIES,
             "signing_key_id": key_id,
         }
-        signature = sign_document(runtime.keyring, CERTIFICATE_KIND, certificate)
+        encoded = canonical(certificate)
+        signature = sign_encoded(runtime.keyring, CERTIFICATE_KIND, encoded)
         rows.append(
             {
                 "tenant_id": item.tenant_id,
                 "id": item.entry_id,
                 "subject_hash": item.subject_hash,
                 "erased_at": item.at,
-                "entry": canonical(entry).decode(),
-                "certificate": canonical(certificate).decode(),
+                "entry": encoded_entry.decode(),
+                "certificate": encoded.decode(),
                 "signature": signature,
                 "replayed": False,
             }
         )
         out.append((certificate, signature))
-    db_session.execute(insert(ErasureEntry), rows)  # one executemany, no ORM objects per row
+    bulk_insert(db_session, _ERASURE_TABLE, rows)  # one executemany, no ORM objects per row
     return out
+
+
+_COPIES = (
+    "older database copies hold the wrapped key until the next key epoch; a restore replays "
+    "the erasure ledger and takes keys from the key store, which holds a tombstone for this key"
+)
+_ERASURE_TABLE: Table = ErasureEntry.__table__  # type: ignore[assignment]
 
 
 def _complete_requests(db_session: Session, tenant_id: str, subject_ids: Sequence[uuid.UUID]) -> None:
@@ -481,7 +529,8 @@ def erase(*, db_session: Session, actor: Actor, subject_id: uuid.UUID) -> Deleti
         record_failure(db_session, actor, "subject.erase", resource, error.code)
         raise error
     approval_id, approvers = _approval_of(db_session, actor, subject_id)
-    erased = _shred_batch(db_session, actor, [customer])[0]
+    erased = _shred_batch(db_session, actor, [(customer.id, customer.subject_key_id)])[0]
+    db_session.expunge(customer)  # its row is gone
     db_session.flush()  # the deletions are in the transaction before the ledger says they happened
     ((certificate, signature),) = _record_erasures(db_session, [erased], approval_id, approvers)
     _complete_requests(db_session, actor.tenant_id, [subject_id])
@@ -501,6 +550,7 @@ def erase_many(
     batch's transaction), one ledger fsync per batch. Held subjects are skipped and
     counted (``held``), unknown ones counted (``missing``)."""
     counts = {"erased": 0, "held": 0, "missing": 0}
+    writer = log.writer_for(runtime)
     for start in range(0, len(subject_ids), batch_size):
         batch = list(subject_ids[start : start + batch_size])
         batch_id = time_ordered_uuid()
@@ -511,58 +561,39 @@ def erase_many(
                 "subject.erase_bulk",
                 Resource(type="subject_batch", tenant_id=actor.tenant_id, id=str(batch_id)),
             )
-            customers = list(
-                db_session.scalars(
-                    select(Customer).where(Customer.tenant_id == actor.tenant_id, Customer.id.in_(batch))
+            found = db_session.execute(
+                select(Customer.id, Customer.subject_key_id, Customer.legal_hold).where(
+                    Customer.tenant_id == actor.tenant_id, Customer.id.in_(batch)
                 )
-            )
-            counts["missing"] += len(batch) - len(customers)
-            case_hold = any(  # a hold on every subject (a case hold over profiles) stops the batch
-                hold.subject_id is None
-                for hold in holds_on_subject(db_session, actor.tenant_id, uuid.UUID(int=0), "customer_profile")
-            )
-            held_subjects = {
-                hold.subject_id for hold in _subject_holds(db_session, actor.tenant_id, [c.id for c in customers])
-            }
+            ).all()
+            counts["missing"] += len(batch) - len(found)
+            holds = active_holds(db_session, actor.tenant_id)
+            # a hold on every subject (a case hold over profiles) stops the batch; a hold
+            # on one subject, of any class, stops that subject
+            case_hold = any(hold.subject_id is None and _covers(hold, "customer_profile") for hold in holds)
+            held_subjects = {hold.subject_id for hold in holds if hold.subject_id is not None}
             chosen = []
-            for customer in customers:
-                if case_hold or customer.id in held_subjects or customer.legal_hold:
+            for customer_id, key_id, flagged in found:
+                if case_hold or flagged or customer_id in held_subjects:
                     counts["held"] += 1
                 else:
-                    chosen.append(customer)
+                    chosen.append((customer_id, key_id))
             erased = _shred_batch(db_session, actor, chosen, count_recordings=False)
-            events = [
-                log.build_event(
-                    actor=actor,
-                    action="subject.erase",
-                    resource=subject_resource(actor.tenant_id, customer.id),
-                    decision=Decision(True, "none", "lifecycle.erase_bulk", f"erased in batch {batch_id}"),
-                )
-                for customer in chosen
-            ]
             db_session.flush()
             if erased:
                 _record_erasures(db_session, erased, None, [])
-                _complete_requests(db_session, actor.tenant_id, [c.id for c in customers])
-                log.record_many_in(db_session, events)
+                _complete_requests(db_session, actor.tenant_id, [customer_id for customer_id, _ in chosen])
+                # one event per subject from one template (the log's bulk lane: each leaf is
+                # assembled around the subject's id instead of encoding a document per event)
+                template = log.build_event(
+                    actor=actor,
+                    action="subject.erase",
+                    resource=Resource(type="customer", tenant_id=actor.tenant_id),
+                    decision=Decision(True, "none", "lifecycle.erase_bulk", f"erased in batch {batch_id}"),
+                )
+                writer.append_like_in(db_session, template, [str(customer_id) for customer_id, _ in chosen])
             counts["erased"] += len(erased)
     return counts
-
-
-def _subject_holds(db_session: Session, tenant_id: str, subject_ids: list[uuid.UUID]) -> list[Any]:
-    from callvault.lifecycle.models import LegalHold
-
-    if not subject_ids:
-        return []
-    return list(
-        db_session.scalars(
-            select(LegalHold).where(
-                LegalHold.tenant_id == tenant_id,
-                LegalHold.released_at.is_(None),
-                LegalHold.subject_id.in_(subject_ids),
-            )
-        )
-    )
 
 
 def get_certificate(*, db_session: Session, actor: Actor, certificate_id: uuid.UUID) -> DeletionCertificate:

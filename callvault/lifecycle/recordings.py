@@ -9,6 +9,8 @@ destroyed, so the audio was unreadable since; the sweep removes the blobs regard
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import uuid
 from datetime import datetime
 from typing import Any
@@ -21,7 +23,17 @@ from callvault.core.db import tenant_session
 from callvault.core.runtime import Runtime
 from callvault.vault.customers.models import Customer
 
-__all__ = ["available", "count_expired", "delete_expired"]
+__all__ = ["available", "count_expired", "delete_expired", "installed"]
+
+
+@functools.cache
+def installed() -> bool:
+    """The recordings capability is present, found without importing its service (which
+    loads the audio stack): enough to word an erasure's report."""
+    try:
+        return importlib.util.find_spec("callvault.recordings.service") is not None
+    except ImportError:
+        return False
 
 
 def available() -> bool:

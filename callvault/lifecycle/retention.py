@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import delete, func, select
+from sqlalchemy import Integer, String, case, delete, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from callvault.access.actor import Actor
@@ -32,7 +32,7 @@ from callvault.access.pdp import enforce
 from callvault.audit import log
 from callvault.calls.models import LiveCall
 from callvault.core import clock
-from callvault.core.db import system_session, tenant_session
+from callvault.core.db import is_postgres, system_session, tenant_session
 from callvault.core.errors import Conflict, NotFound
 from callvault.core.runtime import Runtime
 from callvault.lifecycle import recordings
@@ -206,7 +206,9 @@ def get_holds(*, db_session: Session, actor: Actor, include_released: bool = Fal
 
 # -- the sweeper ----------------------------------------------------------------------------
 def _held(db_session: Session, tenant_id: str, data_class: str) -> tuple[LegalHold | None, set[uuid.UUID]]:
-    """The case hold that suspends the whole class (if any) and the subjects on hold."""
+    """The case hold that suspends the whole class (if any) and the subjects on hold. The
+    vault's own flag (``customer.legal_hold``) holds profiles as well: the profile queries
+    test it in SQL (collecting the flagged ids would read every customer row)."""
     case: LegalHold | None = None
     subjects: set[uuid.UUID] = set()
     for hold in active_holds(db_session, tenant_id):
@@ -216,18 +218,31 @@ def _held(db_session: Session, tenant_id: str, data_class: str) -> tuple[LegalHo
             case = case or hold
         else:
             subjects.add(hold.subject_id)
-    if data_class == "customer_profile":  # the vault's own flag is a hold as well
-        subjects.update(
-            db_session.scalars(
-                select(Customer.id).where(Customer.tenant_id == tenant_id, Customer.legal_hold.is_(True))
-            )
-        )
     return case, subjects
 
 
-def _customer_query(tenant_id: str, cutoff: datetime, held: set[uuid.UUID]) -> Any:
-    query = select(Customer).where(Customer.tenant_id == tenant_id, Customer.updated_at < cutoff)
-    return query.where(Customer.id.not_in(held)) if held else query
+def _scanned_tenant(db_session: Session, column: Any) -> Any:
+    """``column`` (a ``tenant_id``) as an expression SQLite answers by scanning the table
+    (``+column``): without statistics its planner serves ``tenant_id = ?`` from the first
+    index that starts with the tenant and then reads every row through it at random,
+    12x slower than a scan of the table when the query reads every row of the tenant
+    anyway (customers have no index on ``updated_at``)."""
+    if is_postgres(db_session):
+        return column
+    return literal_column(f"+{column.table.name}.{column.name}", String)
+
+
+def _profile_expired(db_session: Session, tenant_id: str, cutoff: datetime) -> list[Any]:
+    return [_scanned_tenant(db_session, Customer.tenant_id) == tenant_id, Customer.updated_at < cutoff]
+
+
+def _profile_held(held: set[uuid.UUID]) -> Any:
+    flagged = Customer.legal_hold.is_(True)
+    return or_(flagged, Customer.id.in_(held)) if held else flagged
+
+
+def _customer_query(db_session: Session, tenant_id: str, cutoff: datetime, held: set[uuid.UUID]) -> Any:
+    return select(Customer).where(*_profile_expired(db_session, tenant_id, cutoff), ~_profile_held(held))
 
 
 def _calls_where(tenant_id: str, cutoff: datetime, held: set[uuid.UUID]) -> list[Any]:
@@ -280,34 +295,20 @@ def _handler(data_class: str) -> RetentionHandler | None:
 
 def _count(
     db_session: Session, tenant_id: str, data_class: str, as_of: datetime, cutoff: datetime, held: set[uuid.UUID]
-) -> int:
+) -> tuple[int, int]:
+    """``(expired, of which held)``; profiles are counted in one pass over the table."""
     if data_class == "customer_profile":
-        sub = _customer_query(tenant_id, cutoff, held).with_only_columns(func.count())
-        return int(db_session.scalar(sub) or 0)
+        held_rows = func.coalesce(func.sum(case((_profile_held(held), 1), else_=0)), 0)
+        query = select(func.count(), held_rows).where(*_profile_expired(db_session, tenant_id, cutoff))
+        row = db_session.execute(query).one()
+        return int(row[0] or 0), int(row[1] or 0)
     if data_class == "call_metadata":
-        return int(
-            db_session.scalar(select(func.count()).select_from(LiveCall).where(*_calls_where(tenant_id, cutoff, held)))
+        expired = int(
+            db_session.scalar(select(func.count()).select_from(LiveCall).where(*_calls_where(tenant_id, cutoff, set())))
             or 0
         )
-    if data_class == "consent_evidence":
-        return len(_consent_chains(db_session, tenant_id, as_of, held))
-    if data_class == "recordings" and _handler(data_class) is None and recordings.available():
-        return recordings.count_expired(db_session, tenant_id, cutoff, held)
-    handler = _handler(data_class)
-    return 0 if handler is None else handler.count_expired(db_session, tenant_id, cutoff, held)
-
-
-def _held_count(db_session: Session, tenant_id: str, data_class: str, cutoff: datetime, held: set[uuid.UUID]) -> int:
-    if not held:
-        return 0
-    if data_class == "customer_profile":
-        query = (
-            select(func.count())
-            .select_from(Customer)
-            .where(Customer.tenant_id == tenant_id, Customer.updated_at < cutoff, Customer.id.in_(held))
-        )
-        return int(db_session.scalar(query) or 0)
-    if data_class == "call_metadata":
+        if not held or not expired:
+            return expired, 0
         query = (
             select(func.count())
             .select_from(LiveCall)
@@ -318,8 +319,13 @@ def _held_count(db_session: Session, tenant_id: str, data_class: str, cutoff: da
                 LiveCall.customer_id.in_(held),
             )
         )
-        return int(db_session.scalar(query) or 0)
-    return 0
+        return expired, int(db_session.scalar(query) or 0)
+    if data_class == "consent_evidence":
+        return len(_consent_chains(db_session, tenant_id, as_of, set())), 0
+    if data_class == "recordings" and _handler(data_class) is None and recordings.available():
+        return recordings.count_expired(db_session, tenant_id, cutoff, set()), 0
+    handler = _handler(data_class)
+    return (0 if handler is None else handler.count_expired(db_session, tenant_id, cutoff, set())), 0
 
 
 def _delete_batch(
@@ -330,26 +336,22 @@ def _delete_batch(
     cutoff: datetime,
     held: set[uuid.UUID],
     limit: int,
-) -> int:
+) -> tuple[int, bool]:
+    """Delete up to ``limit`` expired items of the class: ``(deleted, exhausted)``, where
+    ``exhausted`` says nothing more is due (a short batch), so no empty batch follows."""
     if data_class == "customer_profile":
         from callvault.lifecycle.flows import shred_customers
 
-        rows = list(
-            db_session.scalars(_customer_query(tenant_id, cutoff, held).order_by(Customer.id).limit(min(limit, 500)))
-        )
+        limit = min(limit, 500)
+        rows = list(db_session.scalars(_customer_query(db_session, tenant_id, cutoff, held).limit(limit)))
         shred_customers(db_session, tenant_id, rows)
-        return len(rows)
+        return len(rows), len(rows) < limit
     if data_class == "call_metadata":
-        ids = select(LiveCall.id).where(*_calls_where(tenant_id, cutoff, held)).limit(limit).scalar_subquery()
-        result = db_session.execute(
-            delete(LiveCall)
-            .where(LiveCall.tenant_id == tenant_id, LiveCall.id.in_(ids))
-            .execution_options(synchronize_session=False)
-        )
-        return int(getattr(result, "rowcount", 0) or 0)
+        deleted = _delete_calls(db_session, tenant_id, cutoff, held, limit)
+        return deleted, deleted < limit
     if data_class == "consent_evidence":
-        chains = _consent_chains(db_session, tenant_id, as_of, held)[:limit]
-        for subject_id, purpose, partner in chains:
+        chains = _consent_chains(db_session, tenant_id, as_of, held)
+        for subject_id, purpose, partner in chains[:limit]:
             db_session.execute(
                 delete(Consent).where(
                     Consent.tenant_id == tenant_id,
@@ -358,9 +360,27 @@ def _delete_batch(
                     Consent.partner == partner,
                 )
             )
-        return len(chains)
+        return min(len(chains), limit), len(chains) <= limit
     handler = _handler(data_class)
-    return 0 if handler is None else handler.delete_expired(db_session, tenant_id, cutoff, held, limit)
+    deleted = 0 if handler is None else handler.delete_expired(db_session, tenant_id, cutoff, held, limit)
+    return deleted, deleted == 0
+
+
+def _delete_calls(db_session: Session, tenant_id: str, cutoff: datetime, held: set[uuid.UUID], limit: int) -> int:
+    """One batch of expired call rows, found on the ``(tenant_id, ended_at)`` index. On
+    SQLite the rows are named by ``rowid`` (the covering index yields it; deleting by the
+    primary key searched its index once more per row); on PostgreSQL by primary key."""
+    if is_postgres(db_session):
+        ids = select(LiveCall.id).where(*_calls_where(tenant_id, cutoff, held)).limit(limit).scalar_subquery()
+        statement = delete(LiveCall).where(LiveCall.tenant_id == tenant_id, LiveCall.id.in_(ids))
+    else:
+        rowid = literal_column("live_call.rowid", Integer)
+        rowids = select(rowid).where(*_calls_where(tenant_id, cutoff, held)).limit(limit).scalar_subquery()
+        # the rowids alone: an outer ``tenant_id = ?`` would make SQLite walk the tenant's
+        # whole index to test each entry against the list
+        statement = delete(LiveCall).where(literal_column("rowid").in_(rowids))
+    result = db_session.execute(statement.execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _plan(db_session: Session, tenant_id: str, data_class: str, as_of: datetime) -> ClassReport:
@@ -392,7 +412,7 @@ def _plan(db_session: Session, tenant_id: str, data_class: str, as_of: datetime)
             note="no retention handler installed for this class: not swept (erasure still shreds its key)",
         )
     case, held = _held(db_session, tenant_id, data_class)
-    expired = _count(db_session, tenant_id, data_class, as_of, cutoff, set())
+    expired, held_count = _count(db_session, tenant_id, data_class, as_of, cutoff, held)
     if case is not None:
         return ClassReport(
             data_class=data_class,
@@ -403,7 +423,6 @@ def _plan(db_session: Session, tenant_id: str, data_class: str, as_of: datetime)
             held=expired,
             note=f"suspended by legal hold {case.id} (case {case.case_ref})",
         )
-    held_count = _held_count(db_session, tenant_id, data_class, cutoff, held)
     return ClassReport(
         data_class=data_class, days=days, cutoff=cutoff, status="dry_run", expired=expired, held=held_count
     )
@@ -452,34 +471,40 @@ def sweep(
             db_session.add(run)
         run_id = run.id
         progress: dict[str, Any] = dict(run.progress)
+    # classes with nothing to delete (kept, suspended, no handler, or nothing due at
+    # ``as_of``) are done at once, in one write: no batch runs to find nothing
+    idle = False
+    for plan in plans:
+        state = progress.get(plan.data_class) or {"deleted": 0, "done": False}
+        if not state["done"] and (plan.status != "dry_run" or plan.expired <= plan.held):
+            progress[plan.data_class] = {**state, "done": True}
+            idle = True
+    if idle:
+        _save_progress(runtime, tenant_id, run_id, progress)
     batches = 0
     for plan in plans:
         state = dict(progress.get(plan.data_class) or {"deleted": 0, "done": False})
         if state["done"]:
             continue
-        if plan.status != "dry_run":  # kept, suspended, no handler: reported, nothing to delete
-            state["done"] = True
-            progress[plan.data_class] = state
-            _save_progress(runtime, tenant_id, run_id, progress)
-            continue
         while True:
             if max_batches is not None and batches >= max_batches:
                 return _report(runtime, tenant_id, run_id, plans, progress, complete=False, resumed=resumed)
             assert plan.cutoff is not None
-            deleted = -1
+            deleted, exhausted = -1, False
             if plan.data_class == "recordings" and _handler("recordings") is None:
                 with tenant_session(runtime.sessions, tenant_id) as db_session:
                     _, held = _held(db_session, tenant_id, plan.data_class)
                 # each recording in its own transaction (the recordings service audits, then writes)
                 deleted = recordings.delete_expired(runtime, tenant_id, plan.cutoff, held, batch_size)
+                exhausted = deleted == 0
             with tenant_session(runtime.sessions, tenant_id) as db_session:
                 _, held = _held(db_session, tenant_id, plan.data_class)
                 if deleted < 0:
-                    deleted = _delete_batch(
+                    deleted, exhausted = _delete_batch(
                         db_session, tenant_id, plan.data_class, as_of, plan.cutoff, held, batch_size
                     )
                 state["deleted"] += deleted
-                state["done"] = deleted == 0
+                state["done"] = exhausted
                 progress[plan.data_class] = dict(state)
                 row = db_session.get(SweepRun, (tenant_id, run_id))
                 assert row is not None

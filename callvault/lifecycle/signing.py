@@ -11,20 +11,37 @@ import base64
 import json
 from typing import Any
 
+import orjson
+
 from callvault.audit.log import signing_key_id
 from callvault.crypto import Keyring, verify_signature
 
-__all__ = ["SIGNING_KEY_REF", "canonical", "public_key", "sign_document", "verify_document"]
+__all__ = ["SIGNING_KEY_REF", "canonical", "public_key", "sign_document", "sign_encoded", "verify_document"]
 
 SIGNING_KEY_REF = "lifecycle"
 
 
 def canonical(document: dict[str, Any]) -> bytes:
+    """Sorted keys, no spaces, UTF-8. orjson writes the same bytes as ``json.dumps(...,
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` for what documents hold
+    (str, int, bool, None, lists, dicts with str keys; a property test holds it so), about
+    10x faster; anything else (a float, an int past 64 bits) takes the json path."""
+    try:
+        return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return _canonical_json(document)
+
+
+def _canonical_json(document: dict[str, Any]) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _message(kind: str, document: dict[str, Any]) -> bytes:
-    return f"callvault/{kind}/v1\n".encode() + canonical(document)
+    return _encoded_message(kind, canonical(document))
+
+
+def _encoded_message(kind: str, encoded: bytes) -> bytes:
+    return f"callvault/{kind}/v1\n".encode() + encoded
 
 
 def public_key(keyring: Keyring) -> tuple[str, str]:
@@ -35,6 +52,11 @@ def public_key(keyring: Keyring) -> tuple[str, str]:
 
 def sign_document(keyring: Keyring, kind: str, document: dict[str, Any]) -> bytes:
     return keyring.sign(SIGNING_KEY_REF, _message(kind, document))
+
+
+def sign_encoded(keyring: Keyring, kind: str, encoded: bytes) -> bytes:
+    """``sign_document`` of a document already in ``canonical`` form (encode it once)."""
+    return keyring.sign(SIGNING_KEY_REF, _encoded_message(kind, encoded))
 
 
 def verify_document(public_key_b64: str, kind: str, document: dict[str, Any], signature_b64: str) -> bool:
