@@ -24,8 +24,11 @@ import hashlib
 import importlib
 import json
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -204,11 +207,18 @@ def _last_entry_hash(fd: int) -> str:
 
 
 def _append_many(
-    runtime: Runtime, builds: list[Callable[[str], dict[str, Any]]]
+    runtime: Runtime,
+    builds: list[Callable[[str], dict[str, Any]]],
+    *,
+    prepare: Callable[[list[tuple[dict[str, Any], bytes, str]]], None] | None = None,
+    before_write: Callable[[], None] | None = None,
 ) -> list[tuple[dict[str, Any], bytes, str]]:
     """Append ``build(prev_hash)`` for each builder to the ledger file, chained, under an
     exclusive lock, with one fsync for all of them. Returns ``(entry, canonical bytes,
-    SHA-256 hex)`` per entry."""
+    SHA-256 hex)`` per entry. Under the lock, before anything is written: ``prepare``
+    gets those triples (certificates are signed there), then ``before_write`` runs (the
+    bulk erasure waits there for its previous batch's commit); either raising writes
+    nothing."""
     path = ledger_path(runtime)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
@@ -227,6 +237,10 @@ def _append_many(
             lines.append(b'{"entry":' + encoded + b',"signature":' + signature + b"}\n")
             previous = hashlib.sha256(encoded).hexdigest()
             entries.append((entry, encoded, previous))
+        if prepare is not None:
+            prepare(entries)
+        if before_write is not None:
+            before_write()
         os.write(fd, b"".join(lines))
         os.fsync(fd)
         return entries
@@ -429,10 +443,16 @@ def _shred_batch(
 
 
 def _record_erasures(
-    db_session: Session, erased: list[_Erased], approval_id: str | None, approvers: list[str]
+    db_session: Session,
+    erased: list[_Erased],
+    approval_id: str | None,
+    approvers: list[str],
+    *,
+    before_write: Callable[[], None] | None = None,
 ) -> list[tuple[dict[str, Any], bytes]]:
     """Ledger entries (file, then database) and signed certificates for shredded subjects;
-    call after the deletions are flushed, before the commit."""
+    call after the deletions are flushed, before the commit (``before_write``: see
+    ``_append_many``)."""
     runtime = runtime_of(db_session)
     key_id, _ = public_key(runtime.keyring)
     scope = list(SCOPE)
@@ -454,42 +474,45 @@ def _record_erasures(
 
         return build
 
-    entries = _append_many(runtime, [builder(item) for item in erased])
     out: list[tuple[dict[str, Any], bytes]] = []
     rows: list[dict[str, Any]] = []
-    for item, (entry, encoded_entry, entry_sha256) in zip(erased, entries, strict=True):
-        certificate = {
-            "format": "callvault-deletion-certificate/1",
-            "certificate_id": entry["id"],
-            "tenant_id": item.tenant_id,
-            "subject_hash": item.subject_hash,
-            "erased_at": entry["erased_at"],
-            "method": "crypto-shredding: the subject's data key was destroyed, then its rows were deleted",
-            "deleted": item.counts,
-            "scope": scope,
-            "exceptions": item.exceptions,
-            "requested_by": item.requested_by,
-            "approval_id": approval_id,
-            "approvers": approvers,
-            "ledger_entry_sha256": entry_sha256,
-            "copies": _COPIES,
-            "signing_key_id": key_id,
-        }
-        encoded = canonical(certificate)
-        signature = sign_encoded(runtime.keyring, CERTIFICATE_KIND, encoded)
-        rows.append(
-            {
+
+    def certify(entries: list[tuple[dict[str, Any], bytes, str]]) -> None:
+        for item, (entry, encoded_entry, entry_sha256) in zip(erased, entries, strict=True):
+            certificate = {
+                "format": "callvault-deletion-certificate/1",
+                "certificate_id": entry["id"],
                 "tenant_id": item.tenant_id,
-                "id": item.entry_id,
                 "subject_hash": item.subject_hash,
-                "erased_at": item.at,
-                "entry": encoded_entry.decode(),
-                "certificate": encoded.decode(),
-                "signature": signature,
-                "replayed": False,
+                "erased_at": entry["erased_at"],
+                "method": "crypto-shredding: the subject's data key was destroyed, then its rows were deleted",
+                "deleted": item.counts,
+                "scope": scope,
+                "exceptions": item.exceptions,
+                "requested_by": item.requested_by,
+                "approval_id": approval_id,
+                "approvers": approvers,
+                "ledger_entry_sha256": entry_sha256,
+                "copies": _COPIES,
+                "signing_key_id": key_id,
             }
-        )
-        out.append((certificate, signature))
+            encoded = canonical(certificate)
+            signature = sign_encoded(runtime.keyring, CERTIFICATE_KIND, encoded)
+            rows.append(
+                {
+                    "tenant_id": item.tenant_id,
+                    "id": item.entry_id,
+                    "subject_hash": item.subject_hash,
+                    "erased_at": item.at,
+                    "entry": encoded_entry.decode(),
+                    "certificate": encoded.decode(),
+                    "signature": signature,
+                    "replayed": False,
+                }
+            )
+            out.append((certificate, signature))
+
+    _append_many(runtime, [builder(item) for item in erased], prepare=certify, before_write=before_write)
     bulk_insert(db_session, _ERASURE_TABLE, rows)  # one executemany, no ORM objects per row
     return out
 
@@ -548,52 +571,92 @@ def erase_many(
     """Bulk erasure by the local operator (``callvault lifecycle erase``; the operator holds
     the keyring): one PDP decision per batch, one audit event per subject (appended in the
     batch's transaction), one ledger fsync per batch. Held subjects are skipped and
-    counted (``held``), unknown ones counted (``missing``)."""
+    counted (``held``), unknown (or repeated) ones counted (``missing``).
+
+    Each batch commits on a helper thread while the next one is prepared (on SQLite the
+    commit also checkpoints the WAL, the larger part of a batch's time): batches still
+    commit one by one and in order, and a batch writes its ledger entries only once the
+    previous batch has committed; a failed commit stops the run (raised)."""
     counts = {"erased": 0, "held": 0, "missing": 0}
+    unique = list(dict.fromkeys(subject_ids))  # a repeated id is missing the second time
+    counts["missing"] += len(subject_ids) - len(unique)
     writer = log.writer_for(runtime)
-    for start in range(0, len(subject_ids), batch_size):
-        batch = list(subject_ids[start : start + batch_size])
-        batch_id = time_ordered_uuid()
-        with tenant_session(runtime.sessions, actor.tenant_id) as db_session:
-            enforce(
-                db_session,
-                actor,
-                "subject.erase_bulk",
-                Resource(type="subject_batch", tenant_id=actor.tenant_id, id=str(batch_id)),
-            )
-            found = db_session.execute(
-                select(Customer.id, Customer.subject_key_id, Customer.legal_hold).where(
-                    Customer.tenant_id == actor.tenant_id, Customer.id.in_(batch)
-                )
-            ).all()
-            counts["missing"] += len(batch) - len(found)
-            holds = active_holds(db_session, actor.tenant_id)
-            # a hold on every subject (a case hold over profiles) stops the batch; a hold
-            # on one subject, of any class, stops that subject
-            case_hold = any(hold.subject_id is None and _covers(hold, "customer_profile") for hold in holds)
-            held_subjects = {hold.subject_id for hold in holds if hold.subject_id is not None}
-            chosen = []
-            for customer_id, key_id, flagged in found:
-                if case_hold or flagged or customer_id in held_subjects:
-                    counts["held"] += 1
-                else:
-                    chosen.append((customer_id, key_id))
-            erased = _shred_batch(db_session, actor, chosen, count_recordings=False)
-            db_session.flush()
-            if erased:
-                _record_erasures(db_session, erased, None, [])
-                _complete_requests(db_session, actor.tenant_id, [customer_id for customer_id, _ in chosen])
-                # one event per subject from one template (the log's bulk lane: each leaf is
-                # assembled around the subject's id instead of encoding a document per event)
-                template = log.build_event(
-                    actor=actor,
-                    action="subject.erase",
-                    resource=Resource(type="customer", tenant_id=actor.tenant_id),
-                    decision=Decision(True, "none", "lifecycle.erase_bulk", f"erased in batch {batch_id}"),
-                )
-                writer.append_like_in(db_session, template, [str(customer_id) for customer_id, _ in chosen])
-            counts["erased"] += len(erased)
+    pending: list[tuple[Future[None], int]] = []
+
+    def previous_committed() -> None:
+        while pending:
+            future, erased_count = pending.pop()
+            future.result()
+            counts["erased"] += erased_count
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="callvault-erasure-commit") as committer:
+        try:
+            for start in range(0, len(unique), batch_size):
+                transaction = ExitStack()
+                db_session = transaction.enter_context(tenant_session(runtime.sessions, actor.tenant_id))
+                try:
+                    erased = _erase_batch(
+                        db_session, actor, writer, unique[start : start + batch_size], counts, previous_committed
+                    )
+                    previous_committed()  # (a batch that erased nobody wrote no ledger entry)
+                except BaseException:
+                    transaction.__exit__(*sys.exc_info())  # rolls the batch back
+                    raise
+                pending.append((committer.submit(transaction.close), erased))
+        finally:
+            previous_committed()
     return counts
+
+
+def _erase_batch(
+    db_session: Session,
+    actor: Actor,
+    writer: log.AuditWriter,
+    batch: list[uuid.UUID],
+    counts: dict[str, int],
+    before_ledger: Callable[[], None],
+) -> int:
+    """One batch of ``erase_many`` in ``db_session``'s transaction; the number erased."""
+    batch_id = time_ordered_uuid()
+    enforce(
+        db_session,
+        actor,
+        "subject.erase_bulk",
+        Resource(type="subject_batch", tenant_id=actor.tenant_id, id=str(batch_id)),
+    )
+    found = db_session.execute(
+        select(Customer.id, Customer.subject_key_id, Customer.legal_hold).where(
+            Customer.tenant_id == actor.tenant_id, Customer.id.in_(batch)
+        )
+    ).all()
+    counts["missing"] += len(batch) - len(found)
+    holds = active_holds(db_session, actor.tenant_id)
+    # a hold on every subject (a case hold over profiles) stops the batch; a hold on one
+    # subject, of any class, stops that subject
+    case_hold = any(hold.subject_id is None and _covers(hold, "customer_profile") for hold in holds)
+    held_subjects = {hold.subject_id for hold in holds if hold.subject_id is not None}
+    chosen = []
+    for customer_id, key_id, flagged in found:
+        if case_hold or flagged or customer_id in held_subjects:
+            counts["held"] += 1
+        else:
+            chosen.append((customer_id, key_id))
+    erased = _shred_batch(db_session, actor, chosen, count_recordings=False)
+    db_session.flush()
+    if not erased:
+        return 0
+    _record_erasures(db_session, erased, None, [], before_write=before_ledger)
+    _complete_requests(db_session, actor.tenant_id, [customer_id for customer_id, _ in chosen])
+    # one event per subject from one template (the log's bulk lane: each leaf is assembled
+    # around the subject's id instead of encoding a document per event)
+    template = log.build_event(
+        actor=actor,
+        action="subject.erase",
+        resource=Resource(type="customer", tenant_id=actor.tenant_id),
+        decision=Decision(True, "none", "lifecycle.erase_bulk", f"erased in batch {batch_id}"),
+    )
+    writer.append_like_in(db_session, template, [str(customer_id) for customer_id, _ in chosen])
+    return len(erased)
 
 
 def get_certificate(*, db_session: Session, actor: Actor, certificate_id: uuid.UUID) -> DeletionCertificate:

@@ -334,3 +334,29 @@ def test_bulk_erasure_skips_held_subjects_and_writes_one_ledger_entry_each(iso: 
         check=False,
     )
     assert verified.returncode == 0 and "3 entries" in verified.stdout, verified.stderr
+
+
+def test_bulk_erasure_batches_commit_in_order_each_subject_once(iso: Lc) -> None:
+    """Batches commit on a helper thread while the next is prepared: every subject is
+    erased once (a repeated id counts as missing), with one verifiable certificate, one
+    ledger entry and one ``subject.erase`` event each."""
+    from callvault.audit.models import AuditEvent
+
+    subjects = [iso.customer()[0] for _ in range(5)]
+    counts = flows.erase_many(iso.runtime, iso.operator(), [*subjects, subjects[1], subjects[4]], batch_size=2)
+    assert counts == {"erased": 5, "held": 0, "missing": 2}
+    assert not any(_readable(iso, s) for s in subjects)
+    hashes = [flows.subject_hash(iso.id, s) for s in subjects]
+    entries = flows.read_ledger(iso.runtime)
+    assert sorted(e["subject_hash"] for e in entries) == sorted(hashes)
+    _, key = public_key(iso.runtime.keyring)
+    with iso.session() as db_session:
+        rows = db_session.scalars(select(ErasureEntry).where(ErasureEntry.tenant_id == iso.id)).all()
+        assert sorted(row.subject_hash for row in rows) == sorted(hashes)
+        for row in rows:
+            fetched = flows.get_certificate(db_session=db_session, actor=iso.operator(), certificate_id=row.id)
+            assert verify_document(key, CERTIFICATE_KIND, fetched.certificate, fetched.signature)
+        events = db_session.scalars(
+            select(AuditEvent.subject_id).where(AuditEvent.tenant_id == iso.id, AuditEvent.action == "subject.erase")
+        ).all()
+    assert sorted(events) == sorted(str(s) for s in subjects)
