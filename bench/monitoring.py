@@ -103,14 +103,15 @@ def _store(runtime: Any, count: int) -> None:
 def replay_rate(runtime: Any, count: int) -> dict[str, float]:
     """``monitoring.service.replay`` (what ``callvault monitor replay`` runs) over the
     ``count`` events stored for the replay day: as it chooses (worker processes from
-    ``REPLAY_PARALLEL_FROM`` events), then in one process (``serial_*``)."""
+    ``REPLAY_PARALLEL_FROM`` events when cores are idle), then in two worker processes
+    (``parallel_*``)."""
     from callvault.access.actor import Actor
     from callvault.monitoring import service
 
     operator = Actor.operator("bench")
     service.replay(runtime, actor=operator, since=REPLAY_DAY, until=REPLAY_DAY + timedelta(minutes=1))
     figures: dict[str, float] = {}
-    for prefix, workers in (("", None), ("serial_", 1)):
+    for prefix, workers in (("", None), ("parallel_", 2)):
         report = service.replay(
             runtime, actor=operator, since=REPLAY_DAY - timedelta(hours=1), until=REPLAY_DAY + timedelta(days=1),
             workers=workers,

@@ -228,9 +228,10 @@ class ReplayReport:
 
 
 REPLAY_PARALLEL_FROM = 500_000
-"""Seq ranges at least this long replay in worker processes (one per core, at most
-``_MAX_WORKERS``): each worker scans the whole range for its actors' rows (~15% more CPU
-in all), so below this, or on a busy machine, one process does as well (bench)."""
+"""Seq ranges at least this long may replay in worker processes, one per idle core (at
+most ``_MAX_WORKERS``; on PostgreSQL one per two idle cores, its server backends need the
+others). Each worker scans the whole range for its actors' rows (~25% more CPU in all),
+so they pay off only on idle cores: a busy machine replays in one process (bench)."""
 _MAX_WORKERS = 4
 
 # The event time as integer microseconds since the epoch, computed by the database: no
@@ -354,9 +355,12 @@ def _worker_count(runtime: Runtime, first: int, last: int, workers: int | None) 
     if workers is not None:
         return max(1, workers)
     url = make_url(runtime.settings.resolved_database_url)
-    if last - first + 1 < REPLAY_PARALLEL_FROM or (url.get_backend_name() == "sqlite" and not url.database):
+    sqlite = url.get_backend_name() == "sqlite"
+    if last - first + 1 < REPLAY_PARALLEL_FROM or (sqlite and not url.database) or not hasattr(os, "getloadavg"):
         return 1
-    return max(1, min(os.cpu_count() or 1, _MAX_WORKERS))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    idle = cores - os.getloadavg()[0] + 1  # this process is one of the running ones
+    return max(1, min(int(idle if sqlite else idle / 2), _MAX_WORKERS))
 
 
 def replay(
@@ -375,9 +379,9 @@ def replay(
     frozen or stepped up; with ``store`` the alerts are kept (``source = replay``, skipping
     any the live engine already stored under the same key) and sent to webhooks.
 
-    A long range is split by actor over ``workers`` processes (default: one per core from
-    ``REPLAY_PARALLEL_FROM`` events; started by ``core.processes.worker_context``, never a
-    plain fork): every rule keeps its state per actor, so the parts find what one engine
+    A long range is split by actor over ``workers`` processes (default: one per idle core
+    from ``REPLAY_PARALLEL_FROM`` events; started by ``core.processes.worker_context``, never
+    a plain fork): every rule keeps its state per actor, so the parts find what one engine
     finds, merged back in ``seq`` order."""
     from callvault.monitoring.engine import respond
 
