@@ -34,12 +34,13 @@ from callvault.crypto import BlindIndexer, FieldContext, Keyring, open_data_key,
 from callvault.exports import watermark
 from callvault.exports.files import safe_cell, sheet_cell
 
-__all__ = ["Batch", "CellSpec", "ExportCells", "worker_batch", "worker_init"]
+__all__ = ["Batch", "CellSpec", "ExportCells", "worker_batch", "worker_init", "worker_ready"]
 
 _REPEATING = frozenset({"name", "address", "email", "bank_card"})
 """Fields whose masks repeat across customers (surname and stars, district, mail domain,
 card prefix and last four): their display values are cached per export."""
-_CACHE_LIMIT = 100_000
+_CACHE_LIMIT = 20_000
+"""Entries per cached field (cleared when full: what repeats comes back at once)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +201,11 @@ _worker_state: dict[str, Any] = {}
 def worker_init(keyring: Keyring) -> None:
     _worker_state.clear()
     _worker_state["keyring"] = keyring
+
+
+def worker_ready() -> int:
+    """Nothing: sent first, to know when the workers run."""
+    return os.getpid()
 
 
 def worker_batch(spec: CellSpec, records: list[tuple[Any, ...]]) -> Batch:

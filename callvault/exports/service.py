@@ -49,7 +49,7 @@ from callvault.core.processes import worker_context
 from callvault.core.runtime import Runtime, runtime_of
 from callvault.crypto import BlindIndexer
 from callvault.exports import watermark
-from callvault.exports.cells import Batch, CellSpec, ExportCells, worker_batch, worker_init
+from callvault.exports.cells import Batch, CellSpec, ExportCells, worker_batch, worker_init, worker_ready
 from callvault.exports.files import FORMATS, MEDIA_TYPES, CsvWriter, Pipe, Watermark, XlsxWriter, leaked_texts
 from callvault.exports.models import ExportRequest, ExportSettings
 from callvault.exports.schemas import (
@@ -622,18 +622,34 @@ def _batches(
         )
         cells = ExportCells(spec, runtime.keyring, indexer)
         pending: deque[Future[Batch]] = deque()
+        # the first submit starts the workers (and the fork server, once per process),
+        # which blocks until they run: a thread waits for that, and batches are made here
+        # meanwhile
+        started = threading.Event()
+
+        def start() -> None:
+            try:
+                pool.submit(worker_ready).result()
+            except Exception:  # the first batch sent to the pool fails the export
+                _logger.warning("export workers did not start", exc_info=True)
+            finally:
+                started.set()
+
+        starter = threading.Thread(target=start, name="callvault-export-workers", daemon=True)
+        starter.start()
         try:
             for part in parts:
                 records = [tuple(row) for row in part]
                 while True:
                     while pending and pending[0].done():
                         yield pending.popleft().result()
-                    if sum(not future.done() for future in pending) < 2 * workers:
+                    ready = started.is_set()
+                    if ready and sum(not future.done() for future in pending) < 2 * workers:
                         pending.append(pool.submit(worker_batch, spec, records))
                         break
-                    if len(pending) < 4 * workers:
-                        # every worker has two batches: rather than wait, make this one
-                        # here (the workers are still starting, or the machine is busy)
+                    if not ready or len(pending) < 4 * workers:
+                        # the workers are starting, or every one has two batches: rather
+                        # than wait, make this one here
                         done: Future[Batch] = Future()
                         done.set_result(cells.batch(records))
                         pending.append(done)
@@ -644,6 +660,7 @@ def _batches(
         finally:
             for future in pending:
                 future.cancel()
+            starter.join()
             pool.shutdown(cancel_futures=True)
 
 
