@@ -6,8 +6,9 @@ In one run, on the embedded default (or ``--pg``):
    that ended 60 days ago (``call_metadata`` kept 30 days);
 2. erases ``--erase`` random subjects through ``erase_many`` (the CLI's bulk erasure: PDP
    decision per batch, key destroyed, rows deleted, consent chains closed, an audit event,
-   a signed ledger entry and a signed deletion certificate per subject, one ledger fsync per
-   batch); peer: deleting as many customer rows with one plain DELETE per batch;
+   a ledger entry (chained; the batch's last one signed) and a signed deletion certificate
+   per subject, one ledger fsync per batch, each batch committing while the next one is
+   prepared); peer: deleting as many customer rows with one plain DELETE per batch;
 3. sweeps the expired calls with the retention sweeper (resumable batches, each its own
    transaction, progress recorded); peer: one plain DELETE of as many rows in a second tenant.
 
