@@ -77,6 +77,18 @@ def _foreign_exc(_logger: Any, _method: str, event_dict: MutableMapping[str, Any
     return event_dict
 
 
+class _PathWithoutQuery(logging.Filter):
+    """uvicorn's access line without the query string: a playback link's token (and
+    whatever else a client puts there) stays out of the log. Its arguments are
+    ``(client, method, path with query, HTTP version, status)``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (args[0], args[1], args[2].split("?", 1)[0] + "?…", *args[3:])
+        return True
+
+
 def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
@@ -111,6 +123,11 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     root.addHandler(handler)
     root.setLevel(level.upper())
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # httpx logs every request's full URL at INFO: an alert webhook's URL often is its secret
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _PathWithoutQuery) for f in access.filters):
+        access.addFilter(_PathWithoutQuery())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         # uvicorn's own handlers would print tracebacks themselves: route through ours
         logging.getLogger(name).handlers = []
