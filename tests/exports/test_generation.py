@@ -82,3 +82,36 @@ def test_worker_processes_write_what_one_process_writes(
     for export_id in (inline, pooled):
         found: Any = _trace(runtime, security, pasted_subset(files[export_id]["csv"], random.Random(2)))
         assert found.matched and str(found.export_id) == export_id, found
+
+
+def test_an_xlsx_written_alone_streams_into_its_blob_and_reads_back(
+    client: TestClient,
+    runtime: Runtime,
+    make_tenant,  # type: ignore[no-untyped-def]
+    make_person,  # type: ignore[no-untyped-def]
+    fake_clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from callvault.exports.schemas import ExportCreate
+
+    tenant: TenantHandle = make_tenant()
+    import_customers(client, tenant, 40, seed=29)
+    requester = make_person(tenant.id, "supervisor")
+    monkeypatch.setattr(service, "_schedule_after_commit", lambda db_session, export: None)  # generated below
+    with tenant_session(runtime.sessions, tenant.id) as db_session:
+        export = service.create(
+            db_session=db_session,
+            actor=_actor(requester),
+            export_in=ExportCreate(fields=["name", "mobile", "id_number", "region"], purpose="Branch list, XLSX only"),
+        )
+    for role in ("security_officer", "dpo"):
+        with tenant_session(runtime.sessions, tenant.id) as db_session:
+            service.decide(
+                db_session=db_session, actor=_actor(make_person(tenant.id, role)), export_id=export.id, approve=True
+            )
+    assert service.generate(runtime, tenant.id, export.id, formats=("xlsx",)) == "ready"
+    rows = _xlsx_rows(_download(runtime, requester, str(export.id), "xlsx"))
+    assert len(rows) == 40 and all("*" in row[1] for row in rows)
+    found: Any = _trace(runtime, make_person(tenant.id, "security_officer"), pasted_subset(rows, random.Random(4)))
+    assert found.matched and found.export_id == export.id, found
+    assert not list(runtime.settings.home.glob("export-*"))
