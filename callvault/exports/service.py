@@ -22,6 +22,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Iterator
@@ -565,6 +566,8 @@ def _requester(export: ExportRequest) -> Actor:
 
 
 _SPOOL_READ_BYTES = 1024 * 1024
+_PROGRESS_SECONDS = 1.0
+"""``progress_rows`` is written at most this often (and when the export is ready)."""
 _INLINE_ROWS = 3 * _BATCH
 """Exports up to this many rows are made in the generating process; larger ones in worker
 processes (one per core)."""
@@ -813,6 +816,7 @@ def _generate(
     worker_peak: dict[int, int] = {}
     csv_writer = CsvWriter(mark, header) if spec.csv else None
     counts = {"rows": 0, "skipped": 0}
+    progress_due = [time.monotonic() + _PROGRESS_SECONDS]  # not a commit per batch
     home = str(runtime.settings.home)
     # XLSX alone streams into its sealed blob as it is written; beside the CSV (one pass
     # feeds both) it waits, compressed, in a private file of the data folder (0700)
@@ -842,7 +846,9 @@ def _generate(
                 yield batch.csv
             elif isinstance(sink, Pipe):
                 yield sink.take()
-            _progress(runtime, tenant_id, export_id, counts["rows"])
+            if time.monotonic() >= progress_due[0]:
+                _progress(runtime, tenant_id, export_id, counts["rows"])
+                progress_due[0] = time.monotonic() + _PROGRESS_SECONDS
         if csv_writer is not None:
             yield csv_writer.finish(counts["rows"])
         elif xlsx_writer is not None and isinstance(sink, Pipe):
