@@ -214,6 +214,14 @@ class XlsxWriter:
         self._sheet.close()
         self._zip.close()
 
+    def discard(self) -> None:
+        """Close whatever is still open (after ``finish``, nothing; after a failure, the
+        unfinished file is abandoned, so the zip is not closed on it later)."""
+        with contextlib.suppress(Exception):
+            self._sheet.close()
+        with contextlib.suppress(Exception):
+            self._zip.close()
+
 
 class Pipe:
     """A write-only sink whose bytes are taken as they come (``take``), for streaming a

@@ -629,11 +629,13 @@ def _batches(
         # which blocks until they run: a thread waits for that, and batches are made here
         # meanwhile
         started = threading.Event()
+        running: list[bool] = []
 
         def start() -> None:
             try:
                 pool.submit(worker_ready).result()
-            except Exception:  # the first batch sent to the pool fails the export
+                running.append(True)
+            except Exception:  # no workers: every batch is made here
                 _logger.warning("export workers did not start", exc_info=True)
             finally:
                 started.set()
@@ -646,7 +648,7 @@ def _batches(
                 while True:
                     while pending and pending[0].done():
                         yield pending.popleft().result()
-                    ready = started.is_set()
+                    ready = started.is_set() and bool(running)
                     if ready and sum(not future.done() for future in pending) < 2 * workers:
                         pending.append(pool.submit(worker_batch, spec, records))
                         break
@@ -865,6 +867,7 @@ def _generate(
 
     blobs = _blobs(runtime)
     files: dict[str, Any] = {}
+    xlsx_writer: XlsxWriter | None = None
     try:
         xlsx_writer = XlsxWriter(mark, header, sink, folder=home) if spec.xlsx else None
         outputs: list[tuple[str, Iterator[bytes]]] = [("csv" if spec.csv else "xlsx", rows_pass(xlsx_writer))]
@@ -878,6 +881,8 @@ def _generate(
     except DecryptionFailed as error:
         return _fail(runtime, export, error.code)
     finally:
+        if xlsx_writer is not None:
+            xlsx_writer.discard()
         if spool_path is not None:
             if not sink.closed:
                 sink.close()

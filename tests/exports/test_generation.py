@@ -115,3 +115,23 @@ def test_an_xlsx_written_alone_streams_into_its_blob_and_reads_back(
     found: Any = _trace(runtime, make_person(tenant.id, "security_officer"), pasted_subset(rows, random.Random(4)))
     assert found.matched and found.export_id == export.id, found
     assert not list(runtime.settings.home.glob("export-*"))
+
+
+def test_workers_that_cannot_start_leave_the_batches_to_the_exporting_process(
+    client: TestClient,
+    runtime: Runtime,
+    make_tenant,  # type: ignore[no-untyped-def]
+    make_person,  # type: ignore[no-untyped-def]
+    fake_clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tenant: TenantHandle = make_tenant()
+    import_customers(client, tenant, 30, seed=31)
+    requester = make_person(tenant.id, "supervisor")
+    monkeypatch.setattr(service, "_BATCH", 8)
+    monkeypatch.setattr(service, "_workers", lambda total: 2)
+    monkeypatch.setattr(service, "worker_init", lambda keyring: None)  # a lambda cannot start a worker
+    approvers = [make_person(tenant.id, "security_officer"), make_person(tenant.id, "dpo")]
+    export_id = _make_export(runtime, requester, approvers, ["name", "mobile", "region"])
+    _, rows = _csv_rows(_download(runtime, requester, export_id, "csv"))
+    assert len(rows) == 30
