@@ -252,6 +252,9 @@ class AuditWriter:
             seqs = _insert_like(db_session, template, pieces, subject_ids, tree)
             self._maybe_sign(db_session, force=False, tree=tree)
         self._appended = True
+        if self._runtime.caches.get(_SUBSCRIBERS):  # the events as dicts only for a listener
+            events = [{**template, "resource_id": subject, "subject_id": subject} for subject in subject_ids]
+            self._publish_on_commit(db_session, events, seqs)
         return seqs
 
     # -- subscribers (see ``subscribe``) ---------------------------------------------------
@@ -544,10 +547,11 @@ def subscribe(runtime: Runtime, subscriber: AuditSubscriber) -> Callable[[], Non
     """Hand every event ``runtime`` commits to ``subscriber``, in commit order per writer:
     after each group commit (on the writer thread) and, for ``append_in``, after the
     caller's transaction commits (on the caller's thread). ``append_like_in`` (bulk
-    import's ``customer.create`` events) is not handed over: building a document per
-    event is the cost that path avoids; a consumer tailing ``audit_event`` by ``seq``
-    sees them. A subscriber must return at once (queue, process elsewhere); an exception
-    it raises is logged and dropped. Returns a function that unsubscribes."""
+    import's ``customer.create``, bulk erasure's ``subject.erase``) builds the per-event
+    dicts it otherwise avoids only while someone subscribes (the monitoring engine in
+    ``serve``), so a bulk run inside the server is seen too. A subscriber must return at
+    once (queue, process elsewhere); an exception it raises is logged and dropped.
+    Returns a function that unsubscribes."""
     with _WRITER_LOCK:  # copy-on-write: the writer iterates without a lock
         runtime.caches[_SUBSCRIBERS] = (*runtime.caches.get(_SUBSCRIBERS, ()), subscriber)
 

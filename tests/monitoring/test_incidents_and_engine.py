@@ -182,3 +182,30 @@ def test_cli_replay_prints_the_alerts_and_stores_nothing_by_default(
         env=cli_env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert bad.returncode != 0 and "datetime.invalid" in bad.stderr
+
+
+def test_bulk_appended_events_reach_subscribers_on_commit(runtime: Runtime, tenant: TenantHandle) -> None:
+    """The bulk path (import's and erasure's one-event-per-subject template) is not a way
+    around the monitoring engine."""
+    seen: list[tuple[str, int]] = []
+    unsubscribe = log.subscribe(
+        runtime, lambda events, seqs: seen.extend((e["subject_id"], s) for e, s in zip(events, seqs, strict=True))
+    )
+    template = log.build_event(
+        actor=Actor.operator(tenant.id),
+        action="customer.create",
+        resource=Resource(type="customer", tenant_id=tenant.id),
+        decision=Decision(True, "none", "test", "allowed"),
+    )
+    subjects = [str(uuid.uuid4()) for _ in range(3)]
+    try:
+        with runtime.sessions() as db_session:
+            with db_session.begin():
+                seqs = log.writer_for(runtime).append_like_in(db_session, template, subjects)
+                assert seen == []
+            with db_session.begin():
+                log.writer_for(runtime).append_like_in(db_session, template, [str(uuid.uuid4())])
+                db_session.rollback()
+    finally:
+        unsubscribe()
+    assert seen == list(zip(subjects, seqs, strict=True))
