@@ -32,7 +32,13 @@ from callvault.core.db import create_db_engine
 from callvault.core.errors import QuotaExceeded
 from callvault.core.runtime import Runtime
 
-T0 = datetime(2026, 11, 26, 10, 0, 45, tzinfo=UTC)
+T0 = datetime.combine(datetime.now(UTC).date() + timedelta(days=2), datetime.min.time(), UTC).replace(
+    hour=10, second=45
+)
+"""10:00:45 UTC, the day after tomorrow: every window the tests make (even a day before T0)
+ends in the future, so no prune by a concurrent test (at the real now) or Redis TTL
+removes it mid-test; a fixed date did once the real clock passed it. Spawned processes
+import the same value unless the run spans midnight UTC."""
 
 
 def redis_test_url() -> str:
@@ -141,8 +147,9 @@ def test_check_limit_raises_with_retry_after_to_the_window_end(counters: Counter
 
 
 def test_window_reset_at_and_retry_after_at_a_boundary() -> None:
-    assert window_reset_at(T0, 60) == datetime(2026, 11, 26, 10, 1, tzinfo=UTC)
-    assert window_reset_at(T0, 86_400) == datetime(2026, 11, 27, tzinfo=UTC)
+    fixed = datetime(2026, 11, 26, 10, 0, 45, tzinfo=UTC)  # pure arithmetic: a fixed date
+    assert window_reset_at(fixed, 60) == datetime(2026, 11, 26, 10, 1, tzinfo=UTC)
+    assert window_reset_at(fixed, 86_400) == datetime(2026, 11, 27, tzinfo=UTC)
     boundary = datetime(2026, 11, 26, 10, 1, tzinfo=UTC)
     assert window_reset_at(boundary, 60) == datetime(2026, 11, 26, 10, 2, tzinfo=UTC)
     almost = datetime(2026, 11, 26, 10, 0, 59, 999_000, tzinfo=UTC)
