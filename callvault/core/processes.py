@@ -21,13 +21,15 @@ from multiprocessing.context import BaseContext
 __all__ = ["worker_context"]
 
 
-def worker_context(*preload: str, current_environment: bool = False) -> BaseContext:
+def worker_context(*preload: str, keyring: object | None = None) -> BaseContext:
     """The start method for worker pools; ``preload``: modules the fork server imports once
     (the workers' entry points), so workers do not import them each.
 
-    ``current_environment``: the workers need this process's environment as it is now
-    (a PKCS#11 module reads its configuration from variables such as ``SOFTHSM2_CONF`` when
-    it loads); a fork server keeps the environment it started with, so these are spawned."""
+    ``keyring``: the one the workers will open. One whose ``WORKERS_NEED_ENVIRONMENT`` is
+    true needs this process's environment as it is now (a PKCS#11 module reads its
+    configuration from variables such as ``SOFTHSM2_CONF`` when it loads); a fork server
+    keeps the environment it started with, so its workers are spawned."""
+    current_environment = bool(getattr(keyring, "WORKERS_NEED_ENVIRONMENT", False))
     if current_environment or "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")

@@ -616,10 +616,7 @@ def _batches(
             return
         pool = ProcessPoolExecutor(
             max_workers=workers,
-            mp_context=worker_context(
-                "callvault.exports.cells",
-                current_environment=getattr(runtime.keyring, "WORKERS_NEED_ENVIRONMENT", False),
-            ),
+            mp_context=worker_context("callvault.exports.cells", keyring=runtime.keyring),
             initializer=worker_init,
             initargs=(runtime.keyring,),
         )

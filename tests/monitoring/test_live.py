@@ -7,7 +7,6 @@ replay without re-freezing."""
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
@@ -44,17 +43,13 @@ def test_a_scraping_agent_is_frozen_and_the_officer_handles_it_end_to_end(
     ids = import_customers(client, tenant.api_key, agent.username, 1000)
     token = login(client, agent)["token"]
 
-    reads, lag_ms = 0, []
+    reads = 0
     for customer_id in ids:  # 1,000 customers in 5 minutes: one read every 0.3 s
         response = client.get(f"/v1/customers/{customer_id}", headers=bearer(token))
         if response.status_code == 401:
             break
         assert response.status_code == 200, response.text
         reads += 1
-        if reads == 201:
-            offending = time.perf_counter()
-        if reads > 201 and engine.drain(timeout=0):
-            lag_ms.append((time.perf_counter() - offending) * 1000)
         fake_clock.advance(seconds=0.3)
     assert response.json()["code"] in ("auth.session_invalid", "auth.account_inactive")
     assert 201 <= reads < 1000

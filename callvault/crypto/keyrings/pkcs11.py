@@ -32,7 +32,7 @@ class Pkcs11Keyring:
 
     WORKERS_NEED_ENVIRONMENT = True
     """Worker processes open their own session, and the module reads its configuration from
-    the environment when it loads: see ``core.processes.worker_context``."""
+    the environment when it loads: see ``core.processes.worker_context(keyring=)``."""
 
     def __init__(self, module_path: str, token_label: str, user_pin: str) -> None:
         if not os.path.exists(module_path):

@@ -577,10 +577,7 @@ class _Preparer:
                 if self._pool is None and self._workers > 1 and self._seen > _INLINE_BATCHES:
                     self._pool = ProcessPoolExecutor(
                         max_workers=self._workers,
-                        mp_context=worker_context(
-                            __name__,
-                            current_environment=getattr(self._runtime.keyring, "WORKERS_NEED_ENVIRONMENT", False),
-                        ),
+                        mp_context=worker_context(__name__, keyring=self._runtime.keyring),
                         initializer=_worker_init,
                         initargs=(self._runtime.keyring,),
                     )
