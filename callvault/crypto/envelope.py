@@ -50,6 +50,10 @@ class DataKey:
     def open(self, sealed: bytes, context: FieldContext) -> str:
         return aead.open_field(self._cipher, self.key_id, sealed, context)
 
+    def open_many(self, tenant_id: str, table: str, record_id: str, sealed: Mapping[str, bytes]) -> dict[str, str]:
+        """Open several columns of one record (each bound as ``open`` checks one)."""
+        return aead.open_fields(self._cipher, self.key_id, tenant_id, table, record_id, sealed)
+
     def __repr__(self) -> str:
         return f"DataKey({self.key_id})"
 

@@ -30,7 +30,7 @@ from typing import Any
 from callvault.access.masking import MASKS
 from callvault.audit.log import format_time
 from callvault.core.errors import DecryptionFailed
-from callvault.crypto import BlindIndexer, FieldContext, Keyring, open_data_key, open_index_root
+from callvault.crypto import BlindIndexer, Keyring, open_data_key, open_index_root
 from callvault.exports import watermark
 from callvault.exports.files import safe_cell, sheet_cell
 
@@ -143,16 +143,17 @@ class ExportCells:
             raw_key = record[1]
             key_id = raw_key if isinstance(raw_key, uuid.UUID) else uuid.UUID(raw_key)
             tenant_id = spec.tenant_id
+            present = {
+                field: sealed
+                for (field, _display), sealed in zip(self._personal, record[3:], strict=False)
+                if sealed is not None
+            }
             try:
                 dek = open_data_key(self._keyring, spec.kek_ref, tenant_id, key_id, wrapped)
-                for offset, (field, display) in enumerate(self._personal, start=3):
-                    sealed = record[offset]
-                    if sealed is None:
-                        opened.append("")
-                    else:
-                        opened.append(display(dek.open(sealed, FieldContext(tenant_id, "customer", field, record_id))))
+                clear = dek.open_many(tenant_id, "customer", record_id, present)
             except DecryptionFailed:
                 return None
+            opened = [display(clear[field]) if field in clear else "" for field, display in self._personal]
         row: list[str] = []
         plain_offset = self._plain_offset
         for kind, index in self._sources:

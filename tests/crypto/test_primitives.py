@@ -77,6 +77,52 @@ def test_any_flipped_byte_fails(value: str, data: st.DataObject) -> None:
         _KEY.open(bytes(sealed), _CTX)
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.sampled_from(["mobile", "email", "name", "address"]), st.text(max_size=80), min_size=1))
+def test_open_many_agrees_with_open(values: dict[str, str]) -> None:
+    """The batch open gives what ``open`` gives per column, for ciphertexts sealed either way."""
+    one_by_one = {
+        column: _KEY.seal(value, FieldContext("acme", "customer", column, "r1")) for column, value in values.items()
+    }
+    assert _KEY.open_many("acme", "customer", "r1", one_by_one) == values
+    batch = _KEY.seal_many("acme", "customer", "r1", values)
+    assert {
+        column: _KEY.open(sealed, FieldContext("acme", "customer", column, "r1")) for column, sealed in batch.items()
+    } == values
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=1, max_size=50), st.data())
+def test_open_many_fails_on_any_flipped_byte(value: str, data: st.DataObject) -> None:
+    sealed = _KEY.seal_many("acme", "customer", "r1", {"mobile": "+8613812345678", "email": value})
+    damaged = bytearray(sealed["email"])
+    position = data.draw(st.integers(0, len(damaged) - 1))
+    damaged[position] ^= data.draw(st.integers(1, 255))
+    with pytest.raises(DecryptionFailed):
+        _KEY.open_many("acme", "customer", "r1", {"mobile": sealed["mobile"], "email": bytes(damaged)})
+
+
+@pytest.mark.parametrize(
+    ("tenant", "record", "swap_columns", "cut"),
+    [("other", "r1", False, 0), ("acme", "r2", False, 0), ("acme", "r1", True, 0), ("acme", "r1", False, 20)],
+)
+def test_open_many_is_bound_to_place_and_length(tenant: str, record: str, swap_columns: bool, cut: int) -> None:
+    sealed = _KEY.seal_many("acme", "customer", "r1", {"mobile": "+8613812345678", "email": "a@example.com"})
+    if swap_columns:
+        sealed = {"mobile": sealed["email"], "email": sealed["mobile"]}
+    if cut:
+        sealed = {column: value[:cut] for column, value in sealed.items()}
+    with pytest.raises(DecryptionFailed) as caught:
+        _KEY.open_many(tenant, "customer", record, sealed)
+    assert "138" not in str(caught.value)
+
+
+def test_open_many_refuses_another_keys_field() -> None:
+    other = DataKey(uuid.UUID(int=8), bytes(32))  # same bytes, another key id in the header
+    with pytest.raises(DecryptionFailed):
+        _KEY.open_many("acme", "customer", "r1", other.seal_many("acme", "customer", "r1", {"mobile": "x"}))
+
+
 @pytest.mark.parametrize(
     "other",
     [
