@@ -78,6 +78,14 @@ class Batch:
     peak_rss_kb: int
 
 
+def _canonical_id(raw: str | uuid.UUID) -> str:
+    """The id as ``str(UUID)`` writes it, from what the driver returns: SQLite's 32 hex
+    digits are hyphenated by slicing (a UUID object per row cost more than the slicing)."""
+    if isinstance(raw, str) and len(raw) == 32:
+        return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}".lower()
+    return str(raw if isinstance(raw, uuid.UUID) else uuid.UUID(raw))
+
+
 class ExportCells:
     """Per export, per process: the keys, the bit function and the caches."""
 
@@ -134,7 +142,7 @@ class ExportCells:
         """One display row, or None for a customer whose data key was destroyed."""
         spec = self._spec
         raw_id = record[0]
-        record_id = str(raw_id if isinstance(raw_id, uuid.UUID) else uuid.UUID(raw_id))
+        record_id = _canonical_id(raw_id)
         opened: list[str] = []
         if self._personal:
             wrapped = record[2]

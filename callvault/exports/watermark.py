@@ -53,6 +53,7 @@ def fingerprint_field(export_id: str) -> str:
     return f"export.watermark.v1:{export_id}"
 
 
+_WHITESPACE_OR_BOUNDARY = re.compile("[\\s" + re.escape("".join(sorted(_BOUNDARY))) + "]")
 _CONTEXT_CLASS = "[^" + re.escape("".join(sorted(_BOUNDARY)) + "*") + "]"
 _UNIT = re.compile(f"({_CONTEXT_CLASS}{{0,{CONTEXT_CHARS}}})(\\*+)(?=({_CONTEXT_CLASS}{{0,{CONTEXT_CHARS}}}))")
 """In whitespace-free text: a star run (group 2) with its context, the up to
@@ -78,6 +79,15 @@ def apply_fingerprint(masked: str, bit: Callable[[str], int]) -> str:
     star to the run's last group where needed. The visible characters are never changed, so
     the value discloses exactly what the plain mask does."""
     if "*" not in masked:
+        return masked
+    start = masked.find("*")
+    end = masked.rfind("*") + 1
+    if masked.count("*", start, end) == end - start and _WHITESPACE_OR_BOUNDARY.search(masked) is None:
+        # one star run, nothing to skip or stop at (most masks: mobiles, ID numbers):
+        # its unit is the up to CONTEXT_CHARS characters on each side, as _UNIT finds it
+        left, right = masked[max(0, start - CONTEXT_CHARS) : start], masked[end : end + CONTEXT_CHARS]
+        if (left or right) and (end - start) % 2 != bit(f"{left}\x1f{right}"):
+            return f"{masked[:end]}*{masked[end:]}"
         return masked
     if _WHITESPACE.search(masked) is None:
         compact, positions = masked, None

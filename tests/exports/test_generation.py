@@ -135,3 +135,12 @@ def test_workers_that_cannot_start_leave_the_batches_to_the_exporting_process(
     export_id = _make_export(runtime, requester, approvers, ["name", "mobile", "region"])
     _, rows = _csv_rows(_download(runtime, requester, export_id, "csv"))
     assert len(rows) == 30
+
+
+def test_ids_are_written_as_str_of_uuid_whatever_the_driver_returns() -> None:
+    from callvault.exports.cells import _canonical_id
+
+    for _ in range(200):
+        value = uuid.uuid4()
+        assert _canonical_id(value.hex) == _canonical_id(value.hex.upper()) == str(value)
+        assert _canonical_id(value) == _canonical_id(str(value)) == str(value)
