@@ -148,3 +148,26 @@ def test_vault_runs_on_the_hsm(softhsm, tmp_path: Path) -> None:  # type: ignore
                 assert verify_log(conn, keyring.public_key("audit")).ok
         finally:
             runtime.close()
+
+
+def test_local_keyring_sent_to_a_worker_opens_without_scrypt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pickled keyring (how worker processes get it) carries the scrypt result: the copy
+    unwraps what the original wrapped, and opening it derives nothing again."""
+    import pickle
+
+    from cryptography.hazmat.primitives.kdf import scrypt
+
+    keyring = LocalKeyring(tmp_path / "keyring.json", "right", scrypt_n=2**10)
+    keyring.create_kek("tenant:a")
+    wrapped = keyring.wrap("tenant:a", b"k" * 32, b"aad")
+    sent = pickle.dumps(keyring)
+
+    def no_derive(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("scrypt ran again")
+
+    monkeypatch.setattr(scrypt.Scrypt, "derive", no_derive)
+    copy = pickle.loads(sent)
+    assert copy.unwrap("tenant:a", wrapped, b"aad") == b"k" * 32
+    monkeypatch.undo()
+    with pytest.raises(DecryptionFailed):  # the passphrase still decides: a wrong one opens nothing
+        LocalKeyring(tmp_path / "keyring.json", "wrong", scrypt_n=2**10)
