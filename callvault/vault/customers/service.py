@@ -82,11 +82,12 @@ def sealed_row(keys: TenantKeys, dek: DataKey, customer_id: uuid.UUID, values: M
 
 
 def _open_fields(keys: TenantKeys, dek: DataKey, customer: Customer, fields: Iterable[str]) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for field in fields:
-        sealed = getattr(customer, f"{field}_ct")
-        out[field] = None if sealed is None else dek.open(sealed, keys.context(TABLE, field, customer.id))
-    return out
+    sealed = {field: getattr(customer, f"{field}_ct") for field in fields}
+    clear: dict[str, str | None] = dict.fromkeys(sealed)
+    clear.update(
+        dek.open_many(keys.tenant_id, TABLE, str(customer.id), {f: v for f, v in sealed.items() if v is not None})
+    )
+    return clear
 
 
 def _levels(decision: Decision) -> dict[str, FieldMask]:
