@@ -16,6 +16,7 @@ Usage: python bench/import_customers.py --n 1000000 [--pg] [--batch-size 2000]
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing
 import os
 import resource
@@ -91,9 +92,24 @@ class _PlainKeys:
 def _plaintext_mode() -> Iterator[None]:
     """Swap the importer's crypto for identity functions; storage path untouched.
 
-    Import workers are forked, so they inherit the swap."""
+    Import workers start from a fork server, which never saw the swap: ``_measured``'s
+    worker entry point applies it there too (``_PLAIN_WORKERS``)."""
     from callvault.vault.customers import importer
 
+    global _PLAIN_WORKERS
+    _PLAIN_WORKERS = True
+    try:
+        with _plain_swap(importer):
+            yield
+    finally:
+        _PLAIN_WORKERS = False
+
+
+_PLAIN_WORKERS = False
+
+
+@contextmanager
+def _plain_swap(importer: Any) -> Iterator[None]:
     def plain_data_key(keyring: Any, kek_ref: str, tenant_id: str, key_id: uuid.UUID) -> tuple[Any, Any]:
         key = _PlainKey()
         key.key_id = key_id
@@ -130,9 +146,60 @@ def _plain_sealed(keys: Any, dek: Any, customer_id: str, values: dict[str, Any])
 
 
 def _cpu_seconds() -> float:
-    """CPU time of this process and of its finished children (the import's workers)."""
+    """CPU time of this process and of its finished children."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+_worker_usage: dict[int, tuple[float, float]] = {}
+_worker_peak_rss_mb = [0.0]
+"""Per import worker (pid): its CPU seconds and peak RSS (MB) at its latest batch. The
+workers are children of the fork server, not of this process, so ``RUSAGE_CHILDREN``
+misses them: each batch brings its worker's own ``getrusage`` back."""
+
+
+def _measured_worker_prepare(plain: bool, *args: Any) -> Any:
+    """The importer's worker entry point, run in a worker: (in plaintext mode, with the
+    crypto swapped there too) returns the batch and the worker's usage so far."""
+    from callvault.vault.customers import importer
+
+    global _PLAIN_WORKERS
+    if plain and not _PLAIN_WORKERS:  # once per worker: the swap lasts as long as it does
+        _PLAIN_WORKERS = True
+        _SWAPS.append(_plain_swap(importer))  # kept: a collected generator would undo the swap
+        _SWAPS[-1].__enter__()
+    prepared = _ORIGINAL_WORKER_PREPARE(*args) if _ORIGINAL_WORKER_PREPARE else importer._worker_prepare(*args)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return prepared, (os.getpid(), usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+_ORIGINAL_WORKER_PREPARE: Any = None
+_SWAPS: list[Any] = []
+
+
+@contextmanager
+def _measured_workers() -> Iterator[None]:
+    """Route the importer's worker batches through ``_measured_worker_prepare``."""
+    from callvault.vault.customers import importer
+
+    global _ORIGINAL_WORKER_PREPARE
+    original_prepare, original_map = importer._worker_prepare, importer._Preparer.map
+    _ORIGINAL_WORKER_PREPARE = original_prepare
+    _worker_usage.clear()
+
+    def map_(self: Any, batches: Any) -> Any:
+        for item in original_map(self, batches):
+            if isinstance(item, tuple):
+                item, (pid, cpu, rss) = item
+                _worker_usage[pid] = (cpu, rss)
+            yield item
+
+    importer._worker_prepare = functools.partial(_measured_worker_prepare, _PLAIN_WORKERS)  # type: ignore[assignment]
+    importer._Preparer.map = map_  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        importer._worker_prepare, importer._Preparer.map = original_prepare, original_map  # type: ignore[method-assign]
 
 
 def _import(path: Path, *, pg: bool, plaintext: bool, batch_size: int) -> tuple[float, int, float]:
@@ -150,12 +217,14 @@ def _import(path: Path, *, pg: bool, plaintext: bool, batch_size: int) -> tuple[
             with runtime.sessions() as db_session, db_session.begin():
                 identity.create_tenant(db_session=db_session, tenant_id="bench", name="Bench")
             mode = _plaintext_mode() if plaintext else _nothing()
-            with mode, path.open("rb") as lines:
+            with mode, _measured_workers(), path.open("rb") as lines:
                 started, cpu_started = time.perf_counter(), _cpu_seconds()
                 report = importer.import_customers(
                     runtime=runtime, actor=Actor.operator("bench"), lines=lines, fmt="jsonl", batch_size=batch_size
                 )
                 elapsed, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_started
+                cpu += sum(worker_cpu for worker_cpu, _ in _worker_usage.values())
+                _worker_peak_rss_mb[0] = max([_worker_peak_rss_mb[0], *(rss for _, rss in _worker_usage.values())])
             runtime.close()
         return elapsed, report.imported, cpu
     finally:
@@ -200,7 +269,7 @@ def main() -> None:
     print(f"customers_per_s={encrypted_n / encrypted_s:.0f}")
     print(f"ratio_vs_plaintext={encrypted_s / plain_s:.2f}")
     print(f"peak_rss_mb={peak_rss_mb:.0f}")
-    print(f"worker_peak_rss_mb={resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f}")
+    print(f"worker_peak_rss_mb={_worker_peak_rss_mb[0]:.0f}")
     # CPU of this process and its workers per customer (the database server's not included):
     # what the load on a shared machine does not change; 2 free cores / this = the ceiling
     print(f"cpu_us_per_customer={encrypted_cpu / encrypted_n * 1e6:.1f}")
