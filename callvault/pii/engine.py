@@ -19,7 +19,7 @@ prefilter's own triggers say which texts need any of this, so the others skip it
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from callvault.pii.model import Entity
 from callvault.pii.normalize import NORMALIZE_TRIGGERS, fold_width, mark_turns, unspace
@@ -80,6 +80,13 @@ class Analyzer:
                 re.compile("[" + "".join(f for f in firsts if f) + "]") if firsts and all(firsts) else None
             )
         self._variants: dict[frozenset[int], re.Pattern[str] | None] = {}
+        # a text in which one pattern's trigger alone occurs may be scanned by its recognizer
+        # (the digits pattern in compiled code: most turns that hold a value)
+        self._alone: dict[frozenset[int], Callable[[str], list[Entity]]] = {}
+        for index, (name, pattern) in enumerate(self._parts):
+            scan = self._owners[name][0].scanner_alone(pattern)
+            if scan is not None:
+                self._alone[frozenset([index])] = scan
         produced = {kind for recognizer in self.recognizers for kind in recognizer.ENTITIES}
         self._filter = entities is not None and not produced <= entities
         triggers = [pattern.trigger for _, pattern in self._parts]
@@ -155,6 +162,9 @@ class Analyzer:
             hits = self._prefilter.hits(text)
             if not hits:
                 return []  # no trigger occurs: nothing can match, nothing to normalize
+            alone = self._alone.get(hits)
+            if alone is not None:  # one pattern's trigger, none for normalizing
+                return self._finish(alone(text))
             if hits.isdisjoint(self._normalize):
                 return self._analyze(text, hits, plain=True)
         # code point for code point: offsets stay those of the original
@@ -176,6 +186,9 @@ class Analyzer:
                 hits = hits - self._normalize
                 if not hits:
                     return []  # no pattern's trigger occurs: nothing can match
+                alone = self._alone.get(hits)
+                if alone is not None:
+                    return self._finish(alone(text))
             regex = self._variants.get(hits) or self._regex_for(hits)
         if regex is None:
             return []
@@ -183,6 +196,9 @@ class Analyzer:
         position: int | None = 0
         while position is not None:
             position = self._scan(regex, text, position, found)
+        return self._finish(found)
+
+    def _finish(self, found: list[Entity]) -> list[Entity]:
         if self._filter:
             found = [e for e in found if e.type in self.entities]  # type: ignore[operator]
         if len(found) > 1:

@@ -10,15 +10,21 @@ Offsets always point into the original text, whatever the spelling.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
+from typing import Any
 
 import phonenumbers
 
-from callvault.core.checks import id_number_valid, luhn_valid
+from callvault.core.checks import PROVINCES, id_number_valid, luhn_valid
 from callvault.pii.model import Entity
-from callvault.pii.recognizers.base import Pattern, Recognizer, asked_before, context_before
+from callvault.pii.recognizers.base import Pattern, Recognizer, asked_before, context_before, first_characters
 from callvault.pii.recognizers.contextual import bare_passport
+
+try:  # the compiled fast path for digit runs; optional (see setup.py)
+    from callvault.pii import _digits  # type: ignore[attr-defined]
+except ImportError:  # not built: the pure-Python path, same results
+    _digits = None
 
 __all__ = ["NumberRecognizer", "classify"]
 
@@ -174,22 +180,41 @@ class NumberRecognizer(Recognizer):
         ),
     )
 
+    def __init__(self, *, compiled: bool = True) -> None:
+        """``compiled``: find and classify runs of the digits pattern with the C extension
+        (``callvault.pii._digits``) when it is built; ``False`` (or no extension): in Python.
+        Both give the same entities (tests/pii/test_compiled.py)."""
+        self.scanner: Any = None
+        if compiled and _digits is not None:
+            self.scanner = _digits.Scanner(
+                entity=Entity,
+                fallback=self._digits_run,
+                bare_passport=bare_passport,
+                asked_before=asked_before,
+                card=CARD_CONTEXT,
+                negative=NEGATIVE_CONTEXT,
+                phone=PHONE_CONTEXT,
+                code=CODE_CONTEXT,
+                code_negative_before=CODE_NEGATIVE_BEFORE,
+                code_negative_after="".join(sorted(_CODE_NEGATIVE_AFTER)),
+                mobile=_CN_MOBILE,
+                provinces=PROVINCES,
+                name=self.NAME,
+                card_first=first_characters(CARD_CONTEXT),
+                negative_first=first_characters(NEGATIVE_CONTEXT),
+                phone_first=first_characters(PHONE_CONTEXT),
+                code_first=first_characters(CODE_CONTEXT),
+                code_negative_first=first_characters(CODE_NEGATIVE_BEFORE),
+            )
+
     def analyze(self, text: str, match: re.Match[str], group: str, pattern: Pattern) -> Iterable[Entity]:
         start, end = match.span(group)
-        raw = text[start:end]
         if pattern.name == "digits":
-            if _touches(text, start, end, _ZH_SET, 2):  # "138" + "四二四六" + "4154"
-                return self._mixed(text, start, end)
-            if raw.isdigit():  # the common case: one plain run
-                return self._plain(text, start, end, raw)
-            positions = [i for i, c in enumerate(raw) if c.isdigit() or c in "Xx"]
-            digits = "".join(raw[i] for i in positions).upper()
-            if digits.endswith("X") and not (len(digits) == 18 and id_number_valid(digits)):
-                # only an ID's check character is an X: "13812345678x" is a phone and a letter
-                positions.pop()
-                digits = digits[:-1]
-            international = raw.lstrip("(").startswith(("+", "00"))
-        elif pattern.name == "zh_digits":
+            if self.scanner is not None:
+                return self.scanner.run(text, start, end)  # type: ignore[no-any-return]
+            return self._digits_run(text, start, end)
+        raw = text[start:end]
+        if pattern.name == "zh_digits":
             if _touches(text, start, end, _ASCII_DIGITS):
                 return self._mixed(text, start, end)
             positions = [i for i, c in enumerate(raw) if c in ZH_DIGITS]
@@ -201,6 +226,39 @@ class NumberRecognizer(Recognizer):
             digits = "".join(EN_DIGITS[w.group().lower()] for w in words)
             ends = [w.end() for w in words]
             return self._classified(text, start, raw, digits, positions, ends, international=False)
+        ends = [i + 1 for i in positions]
+        return self._classified(text, start, raw, digits, positions, ends, international=international)
+
+    def scanner_alone(self, pattern: Pattern) -> Callable[[str], list[Entity]] | None:
+        # the compiled scan of the digits pattern; the engine's own scan is the pure path
+        if pattern.name == "digits" and self.scanner is not None:
+            return self.scanner.scan  # type: ignore[no-any-return]
+        return None
+
+    def scan_digits(self, text: str) -> list[Entity]:
+        """Every match of the digits pattern alone (``re.finditer`` over it), classified: what
+        the engine's scan gives when no other pattern's trigger occurs in ``text``."""
+        if self.scanner is not None:
+            return self.scanner.scan(text)  # type: ignore[no-any-return]
+        found: list[Entity] = []
+        for match in _DIGITS_ALONE.finditer(text):
+            found.extend(self._digits_run(text, match.start(), match.end()))
+        return found
+
+    def _digits_run(self, text: str, start: int, end: int) -> list[Entity]:
+        """One match of the digits pattern at ``text[start:end]``, classified (pure Python)."""
+        raw = text[start:end]
+        if _touches(text, start, end, _ZH_SET, 2):  # "138" + "四二四六" + "4154"
+            return self._mixed(text, start, end)
+        if raw.isdigit():  # the common case: one plain run
+            return self._plain(text, start, end, raw)
+        positions = [i for i, c in enumerate(raw) if c.isdigit() or c in "Xx"]
+        digits = "".join(raw[i] for i in positions).upper()
+        if digits.endswith("X") and not (len(digits) == 18 and id_number_valid(digits)):
+            # only an ID's check character is an X: "13812345678x" is a phone and a letter
+            positions.pop()
+            digits = digits[:-1]
+        international = raw.lstrip("(").startswith(("+", "00"))
         ends = [i + 1 for i in positions]
         return self._classified(text, start, raw, digits, positions, ends, international=international)
 
@@ -275,3 +333,6 @@ class NumberRecognizer(Recognizer):
                     break
             i += 1
         return found
+
+
+_DIGITS_ALONE = re.compile(NumberRecognizer.PATTERNS[0].regex)
