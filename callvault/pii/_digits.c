@@ -15,14 +15,17 @@
 #include <Python.h>
 #include <time.h>
 
-/* The characters a context pattern's match can start with (first_characters() in base.py):
- * a window holding none of them holds no match, and the pattern's search is not called. */
+/* How a context pattern's match can begin (match_prefixes() in base.py): up to three
+ * characters each, compared by fold_key(). A window in which none begins holds no match,
+ * and the pattern's search is not called. */
+#define MAX_PREFIXES 256
 typedef struct {
-    int known;             /* 0: unknown, always search */
-    unsigned char ascii[128];
-    Py_UCS4 other[64];
-    Py_ssize_t other_count;
-} Firsts;
+    int known; /* 0: unknown, always search */
+    Py_ssize_t count;
+    Py_UCS4 chars[MAX_PREFIXES][3];
+    int length[MAX_PREFIXES];
+    unsigned char ascii_first[128];
+} Prefixes;
 
 typedef struct {
     PyObject_HEAD
@@ -37,7 +40,7 @@ typedef struct {
     Py_UCS4 negative_after[64];
     Py_ssize_t negative_after_count;
     PyObject *name;
-    Firsts card_first, negative_first, phone_first, code_first, code_negative_first;
+    Prefixes card_first, negative_first, phone_first, code_first, code_negative_first;
     PyObject *t_id, *t_card, *t_phone, *t_code;
     PyObject *s_100, *s_095, *s_090;
 } Scanner;
@@ -166,47 +169,73 @@ static int has_newline(Text *t) {
     return t->has_newline;
 }
 
-static int firsts_init(Firsts *f, PyObject *chars) {
+/* fold_key(): the ASCII letter re's IGNORECASE takes a character for, else itself */
+static inline Py_UCS4 fold_key(Py_UCS4 c) {
+    if (c < 128)
+        return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+    switch (c) {
+    case 0x130: case 0x131: return 'i';
+    case 0x17F: return 's';
+    case 0x212A: return 'k';
+    default: return c;
+    }
+}
+
+static int prefixes_init(Prefixes *f, PyObject *prefixes) {
+    PyObject *items;
     memset(f, 0, sizeof(*f));
-    if (chars == Py_None)
+    if (prefixes == Py_None)
         return 0;
-    if (!PyUnicode_Check(chars)) {
-        PyErr_SetString(PyExc_TypeError, "first characters must be a str or None");
+    items = PySequence_Fast(prefixes, "prefixes must be a sequence of str or None");
+    if (items == NULL)
         return -1;
+    if (PySequence_Fast_GET_SIZE(items) > MAX_PREFIXES) {
+        Py_DECREF(items);
+        return 0; /* too many to test quickly: leave it unknown */
     }
-    for (Py_ssize_t i = 0; i < PyUnicode_GET_LENGTH(chars); i++) {
-        Py_UCS4 c = PyUnicode_READ_CHAR(chars, i);
-        if (c < 128) {
-            f->ascii[c] = 1;
-        } else if (f->other_count < 64) {
-            f->other[f->other_count++] = c;
-        } else {
-            return 0; /* too many to test quickly: leave it unknown */
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(items); i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(items, i);
+        Py_ssize_t length;
+        if (!PyUnicode_Check(item) || (length = PyUnicode_GET_LENGTH(item)) < 1 || length > 3) {
+            Py_DECREF(items);
+            PyErr_SetString(PyExc_ValueError, "a prefix is a str of 1 to 3 characters");
+            return -1;
         }
+        for (Py_ssize_t k = 0; k < length; k++)
+            f->chars[i][k] = PyUnicode_READ_CHAR(item, k);
+        f->length[i] = (int)length;
+        if (f->chars[i][0] < 128)
+            f->ascii_first[f->chars[i][0]] = 1;
     }
+    f->count = PySequence_Fast_GET_SIZE(items);
     f->known = 1;
+    Py_DECREF(items);
     return 0;
 }
 
-static int window_holds(const Text *t, const Firsts *f, Py_ssize_t low, Py_ssize_t high) {
+/* Could a match begin somewhere in [low, high) and end by high? */
+static int window_holds(const Text *t, const Prefixes *f, Py_ssize_t low, Py_ssize_t high) {
     if (!f->known)
         return 1;
     for (Py_ssize_t i = low; i < high; i++) {
-        Py_UCS4 c = CH(t, i);
-        if (c < 128) {
-            if (f->ascii[c])
+        Py_UCS4 c = fold_key(CH(t, i));
+        if (c < 128 && !f->ascii_first[c])
+            continue;
+        for (Py_ssize_t p = 0; p < f->count; p++) {
+            int k = 0, length = f->length[p];
+            if (f->chars[p][0] != c || i + length > high)
+                continue;
+            for (k = 1; k < length && fold_key(CH(t, i + k)) == f->chars[p][k]; k++)
+                ;
+            if (k == length)
                 return 1;
-        } else {
-            for (Py_ssize_t k = 0; k < f->other_count; k++)
-                if (f->other[k] == c)
-                    return 1;
         }
     }
     return 0;
 }
 
 /* words.search(text, max(0, start - window), start) is not None; -1 on error */
-static int context_before(Text *t, PyObject *search, const Firsts *firsts, Py_ssize_t start, Py_ssize_t window) {
+static int context_before(Text *t, PyObject *search, const Prefixes *firsts, Py_ssize_t start, Py_ssize_t window) {
     Py_ssize_t low = start - window < 0 ? 0 : start - window;
     PyObject *found;
     int result;
@@ -685,8 +714,8 @@ static PyObject *attribute(PyObject *object, const char *name) { return PyObject
 static int Scanner_init(Scanner *s, PyObject *args, PyObject *kwargs) {
     static char *keywords[] = {"entity", "fallback", "bare_passport", "asked_before", "card", "negative",
                                "phone", "code", "code_negative_before", "code_negative_after", "mobile",
-                               "provinces", "name", "card_first", "negative_first", "phone_first",
-                               "code_first", "code_negative_first", NULL};
+                               "provinces", "name", "card_prefixes", "negative_prefixes", "phone_prefixes",
+                               "code_prefixes", "code_negative_prefixes", NULL};
     PyObject *entity, *fallback_, *bare, *asked, *card, *negative, *phone, *code_, *code_negative, *after;
     PyObject *mobile_, *provinces, *name;
     PyObject *card_first = Py_None, *negative_first = Py_None, *phone_first = Py_None, *code_first = Py_None;
@@ -696,9 +725,9 @@ static int Scanner_init(Scanner *s, PyObject *args, PyObject *kwargs) {
                                      &provinces, &name, &card_first, &negative_first, &phone_first, &code_first,
                                      &code_negative_first))
         return -1;
-    if (firsts_init(&s->card_first, card_first) < 0 || firsts_init(&s->negative_first, negative_first) < 0 ||
-        firsts_init(&s->phone_first, phone_first) < 0 || firsts_init(&s->code_first, code_first) < 0 ||
-        firsts_init(&s->code_negative_first, code_negative_first) < 0)
+    if (prefixes_init(&s->card_first, card_first) < 0 || prefixes_init(&s->negative_first, negative_first) < 0 ||
+        prefixes_init(&s->phone_first, phone_first) < 0 || prefixes_init(&s->code_first, code_first) < 0 ||
+        prefixes_init(&s->code_negative_first, code_negative_first) < 0)
         return -1;
     Scanner_clear(s);
     if (PyUnicode_GET_LENGTH(after) > 64) {

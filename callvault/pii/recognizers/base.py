@@ -21,7 +21,8 @@ __all__ = [
     "Recognizer",
     "asked_before",
     "context_before",
-    "first_characters",
+    "fold_key",
+    "match_prefixes",
     "skip_label",
     "turn_start",
 ]
@@ -50,17 +51,25 @@ class Pattern:
     trigger: tuple[str, bool] | None = None
 
 
-# Characters outside ASCII that re's IGNORECASE matches with an ASCII letter (İ ı ſ K);
-# tests/pii/test_compiled.py checks the list against every code point.
-FOLDS_TO_ASCII = "\u0130\u0131\u017f\u212a"
-_MAX_CLASS = 512
+# Characters outside ASCII that re's IGNORECASE matches with an ASCII letter, and that
+# letter; tests/pii/test_compiled.py checks the list against every code point.
+FOLDS_TO_ASCII = {"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"}
+_PREFIX = 3  # characters
+_MAX_PREFIXES = 256
 
 
-def first_characters(pattern: re.Pattern[str]) -> str | None:
-    """Every character a match of ``pattern`` can start with (under its own flags, case
-    variants included), or ``None`` when that cannot be told (a match may be empty, start
-    with any character, or hold a construct this does not read). A window of text holding
-    none of them holds no match: the compiled digit scanner asks ``search`` only then."""
+def fold_key(char: str) -> str:
+    """One key for every character re's IGNORECASE takes for an ASCII letter (itself
+    otherwise): two characters one pattern element can both match have the same key."""
+    return FOLDS_TO_ASCII.get(char) or (char.lower() if char.isascii() else char)
+
+
+def match_prefixes(pattern: re.Pattern[str]) -> list[str] | None:
+    """Every way a match of ``pattern`` can begin: the ``fold_key`` of its first three
+    characters (fewer when a match can be shorter, or the pattern holds something not read
+    here), in any case and flags. ``None`` when that cannot be told (a match may be empty or
+    start with any character). A window of text in which none of them occurs holds no
+    match: the compiled digit scanner calls ``search`` only then."""
     try:
         from re import _constants as sre  # type: ignore[attr-defined]
         from re import _parser  # type: ignore[attr-defined]
@@ -68,68 +77,80 @@ def first_characters(pattern: re.Pattern[str]) -> str | None:
         parsed = _parser.parse(pattern.pattern, pattern.flags)
     except Exception:  # another Python's private parser: no shortcut, never a wrong one
         return None
-    chars: set[str] = set()
+    closed: set[str] = set()
+    repeats = (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", sre.MAX_REPEAT))
 
-    def variants(code: int, caseless: bool) -> set[str] | None:
-        c = chr(code)
-        if not caseless or c.lower() == c.upper():
-            return {c}
-        if not c.isascii():
+    class Unknown(Exception):
+        pass
+
+    def keys(op: Any, av: Any, caseless: bool) -> set[str] | None:
+        """Keys of the characters one element matches; None: not a character set read here."""
+        if op is sre.LITERAL:
+            codes: Any = [av]
+        elif op is sre.IN:
+            codes = []
+            for item_op, item_av in av:
+                if item_op is sre.LITERAL:
+                    codes.append(item_av)
+                elif item_op is sre.RANGE and item_av[1] - item_av[0] < 256:
+                    codes.extend(range(item_av[0], item_av[1] + 1))
+                else:
+                    return None  # NEGATE, CATEGORY, a wide range
+        else:
             return None
-        return {c.lower(), c.upper(), *(x for x in FOLDS_TO_ASCII if re.fullmatch(re.escape(c), x, re.IGNORECASE))}
+        found = set()
+        for code in codes:
+            char = chr(code)
+            if caseless and not char.isascii() and char.lower() != char.upper():
+                raise Unknown  # a cased character outside ASCII: its case variants are not keyed
+            found.add(fold_key(char))
+        return found
 
-    def add_class(items: list[tuple[Any, Any]], caseless: bool) -> bool:
+    def walk(items: Any, open_: set[str], caseless: bool) -> set[str]:
+        """The prefixes still growing after ``items``; finished ones go to ``closed``."""
         for op, av in items:
-            codes = [av] if op is sre.LITERAL else range(av[0], av[1] + 1) if op is sre.RANGE else None
-            if codes is None or len(codes) > _MAX_CLASS:
-                return False  # NEGATE, CATEGORY, a wide range
-            for code in codes:
-                found = variants(code, caseless)
-                if found is None:
-                    return False
-                chars.update(found)
-        return True
-
-    def walk(items: Any, caseless: bool) -> bool | None:
-        """Adds the first characters of ``items``; True if it can match empty, None: unknown."""
-        for op, av in items:
-            if op is sre.LITERAL:
-                found = variants(av, caseless)
-                if found is None:
-                    return None
-                chars.update(found)
-                return False
-            if op is sre.IN:
-                return False if add_class(av, caseless) else None
+            if not open_:
+                break
+            if op in (sre.AT, sre.ASSERT, sre.ASSERT_NOT):
+                continue  # zero width
             if op is sre.BRANCH:
-                empty = False
-                for branch in av[1]:
-                    result = walk(branch, caseless)
-                    if result is None:
-                        return None
-                    empty = empty or result
-                if not empty:
-                    return False
+                open_ = set().union(*(walk(branch, set(open_), caseless) for branch in av[1]))
             elif op is sre.SUBPATTERN:
                 _, add, remove, inner = av
-                inner_caseless = (caseless or bool(add & re.IGNORECASE)) and not remove & re.IGNORECASE
-                result = walk(inner, inner_caseless)
-                if result is None or not result:
-                    return result
-            elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", None)):
-                low, _, inner = av
-                result = walk(inner, caseless)
-                if result is None:
-                    return None
-                if low > 0 and not result:
-                    return False
-            elif op not in (sre.AT, sre.ASSERT, sre.ASSERT_NOT):  # zero width: look further
-                return None
-        return True
+                open_ = walk(inner, open_, (caseless or bool(add & re.IGNORECASE)) and not remove & re.IGNORECASE)
+            elif op in repeats:
+                low, high, inner = av
+                if "" in walk(inner, {""}, caseless):
+                    closed.update(open_)  # an element that may match empty: stop here (shorter prefixes)
+                    return set()
+                grown, current = (set(open_) if low == 0 else set()), open_
+                for count in range(1, min(high, _PREFIX) + 1):
+                    current = walk(inner, current, caseless)
+                    if count >= low:
+                        grown |= current
+                    elif count >= _PREFIX:
+                        break
+                open_ = grown if low <= _PREFIX else set()
+            else:
+                found = keys(op, av, caseless)
+                if found is None:
+                    closed.update(open_)  # not read here: what is known so far
+                    return set()
+                open_ = {p + k for p in open_ for k in found}
+            if len(open_) + len(closed) > _MAX_PREFIXES:
+                raise Unknown
+            done = {p for p in open_ if len(p) >= _PREFIX}
+            closed.update(done)
+            open_ -= done
+        return open_
 
-    if walk(parsed, bool(pattern.flags & re.IGNORECASE)) is not False:
+    try:
+        closed.update(walk(parsed, {""}, bool(pattern.flags & re.IGNORECASE)))
+    except Unknown:
         return None
-    return "".join(sorted(chars))
+    if "" in closed or len(closed) > _MAX_PREFIXES:
+        return None
+    return sorted(closed)
 
 
 def context_before(text: str, start: int, words: re.Pattern[str], window: int = 12) -> bool:

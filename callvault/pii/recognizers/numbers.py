@@ -18,7 +18,7 @@ import phonenumbers
 
 from callvault.core.checks import PROVINCES, id_number_valid, luhn_valid
 from callvault.pii.model import Entity
-from callvault.pii.recognizers.base import Pattern, Recognizer, asked_before, context_before, first_characters
+from callvault.pii.recognizers.base import Pattern, Recognizer, asked_before, context_before, match_prefixes
 from callvault.pii.recognizers.contextual import bare_passport
 
 try:  # the compiled fast path for digit runs; optional (see setup.py)
@@ -200,11 +200,11 @@ class NumberRecognizer(Recognizer):
                 mobile=_CN_MOBILE,
                 provinces=PROVINCES,
                 name=self.NAME,
-                card_first=first_characters(CARD_CONTEXT),
-                negative_first=first_characters(NEGATIVE_CONTEXT),
-                phone_first=first_characters(PHONE_CONTEXT),
-                code_first=first_characters(CODE_CONTEXT),
-                code_negative_first=first_characters(CODE_NEGATIVE_BEFORE),
+                card_prefixes=match_prefixes(CARD_CONTEXT),
+                negative_prefixes=match_prefixes(NEGATIVE_CONTEXT),
+                phone_prefixes=match_prefixes(PHONE_CONTEXT),
+                code_prefixes=match_prefixes(CODE_CONTEXT),
+                code_negative_prefixes=match_prefixes(CODE_NEGATIVE_BEFORE),
             )
 
     def analyze(self, text: str, match: re.Match[str], group: str, pattern: Pattern) -> Iterable[Entity]:
