@@ -240,3 +240,49 @@ def test_an_event_on_a_whole_second_verifies(isolated_runtime: Runtime) -> None:
         report = verify_log(conn, isolated_runtime.keyring.public_key("audit"))
     assert report.ok, [f.line() for f in report.findings]
     assert report.events == 3
+
+
+def test_events_like_a_template_are_stored_as_append_in_stores_them(isolated_runtime: Runtime) -> None:
+    """``append_like_in`` inserts a batch in one statement (template columns bound once);
+    every column of every row, as the driver returns it, equals what ``append_in`` stores
+    for the same events, and the log verifies."""
+    import uuid
+
+    from callvault.access.actor import Actor
+    from callvault.access.decision import Decision, Resource
+    from callvault.audit.log import build_event
+    from callvault.core.db import system_session
+
+    template = build_event(
+        actor=Actor.operator("acme"),
+        action="customer.create",
+        resource=Resource(type="customer", tenant_id="acme"),
+        decision=Decision(True, "none", "test", "allowed"),
+        purpose="bulk import",
+    )
+    subjects = [str(uuid.uuid4()) for _ in range(37)]
+    writer = writer_for(isolated_runtime)
+    with isolated_runtime.sessions() as db_session, db_session.begin():
+        reference = writer.append_in(db_session, [{**template, "resource_id": s, "subject_id": s} for s in subjects])
+    with isolated_runtime.sessions() as db_session, db_session.begin():
+        assembled = writer.append_like_in(db_session, template, subjects)
+    assert assembled == list(range(reference[-1] + 1, reference[-1] + 1 + len(subjects)))
+    sqlite = isolated_runtime.engine.dialect.name == "sqlite"
+    columns = ", ".join(f"{name}, typeof({name})" if sqlite else name for name in log_columns())
+    with system_session(isolated_runtime.sessions) as db_session:  # every tenant's rows (PostgreSQL's RLS)
+        rows = db_session.connection().exec_driver_sql(f"SELECT seq, {columns} FROM audit_event").all()
+    by_seq = {row[0]: tuple(row[1:]) for row in rows}
+    for old, new in zip(reference, assembled, strict=True):
+        assert by_seq[old] == by_seq[new]
+    writer.sign_head()
+    with isolated_runtime.engine.connect() as conn:
+        report = verify_log(conn, isolated_runtime.keyring.public_key("audit"))
+    assert report.ok, [f.line() for f in report.findings]
+    assert report.events == 2 * len(subjects)
+
+
+def log_columns() -> list[str]:
+    """Every stored column but ``seq`` and the leaf (which commits to ``seq``)."""
+    from callvault.audit.log import EVENT_FIELDS
+
+    return [name for name in EVENT_FIELDS if name != "seq"]

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from callvault.access.actor import Actor
 from callvault.access.identity.service import get_tenant_or_raise
 from callvault.access.pdp import Decision, Resource, enforce
-from callvault.audit.log import build_event, writer_for
+from callvault.audit.log import build_event, create_query_indexes, drop_query_indexes, writer_for
 from callvault.audit.models import AuditEvent
 from callvault.core import clock
 from callvault.core.checks import PROVINCES
@@ -683,8 +683,9 @@ _DEFERRABLE = (
 """The blind-index and agent indexes: random keys, so loading them row by row costs random
 B-tree inserts far beyond the page cache, while building them after the load is one sort.
 The data keys' rewrap index (only key rotation reads it) costs one more B-tree insert per
-customer for nothing during a load. The unique external-reference index stays: it is what
-makes a re-run idempotent."""
+customer for nothing during a load, and so do the audit log's query indexes for each
+``customer.create`` event (``audit.log.drop_query_indexes``). The unique
+external-reference index stays: it is what makes a re-run idempotent."""
 
 
 def _defer_secondary_indexes(runtime: Runtime) -> bool:
@@ -703,6 +704,7 @@ def _defer_secondary_indexes(runtime: Runtime) -> bool:
             return False
         for index in _DEFERRABLE:
             connection.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
+        drop_query_indexes(connection)
     return True
 
 
@@ -714,3 +716,4 @@ def _build_secondary_indexes(runtime: Runtime) -> None:
 def _create_indexes(connection: Connection) -> None:
     for index in _DEFERRABLE:
         index.create(connection, checkfirst=True)
+    create_query_indexes(connection)
