@@ -78,16 +78,35 @@ def _decoded(lines: Iterable[bytes], errors: list[tuple[int, _RowError]]) -> Ite
         yield number, text
 
 
-def _jsonl_rows(lines: Iterable[bytes]) -> Iterator[tuple[int, _RawRow]]:
-    pending: list[tuple[int, _RowError]] = []
-    for number, text in _decoded(lines, pending):
-        while pending:
-            yield pending.pop(0)
-        if not text.strip():
+_Lines = tuple[int, list[bytes]]
+"""JSON lines as read, with the number of the first: workers decode and number them, so
+the process holding the transaction only reads lines and hands them on."""
+
+_Batch = list[tuple[int, _RawRow]] | _Lines
+
+
+def _jsonl_batches(lines: Iterable[bytes], size: int) -> Iterator[_Lines]:
+    """Batches of ``size`` lines (blank ones included: ``_jsonl_items`` drops them)."""
+    iterator, first = iter(lines), 1
+    while chunk := list(itertools.islice(iterator, size)):
+        yield first, chunk
+        first += len(chunk)
+
+
+def _jsonl_items(batch: _Lines) -> list[tuple[int, _RawRow]]:
+    """A batch's rows by line number: the text of each non-blank line (validated later),
+    or its encoding error."""
+    first, lines = batch
+    items: list[tuple[int, _RawRow]] = []
+    for number, raw in enumerate(lines, start=first):
+        try:
+            text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError:
+            items.append((number, _RowError(None, "encoding.invalid")))
             continue
-        yield number, text
-    while pending:
-        yield pending.pop(0)
+        if text.strip():
+            items.append((number, text))
+    return items
 
 
 _COLUMN_NAME = re.compile(r"[a-z][a-z_]{0,39}")
@@ -360,11 +379,11 @@ class _Prepared:
     errors: list[tuple[int, _RowError]] = field(default_factory=list)
 
 
-def _prepare(
-    keys: TenantKeys, keyring: Keyring, items: list[tuple[int, _RawRow]], *, uuid_hex: bool = False
-) -> _Prepared:
-    """Validate, key and seal one batch (the CPU-heavy part; runs in workers when large).
-    ``uuid_hex``: the database stores UUIDs as 32 hex digits (SQLite), else as UUIDs."""
+def _prepare(keys: TenantKeys, keyring: Keyring, batch: _Batch, *, uuid_hex: bool = False) -> _Prepared:
+    """Decode (JSON lines), validate, key and seal one batch (the CPU-heavy part; runs in
+    workers when large). ``uuid_hex``: the database stores UUIDs as 32 hex digits (SQLite),
+    else as UUIDs."""
+    items = _jsonl_items(batch) if isinstance(batch, tuple) else batch
     prepared = _Prepared()
     now = clock.now()
     # SQLite: the text sqlite3's datetime adapter would bind, made once per batch instead
@@ -549,14 +568,14 @@ def _worker_init(keyring: Keyring) -> None:
     _worker_state["keyring"] = keyring
 
 
-def _worker_prepare(tenant: tuple[str, str, bytes, bool], items: list[tuple[int, _RawRow]]) -> _Prepared:
+def _worker_prepare(tenant: tuple[str, str, bytes, bool], batch: _Batch) -> _Prepared:
     tenant_id, kek_ref, index_wrapped, uuid_hex = tenant
     keyring: Keyring = _worker_state["keyring"]
     keys = _worker_state.get(tenant_id)
     if keys is None:
         keys = TenantKeys(tenant_id, kek_ref, open_index_root(keyring, kek_ref, tenant_id, index_wrapped))
         _worker_state[tenant_id] = keys
-    return _prepare(keys, keyring, items, uuid_hex=uuid_hex)
+    return _prepare(keys, keyring, batch, uuid_hex=uuid_hex)
 
 
 class _Preparer:
@@ -569,7 +588,7 @@ class _Preparer:
         self._seen = 0
         self._uuid_hex = runtime.engine.dialect.name == "sqlite"
 
-    def map(self, batches: Iterable[list[tuple[int, _RawRow]]]) -> Iterator[_Prepared]:
+    def map(self, batches: Iterable[_Batch]) -> Iterator[_Prepared]:
         pending: deque[Future[_Prepared]] = deque()
         try:
             for batch in batches:
@@ -622,7 +641,7 @@ def import_customers(
     size = batch_size or runtime.settings.import_batch_size
     report = ImportReport()
     since = clock.now()
-    rows = _csv_rows(lines) if fmt == "csv" else _jsonl_rows(lines)
+    batches = _batches(_csv_rows(lines), size) if fmt == "csv" else _jsonl_batches(lines, size)
     with runtime.sessions() as db_session:
         with db_session.begin():
             set_tenant(db_session, actor.tenant_id)
@@ -639,7 +658,7 @@ def import_customers(
         try:
             if transaction is not None:
                 set_tenant(db_session, actor.tenant_id)
-            for prepared in preparer.map(_batches(rows, size)):
+            for prepared in preparer.map(batches):
                 for line, error in prepared.errors:
                     _report_error(report, line, error)
                 if strict and prepared.errors:

@@ -271,12 +271,15 @@ def test_imported_events_verify(isolated_runtime: Runtime) -> None:
 
 def _secondary_indexes(runtime: Runtime) -> set[str]:
     with runtime.engine.connect() as conn:
-        rows = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'customer'")
-        return {name for (name,) in rows if name.startswith("ix_customer_")}
+        rows = conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('customer', 'audit_event')"
+        )
+        return {name for (name,) in rows if name.startswith(("ix_customer_", "ix_audit_event_"))}
 
 
 def test_an_initial_load_builds_its_indexes_after_the_load(isolated_runtime: Runtime, tmp_path: Path) -> None:
-    """On an empty embedded database the blind-index indexes are built after the load;
+    """On an empty embedded database the blind-index indexes (and the audit log's query
+    indexes) are built after the load;
     one that a kill -9 interrupted is rebuilt by the next import, which completes it."""
     import pytest
 
@@ -286,7 +289,8 @@ def test_an_initial_load_builds_its_indexes_after_the_load(isolated_runtime: Run
     if isolated_runtime.engine.dialect.name != "sqlite":
         pytest.skip("indexes are deferred only on the embedded SQLite database")
     expected = {"ix_customer_mobile", "ix_customer_mobile_last4", "ix_customer_id_number", "ix_customer_email",
-                "ix_customer_agent"}  # fmt: skip
+                "ix_customer_agent", "ix_audit_event_tenant_seq", "ix_audit_event_tenant_actor",
+                "ix_audit_event_tenant_subject", "ix_audit_event_tenant_action", "ix_audit_event_tenant_time"}  # fmt: skip
     _new_tenant(isolated_runtime, "acme")
     total = 6_000
     path = tmp_path / "customers.jsonl"
