@@ -13,19 +13,41 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <time.h>
 
-/* How a context pattern's match can begin (match_prefixes() in base.py): up to three
- * characters each, compared by fold_key(). A window in which none begins holds no match,
- * and the pattern's search is not called. */
-#define MAX_PREFIXES 256
+/* A PrefixTest: the ways matches of some patterns can begin (callvault/pii/prefixes.py):
+ * up to six character sets in a row, of fold keys, as code point ranges. */
 typedef struct {
-    int known; /* 0: unknown, always search */
-    Py_ssize_t count;
-    Py_UCS4 chars[MAX_PREFIXES][3];
-    int length[MAX_PREFIXES];
-    unsigned char ascii_first[128];
-} Prefixes;
+    Py_UCS4 low, high;
+} Range;
+
+#define MAX_PREFIX 6
+
+typedef struct {
+    int length;
+    Py_ssize_t start[MAX_PREFIX], count[MAX_PREFIX]; /* each set: its ranges in PrefixTest.ranges */
+} Prefix;
+
+typedef struct {
+    PyObject_HEAD
+    Prefix *prefixes;
+    Py_ssize_t prefix_count;
+    Range *ranges;
+    Py_ssize_t range_count;
+    /* which prefixes a key can begin: the first sets cut into disjoint intervals, each
+     * with the prefixes whose first set holds it (interval i: keys from bounds[i] up to
+     * bounds[i + 1], its prefixes members[offsets[i]] .. members[offsets[i + 1]]) */
+    Py_UCS4 *bounds;
+    Py_ssize_t bound_count;
+    Py_ssize_t *offsets;
+    int *members;
+    uint16_t *bmp; /* interval of each key below 0x10000 (NO_INTERVAL: none), to skip the search */
+} PrefixTest;
+
+#define NO_INTERVAL 0xFFFF
+
+static PyTypeObject PrefixTestType;
 
 typedef struct {
     PyObject_HEAD
@@ -40,7 +62,7 @@ typedef struct {
     Py_UCS4 negative_after[64];
     Py_ssize_t negative_after_count;
     PyObject *name;
-    Prefixes card_first, negative_first, phone_first, code_first, code_negative_first;
+    PyObject *card_first, *negative_first, *phone_first, *code_first, *code_negative_first; /* PrefixTest or NULL */
     PyObject *t_id, *t_card, *t_phone, *t_code;
     PyObject *s_100, *s_095, *s_090;
 } Scanner;
@@ -181,65 +203,117 @@ static inline Py_UCS4 fold_key(Py_UCS4 c) {
     }
 }
 
-static int prefixes_init(Prefixes *f, PyObject *prefixes) {
-    PyObject *items;
-    memset(f, 0, sizeof(*f));
-    if (prefixes == Py_None)
-        return 0;
-    items = PySequence_Fast(prefixes, "prefixes must be a sequence of str or None");
-    if (items == NULL)
-        return -1;
-    if (PySequence_Fast_GET_SIZE(items) > MAX_PREFIXES) {
-        Py_DECREF(items);
-        return 0; /* too many to test quickly: leave it unknown */
-    }
-    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(items); i++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(items, i);
-        Py_ssize_t length;
-        if (!PyUnicode_Check(item) || (length = PyUnicode_GET_LENGTH(item)) < 1 || length > 3) {
-            Py_DECREF(items);
-            PyErr_SetString(PyExc_ValueError, "a prefix is a str of 1 to 3 characters");
-            return -1;
-        }
-        for (Py_ssize_t k = 0; k < length; k++)
-            f->chars[i][k] = PyUnicode_READ_CHAR(item, k);
-        f->length[i] = (int)length;
-        if (f->chars[i][0] < 128)
-            f->ascii_first[f->chars[i][0]] = 1;
-    }
-    f->count = PySequence_Fast_GET_SIZE(items);
-    f->known = 1;
-    Py_DECREF(items);
+static inline int in_ranges(const Range *ranges, Py_ssize_t count, Py_UCS4 key) {
+    for (Py_ssize_t i = 0; i < count; i++)
+        if (ranges[i].low <= key && key <= ranges[i].high)
+            return 1;
     return 0;
 }
 
-/* Could a match begin somewhere in [low, high) and end by high? */
-static int window_holds(const Text *t, const Prefixes *f, Py_ssize_t low, Py_ssize_t high) {
-    if (!f->known)
-        return 1;
+/* The interval holding key (bounds[i] <= key < bounds[i + 1]), or -1. */
+static Py_ssize_t interval_of(const PrefixTest *f, Py_UCS4 key) {
+    Py_ssize_t low = 0, high = f->bound_count - 1; /* intervals: 0 .. bound_count - 2 */
+    if (f->bound_count < 2 || key < f->bounds[0] || key >= f->bounds[f->bound_count - 1])
+        return -1;
+    while (high - low > 1) {
+        Py_ssize_t middle = (low + high) / 2;
+        if (f->bounds[middle] <= key)
+            low = middle;
+        else
+            high = middle;
+    }
+    return low;
+}
+
+/* Does a prefix begin in [low, high) and fit before high? */
+static int prefixes_occur(const PrefixTest *f, const Text *t, Py_ssize_t low, Py_ssize_t high) {
     for (Py_ssize_t i = low; i < high; i++) {
-        Py_UCS4 c = fold_key(CH(t, i));
-        if (c < 128 && !f->ascii_first[c])
-            continue;
-        for (Py_ssize_t p = 0; p < f->count; p++) {
-            int k = 0, length = f->length[p];
-            if (f->chars[p][0] != c || i + length > high)
+        Py_UCS4 key = fold_key(CH(t, i));
+        Py_ssize_t interval;
+        if (key < 0x10000 && f->bmp != NULL) {
+            interval = f->bmp[key];
+            if (interval == NO_INTERVAL)
                 continue;
-            for (k = 1; k < length && fold_key(CH(t, i + k)) == f->chars[p][k]; k++)
-                ;
-            if (k == length)
+        } else if ((interval = interval_of(f, key)) < 0) {
+            continue;
+        }
+        for (Py_ssize_t m = f->offsets[interval]; m < f->offsets[interval + 1]; m++) {
+            const Prefix *prefix = &f->prefixes[f->members[m]];
+            int k;
+            if (i + prefix->length > high)
+                continue;
+            for (k = 1; k < prefix->length; k++)
+                if (!in_ranges(f->ranges + prefix->start[k], prefix->count[k], fold_key(CH(t, i + k))))
+                    break;
+            if (k == prefix->length)
                 return 1;
         }
     }
     return 0;
 }
 
+static int compare_keys(const void *a, const void *b) {
+    Py_UCS4 x = *(const Py_UCS4 *)a, y = *(const Py_UCS4 *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* bounds, offsets and members from the prefixes' first sets */
+static int index_firsts(PrefixTest *f) {
+    Py_ssize_t n = 0, unique = 0, total = 0;
+    for (Py_ssize_t p = 0; p < f->prefix_count; p++)
+        n += 2 * f->prefixes[p].count[0];
+    f->bounds = PyMem_Calloc(n + 1, sizeof(Py_UCS4));
+    if (f->bounds == NULL)
+        return -1;
+    for (Py_ssize_t p = 0, j = 0; p < f->prefix_count; p++)
+        for (Py_ssize_t r = 0; r < f->prefixes[p].count[0]; r++) {
+            const Range *range = &f->ranges[f->prefixes[p].start[0] + r];
+            f->bounds[j++] = range->low;
+            f->bounds[j++] = range->high + 1;
+        }
+    qsort(f->bounds, n, sizeof(Py_UCS4), compare_keys);
+    for (Py_ssize_t j = 0; j < n; j++)
+        if (unique == 0 || f->bounds[unique - 1] != f->bounds[j])
+            f->bounds[unique++] = f->bounds[j];
+    f->bound_count = unique;
+    f->offsets = PyMem_Calloc(unique + 1, sizeof(Py_ssize_t));
+    if (f->offsets == NULL)
+        return -1;
+    /* two passes: count, then fill */
+    for (int pass = 0; pass < 2; pass++) {
+        total = 0;
+        for (Py_ssize_t i = 0; i + 1 < unique; i++) {
+            f->offsets[i] = total;
+            for (Py_ssize_t p = 0; p < f->prefix_count; p++)
+                if (in_ranges(f->ranges + f->prefixes[p].start[0], f->prefixes[p].count[0], f->bounds[i])) {
+                    if (pass)
+                        f->members[total] = (int)p;
+                    total++;
+                }
+        }
+        f->offsets[unique > 0 ? unique - 1 : 0] = total;
+        if (!pass && (f->members = PyMem_Calloc(total + 1, sizeof(int))) == NULL)
+            return -1;
+    }
+    if (unique < NO_INTERVAL) {
+        f->bmp = PyMem_Malloc(0x10000 * sizeof(uint16_t));
+        if (f->bmp == NULL)
+            return -1;
+        for (Py_UCS4 key = 0; key < 0x10000; key++) {
+            Py_ssize_t interval = interval_of(f, key);
+            f->bmp[key] = (uint16_t)(interval < 0 || f->offsets[interval] == f->offsets[interval + 1] ? NO_INTERVAL
+                                                                                                       : interval);
+        }
+    }
+    return 0;
+}
+
 /* words.search(text, max(0, start - window), start) is not None; -1 on error */
-static int context_before(Text *t, PyObject *search, const Prefixes *firsts, Py_ssize_t start, Py_ssize_t window) {
+static int context_before(Text *t, PyObject *search, PyObject *prefixes, Py_ssize_t start, Py_ssize_t window) {
     Py_ssize_t low = start - window < 0 ? 0 : start - window;
     PyObject *found;
     int result;
-    if (!window_holds(t, firsts, low, start))
+    if (prefixes != NULL && !prefixes_occur((PrefixTest *)prefixes, t, low, start))
         return 0;
     found = PyObject_CallFunction(search, "Onn", t->text, low, start);
     if (found == NULL)
@@ -340,7 +414,7 @@ static int mobile(Scanner *s, const char *d) {
 }
 
 static int code(Scanner *s, Text *t, Py_ssize_t start, Py_ssize_t end) {
-    int r = context_before(t, s->code_search, &s->code_first, start, 16);
+    int r = context_before(t, s->code_search, s->code_first, start, 16);
     if (r == 0)
         r = asked_before(s, t, start, s->code);
     if (r <= 0)
@@ -351,9 +425,9 @@ static int code(Scanner *s, Text *t, Py_ssize_t start, Py_ssize_t end) {
             if (s->negative_after[i] == after)
                 return 0;
     }
-    r = context_before(t, s->code_negative_search, &s->code_negative_first, start, 12);
+    r = context_before(t, s->code_negative_search, s->code_negative_first, start, 12);
     if (r == 0)
-        r = context_before(t, s->negative_search, &s->negative_first, start, 12);
+        r = context_before(t, s->negative_search, s->negative_first, start, 12);
     return r < 0 ? -1 : !r;
 }
 
@@ -375,12 +449,12 @@ static int classify(Scanner *s, Text *t, const char *d, Py_ssize_t size, Py_ssiz
     if (size == 18 && (r = id_number_valid(s, d)) != 0)
         return r < 0 ? FAILED : ID;
     if (16 <= size && size <= 19 && d[size - 1] != 'X' && luhn_valid(d, size)) {
-        r = context_before(t, s->card_search, &s->card_first, start, 16);
+        r = context_before(t, s->card_search, s->card_first, start, 16);
         if (r == 0)
             r = asked_before(s, t, start, s->card);
         if (r != 0)
             return r < 0 ? FAILED : CARD_CUED;
-        r = context_before(t, s->negative_search, &s->negative_first, start, 12);
+        r = context_before(t, s->negative_search, s->negative_first, start, 12);
         return r < 0 ? FAILED : r ? NONE : CARD;
     }
     if (size == 11 && (r = mobile(s, d)) != 0)
@@ -388,7 +462,7 @@ static int classify(Scanner *s, Text *t, const char *d, Py_ssize_t size, Py_ssiz
     if (size == 10 && (memcmp(d, "400", 3) == 0 || memcmp(d, "800", 3) == 0))
         return PHONE_400;
     if (10 <= size && size <= 12 && landline(d, size)) {
-        r = separated ? 1 : context_before(t, s->phone_search, &s->phone_first, start, 16);
+        r = separated ? 1 : context_before(t, s->phone_search, s->phone_first, start, 16);
         if (r != 0)
             return r < 0 ? FAILED : PHONE_LANDLINE;
     }
@@ -675,6 +749,11 @@ static int Scanner_traverse(Scanner *s, visitproc visit, void *arg) {
     Py_VISIT(s->code);
     Py_VISIT(s->mobile_fullmatch);
     Py_VISIT(s->provinces);
+    Py_VISIT(s->card_first);
+    Py_VISIT(s->negative_first);
+    Py_VISIT(s->phone_first);
+    Py_VISIT(s->code_first);
+    Py_VISIT(s->code_negative_first);
     return 0;
 }
 
@@ -700,6 +779,11 @@ static int Scanner_clear(Scanner *s) {
     Py_CLEAR(s->s_100);
     Py_CLEAR(s->s_095);
     Py_CLEAR(s->s_090);
+    Py_CLEAR(s->card_first);
+    Py_CLEAR(s->negative_first);
+    Py_CLEAR(s->phone_first);
+    Py_CLEAR(s->code_first);
+    Py_CLEAR(s->code_negative_first);
     return 0;
 }
 
@@ -725,15 +809,24 @@ static int Scanner_init(Scanner *s, PyObject *args, PyObject *kwargs) {
                                      &provinces, &name, &card_first, &negative_first, &phone_first, &code_first,
                                      &code_negative_first))
         return -1;
-    if (prefixes_init(&s->card_first, card_first) < 0 || prefixes_init(&s->negative_first, negative_first) < 0 ||
-        prefixes_init(&s->phone_first, phone_first) < 0 || prefixes_init(&s->code_first, code_first) < 0 ||
-        prefixes_init(&s->code_negative_first, code_negative_first) < 0)
-        return -1;
+    {
+        PyObject *given[5] = {card_first, negative_first, phone_first, code_first, code_negative_first};
+        for (int i = 0; i < 5; i++)
+            if (given[i] != Py_None && !PyObject_TypeCheck(given[i], &PrefixTestType)) {
+                PyErr_SetString(PyExc_TypeError, "prefixes: a PrefixTest or None");
+                return -1;
+            }
+    }
     Scanner_clear(s);
     if (PyUnicode_GET_LENGTH(after) > 64) {
         PyErr_SetString(PyExc_ValueError, "code_negative_after: at most 64 characters");
         return -1;
     }
+    s->card_first = card_first == Py_None ? NULL : Py_NewRef(card_first);
+    s->negative_first = negative_first == Py_None ? NULL : Py_NewRef(negative_first);
+    s->phone_first = phone_first == Py_None ? NULL : Py_NewRef(phone_first);
+    s->code_first = code_first == Py_None ? NULL : Py_NewRef(code_first);
+    s->code_negative_first = code_negative_first == Py_None ? NULL : Py_NewRef(code_negative_first);
     s->negative_after_count = PyUnicode_GET_LENGTH(after);
     for (Py_ssize_t i = 0; i < s->negative_after_count; i++)
         s->negative_after[i] = PyUnicode_READ_CHAR(after, i);
@@ -792,18 +885,159 @@ static PyTypeObject ScannerType = {
     .tp_methods = Scanner_methods,
 };
 
+/* ---- PrefixTest -------------------------------------------------------------------- */
+
+static int PrefixTest_init(PrefixTest *f, PyObject *args, PyObject *kwargs) {
+    PyObject *given, *prefixes = NULL;
+    Py_ssize_t total = 0, r = 0;
+    static char *keywords[] = {"prefixes", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O", keywords, &given))
+        return -1;
+    PyMem_Free(f->prefixes);
+    PyMem_Free(f->ranges);
+    PyMem_Free(f->bounds);
+    PyMem_Free(f->offsets);
+    PyMem_Free(f->members);
+    PyMem_Free(f->bmp);
+    f->bmp = NULL;
+    f->prefixes = NULL;
+    f->ranges = NULL;
+    f->bounds = NULL;
+    f->offsets = NULL;
+    f->members = NULL;
+    f->prefix_count = f->range_count = f->bound_count = 0;
+    prefixes = PySequence_Tuple(given);
+    if (prefixes == NULL)
+        return -1;
+    /* check the shape and count the ranges first */
+    for (Py_ssize_t p = 0; p < PyTuple_GET_SIZE(prefixes); p++) {
+        PyObject *prefix = PyTuple_GET_ITEM(prefixes, p);
+        if (!PyTuple_Check(prefix) || PyTuple_GET_SIZE(prefix) < 1 || PyTuple_GET_SIZE(prefix) > MAX_PREFIX)
+            goto bad;
+        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(prefix); k++) {
+            PyObject *set = PyTuple_GET_ITEM(prefix, k);
+            if (!PyTuple_Check(set) || PyTuple_GET_SIZE(set) < 1)
+                goto bad;
+            total += PyTuple_GET_SIZE(set);
+        }
+    }
+    f->prefixes = PyMem_Calloc(PyTuple_GET_SIZE(prefixes) + 1, sizeof(Prefix));
+    f->ranges = PyMem_Calloc(total + 1, sizeof(Range));
+    if (f->prefixes == NULL || f->ranges == NULL) {
+        Py_DECREF(prefixes);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t p = 0; p < PyTuple_GET_SIZE(prefixes); p++) {
+        PyObject *prefix = PyTuple_GET_ITEM(prefixes, p);
+        Prefix *out = &f->prefixes[p];
+        out->length = (int)PyTuple_GET_SIZE(prefix);
+        for (Py_ssize_t k = 0; k < out->length; k++) {
+            PyObject *set = PyTuple_GET_ITEM(prefix, k);
+            out->start[k] = r;
+            out->count[k] = PyTuple_GET_SIZE(set);
+            for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(set); i++) {
+                unsigned long low, high;
+                PyObject *range = PyTuple_GET_ITEM(set, i);
+                if (!PyArg_ParseTuple(range, "kk", &low, &high) || low > high || high > 0x10FFFF) {
+                    if (!PyErr_Occurred())
+                        PyErr_SetString(PyExc_ValueError, "a range is (low, high), low <= high <= 0x10FFFF");
+                    Py_DECREF(prefixes);
+                    return -1;
+                }
+                f->ranges[r].low = (Py_UCS4)low;
+                f->ranges[r].high = (Py_UCS4)high;
+                r++;
+            }
+        }
+    }
+    f->prefix_count = PyTuple_GET_SIZE(prefixes);
+    f->range_count = r;
+    Py_DECREF(prefixes);
+    if (index_firsts(f) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+bad:
+    Py_DECREF(prefixes);
+    PyErr_SetString(PyExc_ValueError, "prefixes: tuples of 1 to 6 non-empty tuples of (low, high) ranges");
+    return -1;
+}
+
+static void PrefixTest_dealloc(PrefixTest *f) {
+    PyMem_Free(f->prefixes);
+    PyMem_Free(f->ranges);
+    PyMem_Free(f->bounds);
+    PyMem_Free(f->offsets);
+    PyMem_Free(f->members);
+    PyMem_Free(f->bmp);
+    Py_TYPE(f)->tp_free((PyObject *)f);
+}
+
+static PyObject *PrefixTest_occurs(PrefixTest *f, PyObject *args) {
+    PyObject *text;
+    Py_ssize_t low = 0, high = PY_SSIZE_T_MAX;
+    Text t;
+    if (!PyArg_ParseTuple(args, "O|nn", &text, &low, &high) || text_init(&t, text) < 0)
+        return NULL;
+    if (low < 0)
+        low = 0;
+    if (high > t.n)
+        high = t.n;
+    return PyBool_FromLong(prefixes_occur(f, &t, low, high));
+}
+
+static PyMethodDef PrefixTest_methods[] = {
+    {"occurs", (PyCFunction)PrefixTest_occurs, METH_VARARGS,
+     "occurs(text, low=0, high=len(text)) -> bool: a prefix begins in text[low:high] and fits before high."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject PrefixTestType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "callvault.pii._digits.PrefixTest",
+    .tp_basicsize = sizeof(PrefixTest),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "PrefixTest(prefixes): does one of these prefixes begin in a text (see callvault/pii/prefixes.py)?",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)PrefixTest_init,
+    .tp_dealloc = (destructor)PrefixTest_dealloc,
+    .tp_methods = PrefixTest_methods,
+};
+
+/* record_hit(expression, start, end, flags, hits): Hyperscan's match callback for the
+ * prefilter, hits.append(expression); returns None (scan on). */
+static PyObject *record_hit(PyObject *module, PyObject *const *args, Py_ssize_t count) {
+    if (count != 5 || !PyList_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "record_hit(expression, start, end, flags, hits: list)");
+        return NULL;
+    }
+    if (PyList_Append(args[4], args[0]) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"record_hit", (PyCFunction)(void (*)(void))record_hit, METH_FASTCALL,
+     "record_hit(expression, start, end, flags, hits): hits.append(expression) (Hyperscan's callback)."},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "callvault.pii._digits", "Digit runs found and classified in compiled code.", -1, NULL,
+    PyModuleDef_HEAD_INIT, "callvault.pii._digits",
+    "The PII engine's compiled helpers: digit runs found and classified, prefix tests, the prefilter's callback.",
+    -1, module_methods,
 };
 
 PyMODINIT_FUNC PyInit__digits(void) {
     PyObject *m;
-    if (PyType_Ready(&ScannerType) < 0)
+    if (PyType_Ready(&ScannerType) < 0 || PyType_Ready(&PrefixTestType) < 0)
         return NULL;
     m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddObjectRef(m, "Scanner", (PyObject *)&ScannerType) < 0) {
+    if (PyModule_AddObjectRef(m, "Scanner", (PyObject *)&ScannerType) < 0 ||
+        PyModule_AddObjectRef(m, "PrefixTest", (PyObject *)&PrefixTestType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

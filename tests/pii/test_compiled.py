@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from callvault.core.checks import PROVINCES
 from callvault.pii.engine import Analyzer
+from callvault.pii.normalize import NORMALIZE_TRIGGERS
+from callvault.pii.prefixes import FOLDS_TO_ASCII, match_prefixes, prefix_test, prefixes_occur
 from callvault.pii.recognizers import numbers
-from callvault.pii.recognizers.base import FOLDS_TO_ASCII, fold_key, match_prefixes
 from callvault.pii.recognizers.numbers import NumberRecognizer
 from callvault.pii.registry import STRUCTURED, default_recognizers
 from tests.pii.corpus import Generator
@@ -180,6 +181,13 @@ def test_only_the_known_characters_fold_to_ascii_letters() -> None:
         assert re.fullmatch(ascii_letter, char, re.IGNORECASE)
 
 
+def _as_text(prefixes: list | None) -> list[str] | None:
+    """Prefixes of single characters as strings (for reading the expected values)."""
+    if prefixes is None:
+        return None
+    return ["".join(chr(r[0][0]) if len(r) == 1 and r[0][0] == r[0][1] else "?" for r in p) for p in prefixes]
+
+
 @pytest.mark.parametrize(
     ("regex", "expected"),
     [
@@ -189,8 +197,11 @@ def test_only_the_known_characters_fold_to_ascii_letters() -> None:
         ("(?<!a)b", ["b"]),
         (r"\bfoo", ["foo"]),
         ("a(?:b|)c", ["abc", "ac"]),
-        ("(?:ab)*c", ["aba", "abc", "c"]),
-        ("a{4}", ["aaa"]),
+        ("(?:ab)*c", ["abab", "abc", "c"]),
+        ("a{6}", ["aaaa"]),
+        (r"ab\sc", ["ab"]),
+        (r"a\s?b", ["a", "ab"]),
+        ("[0-9]{2}x", ["??x"]),
         ("a*", None),
         ("(?:a?){3}b", None),
         (".b", None),
@@ -200,7 +211,7 @@ def test_only_the_known_characters_fold_to_ascii_letters() -> None:
     ],
 )
 def test_match_prefixes(regex: str, expected: list[str] | None) -> None:
-    assert match_prefixes(re.compile(regex)) == expected
+    assert _as_text(match_prefixes(re.compile(regex))) == expected
 
 
 _CONTEXT_WORDS = [
@@ -212,13 +223,26 @@ _CONTEXT_WORDS = [
 ]  # fmt: skip
 
 
-@settings(max_examples=600, deadline=None)
+TRIGGERS = [
+    re.compile(regex, re.IGNORECASE if caseless else 0)
+    for regex, caseless in [
+        *(p.trigger for r in default_recognizers() for p in r.PATTERNS if p.trigger is not None),
+        *NORMALIZE_TRIGGERS,
+    ]
+]
+
+
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(_CONTEXT_WORDS), max_size=10).map("".join), st.integers(0, 40), st.integers(0, 40))
 def test_a_context_match_begins_with_one_of_its_prefixes(text: str, low: int, high: int) -> None:
-    for pattern in CONTEXTS:
+    """Where ``search`` finds a match, one of the pattern's prefixes occurs (in Python and
+    in the compiled test): the scanner never skips a window that holds a match."""
+    for pattern in CONTEXTS + TRIGGERS:
         prefixes = match_prefixes(pattern)
-        assert prefixes is not None
+        assert prefixes is not None, pattern
         match = pattern.search(text, low, high)
         if match is not None:
-            begins = [fold_key(c) for c in text[match.start() : match.end()]]
-            assert any(list(p) == begins[: len(p)] and len(p) <= len(begins) for p in prefixes), (pattern, match)
+            assert prefixes_occur(prefixes, text, match.start(), match.end()), (pattern, match)
+        compiled = prefix_test([pattern])
+        if compiled is not None:
+            assert compiled.occurs(text, low, high) == prefixes_occur(prefixes, text, low, high)

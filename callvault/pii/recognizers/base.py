@@ -11,18 +11,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from callvault.pii.model import Entity
 
 __all__ = [
-    "FOLDS_TO_ASCII",
     "Pattern",
     "Recognizer",
     "asked_before",
     "context_before",
-    "fold_key",
-    "match_prefixes",
     "skip_label",
     "turn_start",
 ]
@@ -49,108 +46,6 @@ class Pattern:
     first: str | None = None
     rescan: bool = True
     trigger: tuple[str, bool] | None = None
-
-
-# Characters outside ASCII that re's IGNORECASE matches with an ASCII letter, and that
-# letter; tests/pii/test_compiled.py checks the list against every code point.
-FOLDS_TO_ASCII = {"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"}
-_PREFIX = 3  # characters
-_MAX_PREFIXES = 256
-
-
-def fold_key(char: str) -> str:
-    """One key for every character re's IGNORECASE takes for an ASCII letter (itself
-    otherwise): two characters one pattern element can both match have the same key."""
-    return FOLDS_TO_ASCII.get(char) or (char.lower() if char.isascii() else char)
-
-
-def match_prefixes(pattern: re.Pattern[str]) -> list[str] | None:
-    """Every way a match of ``pattern`` can begin: the ``fold_key`` of its first three
-    characters (fewer when a match can be shorter, or the pattern holds something not read
-    here), in any case and flags. ``None`` when that cannot be told (a match may be empty or
-    start with any character). A window of text in which none of them occurs holds no
-    match: the compiled digit scanner calls ``search`` only then."""
-    try:
-        from re import _constants as sre  # type: ignore[attr-defined]
-        from re import _parser  # type: ignore[attr-defined]
-
-        parsed = _parser.parse(pattern.pattern, pattern.flags)
-    except Exception:  # another Python's private parser: no shortcut, never a wrong one
-        return None
-    closed: set[str] = set()
-    repeats = (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", sre.MAX_REPEAT))
-
-    class Unknown(Exception):
-        pass
-
-    def keys(op: Any, av: Any, caseless: bool) -> set[str] | None:
-        """Keys of the characters one element matches; None: not a character set read here."""
-        if op is sre.LITERAL:
-            codes: Any = [av]
-        elif op is sre.IN:
-            codes = []
-            for item_op, item_av in av:
-                if item_op is sre.LITERAL:
-                    codes.append(item_av)
-                elif item_op is sre.RANGE and item_av[1] - item_av[0] < 256:
-                    codes.extend(range(item_av[0], item_av[1] + 1))
-                else:
-                    return None  # NEGATE, CATEGORY, a wide range
-        else:
-            return None
-        found = set()
-        for code in codes:
-            char = chr(code)
-            if caseless and not char.isascii() and char.lower() != char.upper():
-                raise Unknown  # a cased character outside ASCII: its case variants are not keyed
-            found.add(fold_key(char))
-        return found
-
-    def walk(items: Any, open_: set[str], caseless: bool) -> set[str]:
-        """The prefixes still growing after ``items``; finished ones go to ``closed``."""
-        for op, av in items:
-            if not open_:
-                break
-            if op in (sre.AT, sre.ASSERT, sre.ASSERT_NOT):
-                continue  # zero width
-            if op is sre.BRANCH:
-                open_ = set().union(*(walk(branch, set(open_), caseless) for branch in av[1]))
-            elif op is sre.SUBPATTERN:
-                _, add, remove, inner = av
-                open_ = walk(inner, open_, (caseless or bool(add & re.IGNORECASE)) and not remove & re.IGNORECASE)
-            elif op in repeats:
-                low, high, inner = av
-                if "" in walk(inner, {""}, caseless):
-                    closed.update(open_)  # an element that may match empty: stop here (shorter prefixes)
-                    return set()
-                grown, current = (set(open_) if low == 0 else set()), open_
-                for count in range(1, min(high, _PREFIX) + 1):
-                    current = walk(inner, current, caseless)
-                    if count >= low:
-                        grown |= current
-                    elif count >= _PREFIX:
-                        break
-                open_ = grown if low <= _PREFIX else set()
-            else:
-                found = keys(op, av, caseless)
-                if found is None:
-                    closed.update(open_)  # not read here: what is known so far
-                    return set()
-                open_ = {p + k for p in open_ for k in found}
-            if len(open_) + len(closed) > _MAX_PREFIXES:
-                raise Unknown
-            done = {p for p in open_ if len(p) >= _PREFIX}
-            closed.update(done)
-            open_ -= done
-        return open_
-
-    try:
-        closed.update(walk(parsed, {""}, bool(pattern.flags & re.IGNORECASE)))
-    except Unknown:
-        return None
-    if "" in closed or len(closed) > _MAX_PREFIXES:
-        return None
-    return sorted(closed)
 
 
 def context_before(text: str, start: int, words: re.Pattern[str], window: int = 12) -> bool:

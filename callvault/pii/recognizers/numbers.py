@@ -18,13 +18,11 @@ import phonenumbers
 
 from callvault.core.checks import PROVINCES, id_number_valid, luhn_valid
 from callvault.pii.model import Entity
-from callvault.pii.recognizers.base import Pattern, Recognizer, asked_before, context_before, match_prefixes
+from callvault.pii.prefixes import native, prefix_test
+from callvault.pii.recognizers.base import Pattern, Recognizer, asked_before, context_before
 from callvault.pii.recognizers.contextual import bare_passport
 
-try:  # the compiled fast path for digit runs; optional (see setup.py)
-    from callvault.pii import _digits  # type: ignore[attr-defined]
-except ImportError:  # not built: the pure-Python path, same results
-    _digits = None
+_digits = native()  # the compiled fast path for digit runs; None when not built (see setup.py)
 
 __all__ = ["NumberRecognizer", "classify"]
 
@@ -200,11 +198,11 @@ class NumberRecognizer(Recognizer):
                 mobile=_CN_MOBILE,
                 provinces=PROVINCES,
                 name=self.NAME,
-                card_prefixes=match_prefixes(CARD_CONTEXT),
-                negative_prefixes=match_prefixes(NEGATIVE_CONTEXT),
-                phone_prefixes=match_prefixes(PHONE_CONTEXT),
-                code_prefixes=match_prefixes(CODE_CONTEXT),
-                code_negative_prefixes=match_prefixes(CODE_NEGATIVE_BEFORE),
+                card_prefixes=prefix_test([CARD_CONTEXT]),
+                negative_prefixes=prefix_test([NEGATIVE_CONTEXT]),
+                phone_prefixes=prefix_test([PHONE_CONTEXT]),
+                code_prefixes=prefix_test([CODE_CONTEXT]),
+                code_negative_prefixes=prefix_test([CODE_NEGATIVE_BEFORE]),
             )
 
     def analyze(self, text: str, match: re.Match[str], group: str, pattern: Pattern) -> Iterable[Entity]:
