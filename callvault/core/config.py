@@ -100,6 +100,12 @@ class Settings(BaseSettings):
         default=None, ge=1, le=64, description="Processes preparing large imports; default one per core."
     )
     import_batch_size: int = Field(default=2000, ge=1, le=100_000)
+    export_workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Processes making the rows of large exports; default one per core (1: no worker processes).",
+    )
     max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
     # people and sessions (callvault.access.identity)

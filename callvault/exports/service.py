@@ -596,8 +596,10 @@ def _cells_query(spec: CellSpec, conditions: list[Any]) -> Select[Any]:
     )
 
 
-def _workers(total: int) -> int:
-    return 1 if total <= _INLINE_ROWS else max(1, os.cpu_count() or 1)
+def _workers(runtime: Runtime, total: int) -> int:
+    """Worker processes for an export of ``total`` rows (setting ``export_workers``,
+    default one per core); small exports are made in the exporting process."""
+    return 1 if total <= _INLINE_ROWS else runtime.settings.export_workers or max(1, os.cpu_count() or 1)
 
 
 def _batches(
@@ -809,7 +811,7 @@ def _generate(
         csv="csv" in formats,
         xlsx="xlsx" in formats,
     )
-    workers = _workers(total)
+    workers = _workers(runtime, total)
     here = os.getpid()
     batch_cpu: dict[int, float] = {}  # process id -> CPU seconds spent making batches
     worker_peak: dict[int, int] = {}

@@ -62,7 +62,8 @@ def test_worker_processes_write_what_one_process_writes(
 
     inline = _make_export(runtime, requester, approvers, FIELDS)
     monkeypatch.setattr(service, "_BATCH", 16)  # several batches, each in a worker or here
-    monkeypatch.setattr(service, "_workers", lambda total: 2)
+    monkeypatch.setattr(service, "_INLINE_ROWS", 0)  # every export in worker processes
+    monkeypatch.setattr(runtime.settings, "export_workers", 2)
     pooled = _make_export(runtime, requester, approvers, FIELDS)
 
     files: dict[str, dict[str, list[list[str]]]] = {}
@@ -129,7 +130,8 @@ def test_workers_that_cannot_start_leave_the_batches_to_the_exporting_process(
     import_customers(client, tenant, 30, seed=31)
     requester = make_person(tenant.id, "supervisor")
     monkeypatch.setattr(service, "_BATCH", 8)
-    monkeypatch.setattr(service, "_workers", lambda total: 2)
+    monkeypatch.setattr(service, "_INLINE_ROWS", 0)  # every export in worker processes
+    monkeypatch.setattr(runtime.settings, "export_workers", 2)
     monkeypatch.setattr(service, "worker_init", lambda keyring: None)  # a lambda cannot start a worker
     approvers = [make_person(tenant.id, "security_officer"), make_person(tenant.id, "dpo")]
     export_id = _make_export(runtime, requester, approvers, ["name", "mobile", "region"])
@@ -144,3 +146,14 @@ def test_ids_are_written_as_str_of_uuid_whatever_the_driver_returns() -> None:
         value = uuid.uuid4()
         assert _canonical_id(value.hex) == _canonical_id(value.hex.upper()) == str(value)
         assert _canonical_id(value) == _canonical_id(str(value)) == str(value)
+
+
+def test_export_workers_setting_decides_the_worker_processes(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    assert service._workers(runtime, service._INLINE_ROWS) == 1  # small: the exporting process alone
+    assert service._workers(runtime, service._INLINE_ROWS + 1) == max(1, os.cpu_count() or 1)
+    monkeypatch.setattr(runtime.settings, "export_workers", 1)
+    assert service._workers(runtime, 10**6) == 1
+    monkeypatch.setattr(runtime.settings, "export_workers", 3)
+    assert service._workers(runtime, 10**6) == 3
