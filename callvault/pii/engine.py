@@ -42,6 +42,13 @@ def _resolve_cluster(cluster: list[Entity]) -> list[Entity]:
 
 def resolve_overlaps(entities: list[Entity]) -> list[Entity]:
     """Non-overlapping entities in text order (linear unless spans really overlap)."""
+    end = -1
+    for entity in entities:
+        if entity.start < end:
+            break
+        end = entity.end
+    else:
+        return entities  # already in order, none overlapping: the common case
     ordered = sorted(entities, key=lambda e: (e.start, e.end))
     result: list[Entity] = []
     cluster: list[Entity] = []
@@ -83,10 +90,16 @@ class Analyzer:
         # a text in which one pattern's trigger alone occurs may be scanned by its recognizer
         # (the digits pattern in compiled code: most turns that hold a value)
         self._alone: dict[frozenset[int], Callable[[str], list[Entity]]] = {}
+        # and a match of such a pattern among others, from its span
+        self._spans: dict[str, Callable[[str, int, int], list[Entity]]] = {}
         for index, (name, pattern) in enumerate(self._parts):
-            scan = self._owners[name][0].scanner_alone(pattern)
+            recognizer = self._owners[name][0]
+            scan = recognizer.scanner_alone(pattern)
             if scan is not None:
                 self._alone[frozenset([index])] = scan
+            span = recognizer.span_analyzer(pattern)
+            if span is not None and not pattern.rescan:
+                self._spans[name] = span
         produced = {kind for recognizer in self.recognizers for kind in recognizer.ENTITIES}
         self._filter = entities is not None and not produced <= entities
         triggers = [pattern.trigger for _, pattern in self._parts]
@@ -130,13 +143,17 @@ class Analyzer:
     def _scan(self, regex: re.Pattern[str], text: str, position: int, found: list[Entity]) -> int | None:
         """Scan from ``position`` (``finditer``, in C) until a rescan pattern's entities end
         before its match does; returns where to scan again, or ``None`` when done."""
-        owners = self._owners
+        owners, spans = self._owners, self._spans
         for match in regex.finditer(text, position):
             name = match.lastgroup
             # lastgroup is the outermost group that closed last: ours wrap each pattern
             while name is not None and name not in owners:
                 name = next((g for g, span in match.groupdict().items() if span is not None and g in owners), None)
             if name is None:
+                continue
+            direct = spans.get(name)
+            if direct is not None:  # the compiled digit scanner: no rescan, one call
+                found.extend(direct(text, match.start(), match.end()))
                 continue
             recognizer, pattern = owners[name]
             before = len(found)

@@ -233,6 +233,11 @@ class NumberRecognizer(Recognizer):
             return self.scanner.scan  # type: ignore[no-any-return]
         return None
 
+    def span_analyzer(self, pattern: Pattern) -> Callable[[str, int, int], list[Entity]] | None:
+        if pattern.name == "digits" and self.scanner is not None:
+            return self.scanner.run  # type: ignore[no-any-return]
+        return None
+
     def scan_digits(self, text: str) -> list[Entity]:
         """Every match of the digits pattern alone (``re.finditer`` over it), classified: what
         the engine's scan gives when no other pattern's trigger occurs in ``text``."""
