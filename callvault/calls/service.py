@@ -34,9 +34,7 @@ def _read(call: LiveCall) -> CallRead:
     )
 
 
-def _resource(
-    actor: Actor, call_id: str, customer_id: uuid.UUID | None = None, owner: str | None = None
-) -> Resource:
+def _resource(actor: Actor, call_id: str, customer_id: uuid.UUID | None = None, owner: str | None = None) -> Resource:
     subject = None if customer_id is None else str(customer_id)
     return Resource(type="call", tenant_id=actor.tenant_id, id=call_id, subject_id=subject, owner=owner)
 

@@ -45,6 +45,7 @@ __all__ = [
 STATUSES = ("active", "frozen", "disabled", "deleted")
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._@+\-]{0,149}")
 
+
 def normalise_username(username: str) -> str:
     """Usernames are case-insensitive (IdPs send e-mail addresses): stored lower case."""
     value = username.strip().lower()

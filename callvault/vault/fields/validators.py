@@ -55,6 +55,8 @@ def _phone_text(value: str) -> str:
     if not _PHONE_CHARS.fullmatch(folded):
         raise FieldError("phone.format", "a phone number holds only digits, spaces, +, -, ( and )")
     return folded
+
+
 _CN_MOBILE = re.compile(r"(?:\+?86|0086)?(1[3-9]\d{9})")
 
 

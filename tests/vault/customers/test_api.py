@@ -136,7 +136,9 @@ def test_other_tenant_sees_not_found_everywhere(client: TestClient, make_tenant)
     assert client.get(f"/v1/customers/{cid}", headers=key).status_code == 404
     assert client.patch(f"/v1/customers/{cid}", json={"region": "x"}, headers=key).status_code == 404
     assert client.delete(f"/v1/customers/{cid}", headers=key).status_code == 404
-    reveal = client.post(f"/v1/customers/{cid}:reveal", json={"fields": ["mobile"], "reason": "probe it from here"}, headers=key)
+    reveal = client.post(
+        f"/v1/customers/{cid}:reveal", json={"fields": ["mobile"], "reason": "probe it from here"}, headers=key
+    )
     assert reveal.status_code == 404
     for criterion in (
         {"mobile": row["mobile"]},
