@@ -110,6 +110,7 @@ class Analyzer:
             if self._parts and all(triggers) and prefilter != "none"
             else None
         )
+        self._hits = None if self._prefilter is None else self._prefilter.hits
 
     def _compile(self, chosen: Iterable[int]) -> re.Pattern[str] | None:
         """One alternation of the chosen patterns (in priority order) behind a first-character gate."""
@@ -175,13 +176,14 @@ class Analyzer:
         if self._regex is None or not text:
             return []
         hits = None
-        if self._prefilter is not None:
-            hits = self._prefilter.hits(text)
+        if self._hits is not None:
+            hits = self._hits(text)
             if not hits:
                 return []  # no trigger occurs: nothing can match, nothing to normalize
             alone = self._alone.get(hits)
             if alone is not None:  # one pattern's trigger, none for normalizing
-                return self._finish(alone(text))
+                found = alone(text)
+                return found if len(found) < 2 and not self._filter else self._finish(found)
             if hits.isdisjoint(self._normalize):
                 return self._analyze(text, hits, plain=True)
         # code point for code point: offsets stay those of the original

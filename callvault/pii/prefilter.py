@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from callvault.pii.prefixes import native, prefix_test
@@ -53,28 +53,44 @@ class Prefilter:
             else None
         )
         self._record = _record_hit()
+        # the hot path, a closure over what it needs (one call a turn of every call)
+        self.hits: Callable[[str], frozenset[int]] = (
+            self._re_hits() if self._hyperscan is None else self._hyperscan_hits()
+        )
+        """``hits(text)``: indexes of the triggers that occur in ``text`` (empty: none does).
+        The ``re`` fallback does not tell them apart: any occurrence gives every index."""
 
     def may_match(self, text: str) -> bool:
         return bool(self.hits(text))
 
-    def hits(self, text: str) -> frozenset[int]:
-        """Indexes of the triggers that occur in ``text`` (empty: none does). The ``re``
-        fallback does not tell them apart: any occurrence gives every index."""
-        if self._prefixes is not None and not self._prefixes.occurs(text):
-            return _NONE
-        if self._hyperscan is None:
-            return self._all if self._re.search(text) is not None else _NONE
-        scratch = getattr(self._local, "scratch", None)
-        if scratch is None:
-            import hyperscan
+    def _re_hits(self) -> Callable[[str], frozenset[int]]:
+        search, everything, prefixes = self._re.search, self._all, self._prefixes
 
-            scratch = self._local.scratch = hyperscan.Scratch(self._hyperscan)
-        found: list[int] = []
-        # lone surrogates cannot be encoded; "?" is no trigger and removes none. Each
-        # trigger reports at most once (single-match), so scanning on is cheaper than
-        # stopping early (which raises inside the binding).
-        self._hyperscan.scan(text.encode("utf-8", "replace"), self._record, 0, found, scratch)
-        return frozenset(found) if found else _NONE
+        def hits(text: str) -> frozenset[int]:
+            if prefixes is not None and not prefixes.occurs(text):
+                return _NONE
+            return everything if search(text) is not None else _NONE
+
+        return hits
+
+    def _hyperscan_hits(self) -> Callable[[str], frozenset[int]]:
+        import hyperscan
+
+        database, scan, record, local = self._hyperscan, self._hyperscan.scan, self._record, self._local
+
+        def hits(text: str) -> frozenset[int]:
+            try:
+                scratch = local.scratch
+            except AttributeError:  # the first scan of this thread
+                scratch = local.scratch = hyperscan.Scratch(database)
+            found: list[int] = []
+            # lone surrogates cannot be encoded; "?" is no trigger and removes none. Each
+            # trigger reports at most once (single-match), so scanning on is cheaper than
+            # stopping early (which raises inside the binding).
+            scan(text.encode("utf-8", "replace"), record, 0, found, scratch)
+            return frozenset(found) if found else _NONE
+
+        return hits
 
 
 def _on_match(expression: int, start: int, end: int, flags: int, hits: list[int]) -> None:
