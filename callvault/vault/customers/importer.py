@@ -371,18 +371,22 @@ class _Prepared:
     external reference and id, and the bad lines. Workers do all per-row work, so the
     process holding the database transaction only filters and inserts."""
 
-    customers: list[tuple[Any, ...]] = field(default_factory=list)
-    keys: list[tuple[Any, ...]] = field(default_factory=list)
+    customers: list[tuple[Any, ...] | bytes] = field(default_factory=list)
+    keys: list[tuple[Any, ...] | bytes] = field(default_factory=list)
     refs: list[str] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     errors: list[tuple[int, _RowError]] = field(default_factory=list)
 
 
-def _prepare(keys: TenantKeys, keyring: Keyring, batch: _Batch, *, uuid_hex: bool = False) -> _Prepared:
+def _prepare(
+    keys: TenantKeys, keyring: Keyring, batch: _Batch, *, uuid_hex: bool = False, copy_text: bool = False
+) -> _Prepared:
     """Decode (JSON lines), validate, key and seal one batch (the CPU-heavy part; runs in
     workers when large). ``uuid_hex``: the database stores UUIDs as 32 hex digits (SQLite),
-    else as UUIDs."""
+    else as UUIDs. ``copy_text`` (PostgreSQL): rows as lines of ``COPY``'s text format
+    instead of tuples, so the process holding the transaction neither unpickles nor adapts
+    them value by value: it writes them to the server as they are."""
     items = _jsonl_items(batch) if isinstance(batch, tuple) else batch
     prepared = _Prepared()
     now = clock.now()
@@ -407,16 +411,46 @@ def _prepare(keys: TenantKeys, keyring: Keyring, batch: _Batch, *, uuid_hex: boo
         )
         dek, wrapped = new_data_key(keyring, kek_ref, tenant_id, key_id)
         stored_key: Any = key_id.hex if uuid_hex else key_id
-        add_key((tenant_id, stored_key, wrapped.kek_version, wrapped.blob, stamp))
-        add_customer((
+        key_row = (tenant_id, stored_key, wrapped.kek_version, wrapped.blob, stamp)
+        customer_row = (
             tenant_id, customer_hex if uuid_hex else customer_id, stored_key, "standard", False, stamp, stamp, 1,
             values["membership_level"], values["assigned_agent"], values["region"], values["external_ref"],
             *_seal(keys, dek, customer_id, values),
-        ))  # fmt: skip
+        )  # fmt: skip
+        add_key(_copy_line(key_row) if copy_text else key_row)
+        add_customer(_copy_line(customer_row) if copy_text else customer_row)
         add_ref(values["external_ref"])
         add_id(customer_id)
         add_line(line)
     return prepared
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_FORMATS: dict[type, Callable[[Any], str]] = {
+    type(None): lambda _: "\\N",
+    str: lambda text: text.translate(_COPY_ESCAPES),  # the four characters the format gives a meaning
+    bytes: lambda data: "\\\\x" + data.hex(),  # bytea's hex input, its backslash escaped for COPY
+    bool: lambda flag: "t" if flag else "f",
+    int: str,
+    uuid.UUID: str,
+    datetime: datetime.isoformat,  # aware: with its offset
+}
+
+
+def _copy_line(row: tuple[Any, ...]) -> bytes:
+    """A row of insert-ready values (``insert_tuples``' form for PostgreSQL) as one line of
+    ``COPY``'s text format: what psycopg's ``write_row`` sends, made in the worker."""
+    return (
+        "\t".join([(_COPY_FORMATS.get(type(value)) or _copy_format(value))(value) for value in row]) + "\n"
+    ).encode()
+
+
+def _copy_format(value: Any) -> Callable[[Any], str]:
+    """The formatter of a subclass (a pinned clock's datetime, a ``str`` enum)."""
+    for kind, format_value in _COPY_FORMATS.items():
+        if kind is not type(None) and isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+            return format_value
+    raise TypeError(f"no COPY text form for {type(value).__name__}")
 
 
 def _seal(keys: TenantKeys, dek: DataKey, customer_id: str, values: dict[str, Any]) -> tuple[bytes | None, ...]:
@@ -532,10 +566,31 @@ def _store(
             customers.append(prepared.customers[position])
             keys.append(prepared.keys[position])
             created.append(prepared.ids[position])
-    insert_tuples(db_session, "subject_key", _KEY_COLUMNS, keys)
-    insert_tuples(db_session, "customer", _CUSTOMER_COLUMNS, customers)
+    _insert_rows(db_session, "subject_key", _KEY_COLUMNS, keys)
+    _insert_rows(db_session, "customer", _CUSTOMER_COLUMNS, customers)
     report.imported += len(customers)
     return _without_create_event(db_session, tenant_id, skipped) + created
+
+
+def _insert_rows(db_session: Session, table: str, columns: tuple[str, ...], rows: list[Any]) -> None:
+    """``core.db.insert_tuples`` for tuples; lines of ``COPY`` text (``_prepare``'s
+    ``copy_text``) go the same way on PostgreSQL: ``COPY`` into the staging table, then one
+    ``INSERT ... SELECT`` that row-level security checks like any other."""
+    if not rows or not isinstance(rows[0], bytes):
+        insert_tuples(db_session, table, columns, rows)
+        return
+    names = ", ".join(columns)
+    driver = db_session.connection().connection.driver_connection
+    assert driver is not None
+    stage = f"{table}_stage"
+    with driver.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+            copy.write(b"".join(rows))
+        cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage}")  # noqa: S608 - names
+        cursor.execute(f"TRUNCATE {stage}")
 
 
 def _report_error(report: ImportReport, line: int, error: _RowError) -> None:
@@ -568,14 +623,14 @@ def _worker_init(keyring: Keyring) -> None:
     _worker_state["keyring"] = keyring
 
 
-def _worker_prepare(tenant: tuple[str, str, bytes, bool], batch: _Batch) -> _Prepared:
-    tenant_id, kek_ref, index_wrapped, uuid_hex = tenant
+def _worker_prepare(tenant: tuple[str, str, bytes, bool, bool], batch: _Batch) -> _Prepared:
+    tenant_id, kek_ref, index_wrapped, uuid_hex, copy_text = tenant
     keyring: Keyring = _worker_state["keyring"]
     keys = _worker_state.get(tenant_id)
     if keys is None:
         keys = TenantKeys(tenant_id, kek_ref, open_index_root(keyring, kek_ref, tenant_id, index_wrapped))
         _worker_state[tenant_id] = keys
-    return _prepare(keys, keyring, batch, uuid_hex=uuid_hex)
+    return _prepare(keys, keyring, batch, uuid_hex=uuid_hex, copy_text=copy_text)
 
 
 class _Preparer:
@@ -587,6 +642,7 @@ class _Preparer:
         self._pool: ProcessPoolExecutor | None = None
         self._seen = 0
         self._uuid_hex = runtime.engine.dialect.name == "sqlite"
+        self._copy_text = runtime.engine.dialect.name == "postgresql"
 
     def map(self, batches: Iterable[_Batch]) -> Iterator[_Prepared]:
         pending: deque[Future[_Prepared]] = deque()
@@ -601,9 +657,17 @@ class _Preparer:
                         initargs=(self._runtime.keyring,),
                     )
                 if self._pool is None:
-                    yield _prepare(self._keys, self._runtime.keyring, batch, uuid_hex=self._uuid_hex)
+                    yield _prepare(
+                        self._keys, self._runtime.keyring, batch, uuid_hex=self._uuid_hex, copy_text=self._copy_text
+                    )
                     continue
-                tenant = (self._keys.tenant_id, self._keys.kek_ref, self._index_wrapped, self._uuid_hex)
+                tenant = (
+                    self._keys.tenant_id,
+                    self._keys.kek_ref,
+                    self._index_wrapped,
+                    self._uuid_hex,
+                    self._copy_text,
+                )
                 pending.append(self._pool.submit(_worker_prepare, tenant, batch))
                 if len(pending) >= 2 * self._workers:
                     yield pending.popleft().result()
