@@ -719,6 +719,24 @@ static PyObject *Scanner_runs(Scanner *s, PyObject *args) {
     return found;
 }
 
+static PyObject *Scanner_next_run(Scanner *s, PyObject *args) {
+    PyObject *text;
+    Py_ssize_t position;
+    Text t;
+    if (!PyArg_ParseTuple(args, "On", &text, &position) || text_init(&t, text) < 0)
+        return NULL;
+    for (Py_ssize_t p = position < 0 ? 0 : position; p < t.n; p++) {
+        Py_UCS4 c = CH(&t, p);
+        Py_ssize_t e;
+        if (!(ASCII_DIGIT(c) || c == '+' || c == '(') || at_digit(&t, p - 1))
+            continue;
+        e = match_at(&t, p);
+        if (e >= 0)
+            return Py_BuildValue("(nn)", p, e);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *Scanner_run(Scanner *s, PyObject *args) {
     PyObject *text, *found;
     Py_ssize_t start, end;
@@ -867,6 +885,8 @@ static PyMethodDef Scanner_methods[] = {
      "scan(text, position=0) -> list[Entity]: every digits-pattern run from position, classified."},
     {"runs", (PyCFunction)Scanner_runs, METH_VARARGS,
      "runs(text) -> list[tuple[int, int]]: the spans re.finditer gives for the digits pattern."},
+    {"next_run", (PyCFunction)Scanner_next_run, METH_VARARGS,
+     "next_run(text, position) -> tuple[int, int] | None: the leftmost digits-pattern match at or after position."},
     {"run", (PyCFunction)Scanner_run, METH_VARARGS,
      "run(text, start, end) -> list[Entity]: one match of the digits pattern, classified."},
     {NULL, NULL, 0, NULL},

@@ -90,6 +90,9 @@ class Analyzer:
         # a text in which one pattern's trigger alone occurs may be scanned by its recognizer
         # (the digits pattern in compiled code: most turns that hold a value)
         self._alone: dict[frozenset[int], Callable[[str], list[Entity]]] = {}
+        # each pattern alone (compiled when first needed), or its compiled search
+        self._single: dict[int, re.Pattern[str] | None] = {}
+        self._runs: dict[int, Callable[[str, int], tuple[int, int] | None]] = {}
         # and a match of such a pattern among others, from its span
         self._spans: dict[str, Callable[[str, int, int], list[Entity]]] = {}
         for index, (name, pattern) in enumerate(self._parts):
@@ -100,6 +103,9 @@ class Analyzer:
             span = recognizer.span_analyzer(pattern)
             if span is not None and not pattern.rescan:
                 self._spans[name] = span
+            runs = recognizer.match_finder(pattern)
+            if runs is not None:
+                self._runs[index] = runs
         produced = {kind for recognizer in self.recognizers for kind in recognizer.ENTITIES}
         self._filter = entities is not None and not produced <= entities
         triggers = [pattern.trigger for _, pattern in self._parts]
@@ -208,6 +214,8 @@ class Analyzer:
                 alone = self._alone.get(hits)
                 if alone is not None:
                     return self._finish(alone(text))
+            if 1 < len(hits) < len(self._parts):
+                return self._finish(self._merge(text, sorted(hits)))
             regex = self._variants.get(hits) or self._regex_for(hits)
         if regex is None:
             return []
@@ -216,6 +224,59 @@ class Analyzer:
         while position is not None:
             position = self._scan(regex, text, position, found)
         return self._finish(found)
+
+    def _next(self, index: int, text: str, position: int) -> tuple[int, int, re.Match[str] | None] | None:
+        """The leftmost match of pattern ``index`` alone at or after ``position``."""
+        runs = self._runs.get(index)
+        if runs is not None:
+            span = runs(text, position)
+            return None if span is None else (span[0], span[1], None)
+        regex = self._single.get(index)
+        if regex is None:
+            regex = self._single[index] = self._compile([index])
+        match = regex.search(text, position)  # type: ignore[union-attr]
+        return None if match is None else (match.start(), match.end(), match)
+
+    def _merge(self, text: str, indexes: list[int]) -> list[Entity]:
+        """What ``finditer`` over the alternation of these patterns gives, from each
+        pattern's own leftmost match: the earliest wins, the first pattern on a tie, the
+        scan goes on where the match (or its rescan) ends, and only a pattern whose next
+        match starts before that is searched again. No alternation is compiled per set of
+        triggers, and the digits pattern is searched in compiled code."""
+        parts, owners, spans = self._parts, self._owners, self._spans
+        ahead = {i: self._next(i, text, 0) for i in indexes}
+        found: list[Entity] = []
+        while True:
+            best: int | None = None
+            for i in indexes:
+                candidate = ahead[i]
+                if candidate is not None and (best is None or candidate[0] < ahead[best][0]):  # type: ignore[index]
+                    best = i
+            if best is None:
+                return found
+            start, end, match = ahead[best]  # type: ignore[misc]
+            name, pattern = parts[best]
+            position = end
+            direct = spans.get(name)
+            if direct is not None:
+                found.extend(direct(text, start, end))
+            else:
+                if match is None:  # a compiled search gave the span: the match for analyze
+                    match = self._single[best].match(text, start)  # type: ignore[union-attr]
+                recognizer = owners[name][0]
+                before = len(found)
+                found.extend(recognizer.analyze(text, match, name, pattern))  # type: ignore[arg-type]
+                if pattern.rescan:
+                    resume = max([start + 1, *(e.end for e in found[before:])])
+                    others = self._others.get(name)
+                    if others is not None and len(found) == before:
+                        inside = others.search(text, resume, end)
+                        resume = inside.start() if inside is not None else end
+                    position = min(resume, end)
+            for i in indexes:
+                candidate = ahead[i]
+                if candidate is not None and candidate[0] < position:
+                    ahead[i] = self._next(i, text, position)
 
     def _finish(self, found: list[Entity]) -> list[Entity]:
         if self._filter:

@@ -119,3 +119,8 @@ class Recognizer:
         of its own and no rescan), called with the match's span: the same entities.
         ``None``: the engine calls ``analyze``."""
         return None
+
+    def match_finder(self, pattern: Pattern) -> Callable[[str, int], tuple[int, int] | None] | None:
+        """A faster ``search`` for ``pattern`` alone: the span of its leftmost match at or
+        after a position, or ``None``. ``None``: the engine uses ``re``."""
+        return None

@@ -238,6 +238,11 @@ class NumberRecognizer(Recognizer):
             return self.scanner.run  # type: ignore[no-any-return]
         return None
 
+    def match_finder(self, pattern: Pattern) -> Callable[[str, int], tuple[int, int] | None] | None:
+        if pattern.name == "digits" and self.scanner is not None:
+            return self.scanner.next_run  # type: ignore[no-any-return]
+        return None
+
     def scan_digits(self, text: str) -> list[Entity]:
         """Every match of the digits pattern alone (``re.finditer`` over it), classified: what
         the engine's scan gives when no other pattern's trigger occurs in ``text``."""
