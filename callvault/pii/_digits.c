@@ -649,6 +649,14 @@ static int analyze_run(Scanner *s, Text *t, Py_ssize_t start, Py_ssize_t end, Py
     return 0;
 }
 
+static int ready(Scanner *s) {
+    if (s->entity == NULL || s->card_search == NULL) {
+        PyErr_SetString(PyExc_TypeError, "the Scanner is not initialized");
+        return 0;
+    }
+    return 1;
+}
+
 static int text_init(Text *t, PyObject *text) {
     if (!PyUnicode_Check(text)) {
         PyErr_SetString(PyExc_TypeError, "text must be a str");
@@ -668,7 +676,7 @@ static PyObject *Scanner_scan(Scanner *s, PyObject *args) {
     PyObject *text, *found;
     Py_ssize_t position = 0;
     Text t;
-    if (!PyArg_ParseTuple(args, "O|n", &text, &position) || text_init(&t, text) < 0)
+    if (!ready(s) || !PyArg_ParseTuple(args, "O|n", &text, &position) || text_init(&t, text) < 0)
         return NULL;
     found = PyList_New(0);
     if (found == NULL)
@@ -693,7 +701,7 @@ static PyObject *Scanner_scan(Scanner *s, PyObject *args) {
 static PyObject *Scanner_runs(Scanner *s, PyObject *args) {
     PyObject *text, *found;
     Text t;
-    if (!PyArg_ParseTuple(args, "O", &text) || text_init(&t, text) < 0)
+    if (!ready(s) || !PyArg_ParseTuple(args, "O", &text) || text_init(&t, text) < 0)
         return NULL;
     found = PyList_New(0);
     if (found == NULL)
@@ -723,7 +731,7 @@ static PyObject *Scanner_next_run(Scanner *s, PyObject *args) {
     PyObject *text;
     Py_ssize_t position;
     Text t;
-    if (!PyArg_ParseTuple(args, "On", &text, &position) || text_init(&t, text) < 0)
+    if (!ready(s) || !PyArg_ParseTuple(args, "On", &text, &position) || text_init(&t, text) < 0)
         return NULL;
     for (Py_ssize_t p = position < 0 ? 0 : position; p < t.n; p++) {
         Py_UCS4 c = CH(&t, p);
@@ -741,7 +749,7 @@ static PyObject *Scanner_run(Scanner *s, PyObject *args) {
     PyObject *text, *found;
     Py_ssize_t start, end;
     Text t;
-    if (!PyArg_ParseTuple(args, "Onn", &text, &start, &end) || text_init(&t, text) < 0)
+    if (!ready(s) || !PyArg_ParseTuple(args, "Onn", &text, &start, &end) || text_init(&t, text) < 0)
         return NULL;
     if (start < 0 || end > t.n || start >= end) {
         PyErr_SetString(PyExc_ValueError, "span outside the text");
@@ -827,6 +835,10 @@ static int Scanner_init(Scanner *s, PyObject *args, PyObject *kwargs) {
                                      &provinces, &name, &card_first, &negative_first, &phone_first, &code_first,
                                      &code_negative_first))
         return -1;
+    if (s->entity != NULL) { /* another thread may be scanning with what it holds */
+        PyErr_SetString(PyExc_TypeError, "a Scanner is initialized once");
+        return -1;
+    }
     {
         PyObject *given[5] = {card_first, negative_first, phone_first, code_first, code_negative_first};
         for (int i = 0; i < 5; i++)
@@ -913,6 +925,10 @@ static int PrefixTest_init(PrefixTest *f, PyObject *args, PyObject *kwargs) {
     static char *keywords[] = {"prefixes", NULL};
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O", keywords, &given))
         return -1;
+    if (f->prefixes != NULL) { /* another thread may be testing with what it holds */
+        PyErr_SetString(PyExc_TypeError, "a PrefixTest is initialized once");
+        return -1;
+    }
     PyMem_Free(f->prefixes);
     PyMem_Free(f->ranges);
     PyMem_Free(f->bounds);

@@ -179,6 +179,12 @@ def test_bad_arguments_are_refused() -> None:
         COMPILED.scanner.run("123456", 4, 2)
     with pytest.raises(TypeError):
         COMPILED.scanner.scan(b"123456")
+    with pytest.raises(TypeError):  # not initialized
+        type(COMPILED.scanner).__new__(type(COMPILED.scanner)).scan("123456")
+    test = prefix_test([re.compile("ab")])
+    with pytest.raises(TypeError):  # initialized once: another thread may be using it
+        test.__init__([])
+    assert test.occurs("xab") and not test.occurs("xa")
 
 
 def test_only_the_known_characters_fold_to_ascii_letters() -> None:

@@ -144,6 +144,19 @@ def classify(
 _CN_MOBILE = _cn_mobile()
 
 
+@lru_cache(maxsize=1)
+def _context_tests() -> dict[str, Any]:
+    """The compiled prefix tests of the context patterns, built once and shared by every
+    scanner (each holds a 128 KiB table)."""
+    return {
+        "card_prefixes": prefix_test([CARD_CONTEXT]),
+        "negative_prefixes": prefix_test([NEGATIVE_CONTEXT]),
+        "phone_prefixes": prefix_test([PHONE_CONTEXT]),
+        "code_prefixes": prefix_test([CODE_CONTEXT]),
+        "code_negative_prefixes": prefix_test([CODE_NEGATIVE_BEFORE]),
+    }
+
+
 class NumberRecognizer(Recognizer):
     NAME = "numbers"
     # PASSPORT: letters + 7-8 digits with the cue further back (see ``bare_passport``)
@@ -198,11 +211,7 @@ class NumberRecognizer(Recognizer):
                 mobile=_CN_MOBILE,
                 provinces=PROVINCES,
                 name=self.NAME,
-                card_prefixes=prefix_test([CARD_CONTEXT]),
-                negative_prefixes=prefix_test([NEGATIVE_CONTEXT]),
-                phone_prefixes=prefix_test([PHONE_CONTEXT]),
-                code_prefixes=prefix_test([CODE_CONTEXT]),
-                code_negative_prefixes=prefix_test([CODE_NEGATIVE_BEFORE]),
+                **_context_tests(),
             )
 
     def analyze(self, text: str, match: re.Match[str], group: str, pattern: Pattern) -> Iterable[Entity]:
