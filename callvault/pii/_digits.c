@@ -1041,6 +1041,159 @@ static PyTypeObject PrefixTestType = {
     .tp_methods = PrefixTest_methods,
 };
 
+/* ---- Hits: the prefilter's call per text ----------------------------------------------- */
+
+/* Hits(scan, local, make_scratch, record): hits(text) -> frozenset of the trigger ids Hyperscan
+ * reports, as Prefilter's Python closure gives them; the frozensets are shared per set. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *scan;         /* the database's bound scan method */
+    PyObject *local;        /* threading.local: .scratch, one per thread */
+    PyObject *make_scratch; /* make_scratch() -> a new Scratch for this database */
+    PyObject *record;       /* record_hit */
+    PyObject *sets;         /* dict: bit mask -> frozenset */
+    PyObject *empty;
+    PyObject *scratch_name, *zero;
+} Hits;
+
+static int Hits_init(Hits *h, PyObject *args, PyObject *kwargs) {
+    PyObject *scan, *local, *make_scratch, *record;
+    static char *keywords[] = {"scan", "local", "make_scratch", "record", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO", keywords, &scan, &local, &make_scratch, &record))
+        return -1;
+    if (h->scan != NULL) {
+        PyErr_SetString(PyExc_TypeError, "Hits is initialized once");
+        return -1;
+    }
+    h->scan = Py_NewRef(scan);
+    h->local = Py_NewRef(local);
+    h->make_scratch = Py_NewRef(make_scratch);
+    h->record = Py_NewRef(record);
+    h->sets = PyDict_New();
+    h->empty = PyFrozenSet_New(NULL);
+    h->scratch_name = PyUnicode_InternFromString("scratch");
+    h->zero = PyLong_FromLong(0);
+    if (!h->record || !h->sets || !h->empty || !h->scratch_name || !h->zero)
+        return -1;
+    return 0;
+}
+
+static PyObject *Hits_call(Hits *h, PyObject *args, PyObject *kwargs) {
+    PyObject *text, *scratch, *encoded, *found, *result, *key, *set;
+    unsigned long long mask = 0;
+    if (h->scan == NULL) {
+        PyErr_SetString(PyExc_TypeError, "Hits is not initialized");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "U", &text))
+        return NULL;
+    scratch = PyObject_GetAttr(h->local, h->scratch_name);
+    if (scratch == NULL) { /* the first scan of this thread */
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            return NULL;
+        PyErr_Clear();
+        scratch = PyObject_CallNoArgs(h->make_scratch);
+        if (scratch == NULL || PyObject_SetAttr(h->local, h->scratch_name, scratch) < 0) {
+            Py_XDECREF(scratch);
+            return NULL;
+        }
+    }
+    /* lone surrogates cannot be encoded; "?" is no trigger and removes none */
+    encoded = PyUnicode_AsEncodedString(text, "utf-8", "replace");
+    found = PyList_New(0);
+    if (encoded == NULL || found == NULL) {
+        Py_XDECREF(encoded);
+        Py_XDECREF(found);
+        Py_DECREF(scratch);
+        return NULL;
+    }
+    {
+        PyObject *call[5] = {encoded, h->record, h->zero, found, scratch};
+        result = PyObject_Vectorcall(h->scan, call, 5, NULL);
+    }
+    Py_DECREF(encoded);
+    Py_DECREF(scratch);
+    if (result == NULL) {
+        Py_DECREF(found);
+        return NULL;
+    }
+    Py_DECREF(result);
+    if (PyList_GET_SIZE(found) == 0) {
+        Py_DECREF(found);
+        return Py_NewRef(h->empty);
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(found); i++) {
+        long id = PyLong_AsLong(PyList_GET_ITEM(found, i));
+        if (id < 0 || id > 63) { /* not expected: no shared set, a new one */
+            PyErr_Clear();
+            result = PyFrozenSet_New(found);
+            Py_DECREF(found);
+            return result;
+        }
+        mask |= 1ULL << id;
+    }
+    key = PyLong_FromUnsignedLongLong(mask);
+    if (key == NULL) {
+        Py_DECREF(found);
+        return NULL;
+    }
+    set = PyDict_GetItemWithError(h->sets, key);
+    if (set != NULL) {
+        Py_DECREF(key);
+        Py_DECREF(found);
+        return Py_NewRef(set);
+    }
+    if (PyErr_Occurred() || (set = PyFrozenSet_New(found)) == NULL || PyDict_SetItem(h->sets, key, set) < 0) {
+        Py_XDECREF(set);
+        Py_DECREF(key);
+        Py_DECREF(found);
+        return NULL;
+    }
+    Py_DECREF(key);
+    Py_DECREF(found);
+    return set;
+}
+
+static int Hits_traverse(Hits *h, visitproc visit, void *arg) {
+    Py_VISIT(h->scan);
+    Py_VISIT(h->local);
+    Py_VISIT(h->make_scratch);
+    Py_VISIT(h->record);
+    Py_VISIT(h->sets);
+    return 0;
+}
+
+static int Hits_clear(Hits *h) {
+    Py_CLEAR(h->scan);
+    Py_CLEAR(h->local);
+    Py_CLEAR(h->make_scratch);
+    Py_CLEAR(h->record);
+    Py_CLEAR(h->sets);
+    Py_CLEAR(h->empty);
+    Py_CLEAR(h->scratch_name);
+    Py_CLEAR(h->zero);
+    return 0;
+}
+
+static void Hits_dealloc(Hits *h) {
+    PyObject_GC_UnTrack(h);
+    Hits_clear(h);
+    Py_TYPE(h)->tp_free((PyObject *)h);
+}
+
+static PyTypeObject HitsType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "callvault.pii._digits.Hits",
+    .tp_basicsize = sizeof(Hits),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Hits(scan, local, make_scratch, record)(text) -> frozenset: the prefilter's Hyperscan call.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Hits_init,
+    .tp_call = (ternaryfunc)Hits_call,
+    .tp_dealloc = (destructor)Hits_dealloc,
+    .tp_traverse = (traverseproc)Hits_traverse,
+    .tp_clear = (inquiry)Hits_clear,
+};
+
 /* record_hit(expression, start, end, flags, hits): Hyperscan's match callback for the
  * prefilter, hits.append(expression); returns None (scan on). */
 static PyObject *record_hit(PyObject *module, PyObject *const *args, Py_ssize_t count) {
@@ -1067,13 +1220,14 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__digits(void) {
     PyObject *m;
-    if (PyType_Ready(&ScannerType) < 0 || PyType_Ready(&PrefixTestType) < 0)
+    if (PyType_Ready(&ScannerType) < 0 || PyType_Ready(&PrefixTestType) < 0 || PyType_Ready(&HitsType) < 0)
         return NULL;
     m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
     if (PyModule_AddObjectRef(m, "Scanner", (PyObject *)&ScannerType) < 0 ||
-        PyModule_AddObjectRef(m, "PrefixTest", (PyObject *)&PrefixTestType) < 0) {
+        PyModule_AddObjectRef(m, "PrefixTest", (PyObject *)&PrefixTestType) < 0 ||
+        PyModule_AddObjectRef(m, "Hits", (PyObject *)&HitsType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -262,3 +262,21 @@ def test_a_context_match_begins_with_one_of_its_prefixes(text: str, low: int, hi
         compiled = prefix_test([pattern])
         if compiled is not None:
             assert compiled.occurs(text, low, high) == prefixes_occur(prefixes, text, low, high)
+
+
+@compiled_only
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=_ALPHABET + "\ud800 SPEAKER_1：", max_size=60))
+def test_the_compiled_prefilter_call_reports_what_hyperscan_does(text: str) -> None:
+    """``Hits`` (the prefilter's Hyperscan call in C) gives the triggers a plain scan with a
+    Python callback reports."""
+    hyperscan = pytest.importorskip("hyperscan")
+    from callvault.pii.prefilter import _on_match
+
+    prefilter = FAST[0]._prefilter
+    assert prefilter is not None and prefilter.engine == "hyperscan"
+    database = prefilter._hyperscan
+    found: list[int] = []
+    database.scan(text.encode("utf-8", "replace"), _on_match, 0, found, hyperscan.Scratch(database))
+    assert prefilter.hits(text) == frozenset(found)
+    assert type(prefilter.hits).__name__ == "Hits"
