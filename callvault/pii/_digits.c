@@ -483,9 +483,25 @@ static int append(Scanner *s, PyObject *found, int verdict, Py_ssize_t start, Py
     case PHONE_LANDLINE: kind = s->t_phone; score = s->s_090; break;
     default: kind = s->t_code; score = s->s_095; break;
     }
-    entity = PyObject_CallFunction(s->entity, "OnnOO", kind, start, end, score, s->name);
+    /* Entity is a named tuple: made as tuple.__new__ makes a subclass's instance (its
+     * __new__ would build an argument tuple and run Python code for each entity) */
+    entity = ((PyTypeObject *)s->entity)->tp_alloc((PyTypeObject *)s->entity, 5);
     if (entity == NULL)
         return -1;
+    {
+        PyObject *first = PyLong_FromSsize_t(start), *last = PyLong_FromSsize_t(end);
+        if (first == NULL || last == NULL) {
+            Py_XDECREF(first);
+            Py_XDECREF(last);
+            Py_DECREF(entity);
+            return -1;
+        }
+        PyTuple_SET_ITEM(entity, 0, Py_NewRef(kind));
+        PyTuple_SET_ITEM(entity, 1, first);
+        PyTuple_SET_ITEM(entity, 2, last);
+        PyTuple_SET_ITEM(entity, 3, Py_NewRef(score));
+        PyTuple_SET_ITEM(entity, 4, Py_NewRef(s->name));
+    }
     r = PyList_Append(found, entity);
     Py_DECREF(entity);
     return r;
@@ -885,6 +901,12 @@ static int Scanner_init(Scanner *s, PyObject *args, PyObject *kwargs) {
         !s->mobile_fullmatch || !s->t_id || !s->t_card || !s->t_phone || !s->t_code || !s->s_100 || !s->s_095 ||
         !s->s_090)
         return -1;
+    if (!PyType_Check(entity) || !PyType_IsSubtype((PyTypeObject *)entity, &PyTuple_Type) ||
+        ((PyTypeObject *)entity)->tp_itemsize != PyTuple_Type.tp_itemsize ||
+        ((PyTypeObject *)entity)->tp_basicsize != PyTuple_Type.tp_basicsize) {
+        PyErr_SetString(PyExc_TypeError, "entity must be a named tuple class of five fields");
+        return -1;
+    }
     if (!PyAnySet_Check(provinces)) {
         PyErr_SetString(PyExc_TypeError, "provinces must be a set or frozenset");
         return -1;
