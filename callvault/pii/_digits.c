@@ -10,6 +10,11 @@
  *
  * The pure-Python path is the reference: tests/pii/test_compiled.py checks that both give
  * the same entities on generated and random text whenever this module is built.
+ *
+ * Also here, for the same engine: PrefixTest (does one of the ways a pattern's match can
+ * begin occur in a text or window; callvault/pii/prefixes.py builds them) and Hits with
+ * record_hit (the prefilter's Hyperscan call per text). The module is optional (setup.py):
+ * every user of it has a pure-Python path with the same results.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
