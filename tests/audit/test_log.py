@@ -197,8 +197,12 @@ _text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(["seq", "time", "actor_id", "purpose", "reason", "x\u2028"]),
-                       st.one_of(st.none(), st.booleans(), st.integers(-(2**62), 2**62), _text)))
+@given(
+    st.dictionaries(
+        st.sampled_from(["seq", "time", "actor_id", "purpose", "reason", "x\u2028"]),
+        st.one_of(st.none(), st.booleans(), st.integers(-(2**62), 2**62), _text),
+    )
+)
 def test_fast_event_json_is_the_canonical_json(document: dict[str, Any]) -> None:
     from callvault.audit.log import event_json
 
