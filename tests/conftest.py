@@ -229,6 +229,15 @@ def isolated_runtime(tmp_path: Path) -> Iterator[Runtime]:
         yield built
 
 
+def forget_cached_keys(runtime: Runtime) -> None:
+    """Drop the unwrapped keys ``runtime`` keeps (data keys, tenant indexers), so the next
+    read unwraps them from the database again. Not ``runtime.caches.clear()``: the caches
+    also hold the runtime's background workers (audit writer, sweepers), which would then
+    run on, unclosed, after the runtime closes."""
+    for name in ("dek", "tenant_keys"):
+        runtime.caches.pop(name, None)
+
+
 def raw_database_bytes(runtime: Runtime) -> bytes:
     """Every byte the database holds on disk, as an attacker with a copy would see it.
 

@@ -117,7 +117,7 @@ def test_vault_runs_on_the_hsm(softhsm, tmp_path: Path) -> None:  # type: ignore
     from callvault.demo.generator import CustomerGenerator
     from callvault.vault.customers import importer, service
     from callvault.vault.fields.service import rotate_tenant_kek
-    from tests.conftest import fresh_database, make_settings, remember_pii
+    from tests.conftest import forget_cached_keys, fresh_database, make_settings, remember_pii
 
     keyring = Pkcs11Keyring(softhsm.module_path, softhsm.label, softhsm.user_pin)
     with fresh_database() as urls:
@@ -137,7 +137,7 @@ def test_vault_runs_on_the_hsm(softhsm, tmp_path: Path) -> None:  # type: ignore
             version, count = rotate_tenant_kek(runtime, tenant_id, grace_seconds=0)
             assert (version, count) == (2, 40)
             assert keyring.versions(f"tenant:{tenant_id}") == [2]
-            runtime.caches.clear()
+            forget_cached_keys(runtime)
             with tenant_session(runtime.sessions, tenant_id) as db_session:
                 page = service.get_all(db_session=db_session, actor=Actor.operator(tenant_id), limit=100)
             assert len(page.items) == 40 and all("****" in (c.mobile or "****") for c in page.items)

@@ -11,7 +11,7 @@ from callvault.core.runtime import Runtime
 from callvault.demo.generator import CustomerGenerator
 from callvault.vault.customers import importer
 from callvault.vault.fields.service import rotate_tenant_kek
-from tests.conftest import TenantHandle, auth, remember_pii
+from tests.conftest import TenantHandle, auth, forget_cached_keys, remember_pii
 
 
 def test_rotation_keeps_every_customer_readable(client: TestClient, runtime: Runtime, tenant: TenantHandle) -> None:
@@ -31,7 +31,7 @@ def test_rotation_keeps_every_customer_readable(client: TestClient, runtime: Run
         if not cursor:
             break
     assert len(ids) == 400
-    runtime.caches.clear()  # force every read below to unwrap its data key again
+    forget_cached_keys(runtime)  # every read below unwraps its data key again
 
     failures: list[int] = []
     reads = [0]
@@ -62,7 +62,7 @@ def test_rotation_keeps_every_customer_readable(client: TestClient, runtime: Run
     assert progress[-1][0] == count
     kek_ref = f"tenant:{tenant.id}"
     assert runtime.keyring.versions(kek_ref) == [2]
-    runtime.caches.clear()
+    forget_cached_keys(runtime)
     for cid in ids:
         assert client.get(f"/v1/customers/{cid}", headers=auth(tenant.api_key)).status_code == 200
     search = client.post("/v1/customers:search", json={"external_ref": "CRM-00800000"}, headers=auth(tenant.api_key))
