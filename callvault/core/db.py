@@ -8,10 +8,10 @@ a second wall behind the ``tenant_id`` filter every query carries anyway.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Boolean,
@@ -175,9 +175,13 @@ def bulk_insert(db_session: Session, table: Table, rows: list[dict[str, Any]]) -
 _BULK_CACHE: dict[tuple[str, str, tuple[str, ...]], tuple[str, dict[str, Any], tuple[str, ...] | None]] = {}
 
 
-def insert_tuples(db_session: Session, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+def insert_tuples(
+    db_session: Session, table: str, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...] | bytes]
+) -> None:
     """Insert rows already in the driver's form (tuples in ``columns`` order: UUIDs as the
-    column stores them, aware datetimes, bytes) in the session's transaction.
+    column stores them, aware datetimes, bytes) in the session's transaction; on
+    PostgreSQL the rows may instead be ready lines of ``COPY``'s text format (``bytes``,
+    made where the CPU is cheaper, e.g. the importer's workers).
 
     The bulk paths' fast lane. SQLite: one ``executemany``. PostgreSQL: ``COPY`` into a
     temporary staging table and one ``INSERT ... SELECT``, since ``COPY FROM`` refuses
@@ -200,8 +204,11 @@ def insert_tuples(db_session: Session, table: str, columns: tuple[str, ...], row
             f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
         with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+            if isinstance(rows[0], bytes):
+                copy.write(b"".join(cast(list[bytes], rows)))
+            else:
+                for row in rows:
+                    copy.write_row(row)
         cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage}")  # noqa: S608 - names
         cursor.execute(f"TRUNCATE {stage}")
 

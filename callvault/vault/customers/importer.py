@@ -566,31 +566,10 @@ def _store(
             customers.append(prepared.customers[position])
             keys.append(prepared.keys[position])
             created.append(prepared.ids[position])
-    _insert_rows(db_session, "subject_key", _KEY_COLUMNS, keys)
-    _insert_rows(db_session, "customer", _CUSTOMER_COLUMNS, customers)
+    insert_tuples(db_session, "subject_key", _KEY_COLUMNS, keys)
+    insert_tuples(db_session, "customer", _CUSTOMER_COLUMNS, customers)
     report.imported += len(customers)
     return _without_create_event(db_session, tenant_id, skipped) + created
-
-
-def _insert_rows(db_session: Session, table: str, columns: tuple[str, ...], rows: list[Any]) -> None:
-    """``core.db.insert_tuples`` for tuples; lines of ``COPY`` text (``_prepare``'s
-    ``copy_text``) go the same way on PostgreSQL: ``COPY`` into the staging table, then one
-    ``INSERT ... SELECT`` that row-level security checks like any other."""
-    if not rows or not isinstance(rows[0], bytes):
-        insert_tuples(db_session, table, columns, rows)
-        return
-    names = ", ".join(columns)
-    driver = db_session.connection().connection.driver_connection
-    assert driver is not None
-    stage = f"{table}_stage"
-    with driver.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
-            copy.write(b"".join(rows))
-        cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage}")  # noqa: S608 - names
-        cursor.execute(f"TRUNCATE {stage}")
 
 
 def _report_error(report: ImportReport, line: int, error: _RowError) -> None:
