@@ -22,7 +22,6 @@ from callvault.core.errors import DecryptionFailed
 __all__ = [
     "FIELD_FORMAT_VERSION",
     "FieldContext",
-    "field_key_id",
     "open_field",
     "open_fields",
     "seal_field",
@@ -59,21 +58,18 @@ def _aad_prefix(tenant_id: str, table: str, column: str) -> bytes:
     return b"callvault/field/v1" + _encode_parts(tenant_id, table, column)
 
 
-def _aad(header: bytes, context: FieldContext) -> bytes:
-    return _aad_prefix(context.tenant_id, context.table, context.column) + _encode_parts(context.record_id) + header
-
-
 def seal_field(cipher: AESGCM, key_id: uuid.UUID, value: str, context: FieldContext) -> bytes:
-    header = bytes((FIELD_FORMAT_VERSION,)) + key_id.bytes
-    nonce = os.urandom(_NONCE_LEN)
-    return header + nonce + cipher.encrypt(nonce, value.encode(), _aad(header, context))
+    """Seal one column: ``seal_fields`` with one value."""
+    return seal_fields(cipher, key_id, context.tenant_id, context.table, context.record_id, {context.column: value})[
+        context.column
+    ]
 
 
 def seal_fields(
     cipher: AESGCM, key_id: uuid.UUID, tenant_id: str, table: str, record_id: str, values: Mapping[str, str]
 ) -> dict[str, bytes]:
-    """Seal several columns of one record: same result as ``seal_field`` per column, with the
-    record part of the AAD and the nonces prepared once (the bulk-import hot path)."""
+    """Seal several columns of one record, each bound to its place (tenant, table, column,
+    record) and key id; the record part of the AAD and the nonces are prepared once."""
     header = bytes((FIELD_FORMAT_VERSION,)) + key_id.bytes
     record = _encode_parts(record_id) + header
     nonces = os.urandom(_NONCE_LEN * len(values))
@@ -85,31 +81,19 @@ def seal_fields(
     return out
 
 
-def field_key_id(sealed: bytes) -> uuid.UUID:
-    """Key id named in a sealed field's header (raises DecryptionFailed if malformed)."""
-    if len(sealed) < _HEADER_LEN + _NONCE_LEN + _TAG_LEN or sealed[0] != FIELD_FORMAT_VERSION:
-        raise DecryptionFailed()
-    return uuid.UUID(bytes=bytes(sealed[1:_HEADER_LEN]))
-
-
 def open_field(cipher: AESGCM, key_id: uuid.UUID, sealed: bytes, context: FieldContext) -> str:
-    if field_key_id(sealed) != key_id:
-        raise DecryptionFailed()
-    header = bytes(sealed[:_HEADER_LEN])
-    nonce = bytes(sealed[_HEADER_LEN : _HEADER_LEN + _NONCE_LEN])
-    try:
-        plain = cipher.decrypt(nonce, bytes(sealed[_HEADER_LEN + _NONCE_LEN :]), _aad(header, context))
-        return plain.decode()
-    except (InvalidTag, UnicodeDecodeError):
-        raise DecryptionFailed() from None
+    """Open one column: ``open_fields`` with one value."""
+    return open_fields(cipher, key_id, context.tenant_id, context.table, context.record_id, {context.column: sealed})[
+        context.column
+    ]
 
 
 def open_fields(
     cipher: AESGCM, key_id: uuid.UUID, tenant_id: str, table: str, record_id: str, sealed: Mapping[str, bytes]
 ) -> dict[str, str]:
-    """Open several columns of one record: same result as ``open_field`` per column (and
-    DecryptionFailed if any one fails), with the header expected and the record part of the
-    AAD built once (the export and bulk-read hot path)."""
+    """Open several columns of one record (DecryptionFailed if any one fails: wrong key id
+    or format version in its header, too short, or bound to another place); the expected
+    header and the record part of the AAD are built once."""
     header = bytes((FIELD_FORMAT_VERSION,)) + key_id.bytes
     record = _encode_parts(record_id) + header
     body_start = _HEADER_LEN + _NONCE_LEN
