@@ -1,8 +1,11 @@
-"""Build hook for the one optional C extension; everything else is in pyproject.toml.
+"""Build hook for the optional C extensions; everything else is in pyproject.toml.
 
-``callvault.pii._digits`` finds and classifies digit runs for the PII engine. It is
-optional: when it cannot be built (no compiler, no Python headers) the install still
-succeeds and the engine uses its pure-Python path, which gives the same results.
+- ``callvault.pii._digits`` finds and classifies digit runs for the PII engine.
+- ``callvault.crypto._gcm`` is AES-256-GCM through OpenSSL's libcrypto with the key
+  schedule kept between calls (it needs the OpenSSL headers, e.g. Debian's libssl-dev).
+
+Both are optional: when one cannot be built (no compiler, no headers) the install still
+succeeds and its users take their pure-Python path, which gives the same results.
 """
 
 from setuptools import Extension, setup
@@ -14,6 +17,13 @@ setup(
             sources=["callvault/pii/_digits.c"],
             optional=True,
             extra_compile_args=["-O2"],
-        )
+        ),
+        Extension(
+            "callvault.crypto._gcm",
+            sources=["callvault/crypto/_gcm.c"],
+            libraries=["crypto"],
+            optional=True,
+            extra_compile_args=["-O2"],
+        ),
     ]
 )

@@ -14,10 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-from callvault.core.errors import DecryptionFailed
+from callvault.crypto.gcm import NONCE_LEN, Gcm
 
 __all__ = [
     "FIELD_FORMAT_VERSION",
@@ -29,9 +26,6 @@ __all__ = [
 ]
 
 FIELD_FORMAT_VERSION = 1
-_HEADER_LEN = 1 + 16
-_NONCE_LEN = 12
-_TAG_LEN = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +52,7 @@ def _aad_prefix(tenant_id: str, table: str, column: str) -> bytes:
     return b"callvault/field/v1" + _encode_parts(tenant_id, table, column)
 
 
-def seal_field(cipher: AESGCM, key_id: uuid.UUID, value: str, context: FieldContext) -> bytes:
+def seal_field(cipher: Gcm, key_id: uuid.UUID, value: str, context: FieldContext) -> bytes:
     """Seal one column: ``seal_fields`` with one value."""
     return seal_fields(cipher, key_id, context.tenant_id, context.table, context.record_id, {context.column: value})[
         context.column
@@ -66,22 +60,20 @@ def seal_field(cipher: AESGCM, key_id: uuid.UUID, value: str, context: FieldCont
 
 
 def seal_fields(
-    cipher: AESGCM, key_id: uuid.UUID, tenant_id: str, table: str, record_id: str, values: Mapping[str, str]
+    cipher: Gcm, key_id: uuid.UUID, tenant_id: str, table: str, record_id: str, values: Mapping[str, str]
 ) -> dict[str, bytes]:
     """Seal several columns of one record, each bound to its place (tenant, table, column,
-    record) and key id; the record part of the AAD and the nonces are prepared once."""
+    record) and key id, in one call to the cipher (fresh random nonces)."""
     header = bytes((FIELD_FORMAT_VERSION,)) + key_id.bytes
-    record = _encode_parts(record_id) + header
-    nonces = os.urandom(_NONCE_LEN * len(values))
-    out: dict[str, bytes] = {}
-    for position, (column, value) in enumerate(values.items()):
-        nonce = nonces[position * _NONCE_LEN : (position + 1) * _NONCE_LEN]
-        aad = _aad_prefix(tenant_id, table, column) + record
-        out[column] = header + nonce + cipher.encrypt(nonce, value.encode(), aad)
-    return out
+    columns = list(values)
+    prefixes = [_aad_prefix(tenant_id, table, column) for column in columns]
+    sealed = cipher.seal_fields(
+        header, _encode_parts(record_id) + header, prefixes, list(values.values()), os.urandom(NONCE_LEN * len(columns))
+    )
+    return dict(zip(columns, sealed, strict=True))
 
 
-def open_field(cipher: AESGCM, key_id: uuid.UUID, sealed: bytes, context: FieldContext) -> str:
+def open_field(cipher: Gcm, key_id: uuid.UUID, sealed: bytes, context: FieldContext) -> str:
     """Open one column: ``open_fields`` with one value."""
     return open_fields(cipher, key_id, context.tenant_id, context.table, context.record_id, {context.column: sealed})[
         context.column
@@ -89,23 +81,13 @@ def open_field(cipher: AESGCM, key_id: uuid.UUID, sealed: bytes, context: FieldC
 
 
 def open_fields(
-    cipher: AESGCM, key_id: uuid.UUID, tenant_id: str, table: str, record_id: str, sealed: Mapping[str, bytes]
+    cipher: Gcm, key_id: uuid.UUID, tenant_id: str, table: str, record_id: str, sealed: Mapping[str, bytes]
 ) -> dict[str, str]:
-    """Open several columns of one record (DecryptionFailed if any one fails: wrong key id
-    or format version in its header, too short, or bound to another place); the expected
-    header and the record part of the AAD are built once."""
+    """Open several columns of one record in one call to the cipher (DecryptionFailed if
+    any one fails: wrong key id or format version in its header, too short, or bound to
+    another place)."""
     header = bytes((FIELD_FORMAT_VERSION,)) + key_id.bytes
-    record = _encode_parts(record_id) + header
-    body_start = _HEADER_LEN + _NONCE_LEN
-    out: dict[str, str] = {}
-    try:
-        for column, value in sealed.items():
-            if len(value) < body_start + _TAG_LEN or value[:_HEADER_LEN] != header:
-                raise DecryptionFailed()
-            plain = cipher.decrypt(
-                value[_HEADER_LEN:body_start], value[body_start:], _aad_prefix(tenant_id, table, column) + record
-            )
-            out[column] = plain.decode()
-    except (InvalidTag, UnicodeDecodeError):
-        raise DecryptionFailed() from None
-    return out
+    columns = list(sealed)
+    prefixes = [_aad_prefix(tenant_id, table, column) for column in columns]
+    opened = cipher.open_fields(header, _encode_parts(record_id) + header, prefixes, list(sealed.values()))
+    return dict(zip(columns, opened, strict=True))

@@ -13,10 +13,9 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from callvault.crypto import aead
 from callvault.crypto.aead import FieldContext
+from callvault.crypto.gcm import Gcm
 from callvault.crypto.keyrings.base import Keyring, wrapped_kek_version
 
 __all__ = ["DataKey", "WrappedKey", "new_data_key", "open_data_key", "rewrap_data_key"]
@@ -37,7 +36,7 @@ class DataKey:
 
     def __init__(self, key_id: uuid.UUID, raw: bytes) -> None:
         self.key_id = key_id
-        self._cipher = AESGCM(raw)
+        self._cipher = Gcm(raw)
         self._raw = raw  # only for keys derived inside this package (crypto.stream)
 
     def seal(self, value: str, context: FieldContext) -> bytes:

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from callvault.core.errors import DecryptionFailed, Invalid
+from callvault.crypto.gcm import Gcm
 from callvault.crypto.keyrings.base import WRAP_FORMAT_VERSION, UnknownKey, wrapped_kek_version
 
 __all__ = ["LocalKeyring"]
@@ -56,7 +57,7 @@ class LocalKeyring:
         self._scrypt_n = scrypt_n
         self._derived: dict[bytes, bytes] = dict(derived or {})  # scrypt salt -> key
         self._payload: dict[str, Any] = {"keks": {}, "signing": {}}
-        self._ciphers: dict[tuple[str, int], AESGCM] = {}
+        self._ciphers: dict[tuple[str, int], Gcm] = {}
         self._signers: dict[str, tuple[str, Ed25519PrivateKey]] = {}  # key ref -> (stored form, key)
         self._mtime_ns = -1
         self._checked_at = 0.0
@@ -152,7 +153,7 @@ class LocalKeyring:
             raise UnknownKey()
         return entry  # type: ignore[no-any-return]
 
-    def _cipher(self, kek_ref: str, version: int) -> AESGCM:
+    def _cipher(self, kek_ref: str, version: int) -> Gcm:
         cipher = self._ciphers.get((kek_ref, version))
         if cipher is None:
             raw = self._kek(kek_ref)["versions"].get(str(version))
@@ -161,7 +162,7 @@ class LocalKeyring:
                 raw = self._kek(kek_ref)["versions"].get(str(version))
             if raw is None:
                 raise UnknownKey()
-            cipher = AESGCM(_unb64(raw))
+            cipher = Gcm(_unb64(raw))
             self._ciphers[(kek_ref, version)] = cipher
         return cipher
 
@@ -196,10 +197,9 @@ class LocalKeyring:
 
     def unwrap(self, kek_ref: str, wrapped: bytes, aad: bytes) -> bytes:
         version = wrapped_kek_version(wrapped)
-        try:
-            return self._cipher(kek_ref, version).decrypt(wrapped[5:17], wrapped[17:], aad)
-        except InvalidTag:
-            raise DecryptionFailed() from None
+        if len(wrapped) < 17:
+            raise DecryptionFailed()
+        return self._cipher(kek_ref, version).decrypt(wrapped[5:17], wrapped[17:], aad)
 
     def retire(self, kek_ref: str, version: int) -> None:
         with self._writing() as payload:
