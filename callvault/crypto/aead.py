@@ -38,18 +38,20 @@ class FieldContext:
     record_id: str
 
 
+def _encode_part(part: str) -> bytes:
+    raw = part.encode()
+    return len(raw).to_bytes(2, "big") + raw
+
+
 def _encode_parts(*parts: str) -> bytes:
-    out = bytearray()
-    for part in parts:
-        raw = part.encode()
-        out += len(raw).to_bytes(2, "big")
-        out += raw
-    return bytes(out)
+    return b"".join(map(_encode_part, parts))
 
 
 @lru_cache(maxsize=4096)
-def _aad_prefix(tenant_id: str, table: str, column: str) -> bytes:
-    return b"callvault/field/v1" + _encode_parts(tenant_id, table, column)
+def _aad_prefixes(tenant_id: str, table: str, columns: tuple[str, ...]) -> list[bytes]:
+    """The column part of each field's associated data (a record's columns come in a few
+    fixed sets, so the list is built once per set)."""
+    return [b"callvault/field/v1" + _encode_parts(tenant_id, table, column) for column in columns]
 
 
 def seal_field(cipher: Gcm, key_id: uuid.UUID, value: str, context: FieldContext) -> bytes:
@@ -65,10 +67,13 @@ def seal_fields(
     """Seal several columns of one record, each bound to its place (tenant, table, column,
     record) and key id, in one call to the cipher (fresh random nonces)."""
     header = bytes((FIELD_FORMAT_VERSION,)) + key_id.bytes
-    columns = list(values)
-    prefixes = [_aad_prefix(tenant_id, table, column) for column in columns]
+    columns = tuple(values)
     sealed = cipher.seal_fields(
-        header, _encode_parts(record_id) + header, prefixes, list(values.values()), os.urandom(NONCE_LEN * len(columns))
+        header,
+        _encode_part(record_id) + header,
+        _aad_prefixes(tenant_id, table, columns),
+        list(values.values()),
+        os.urandom(NONCE_LEN * len(columns)),
     )
     return dict(zip(columns, sealed, strict=True))
 
@@ -87,7 +92,8 @@ def open_fields(
     any one fails: wrong key id or format version in its header, too short, or bound to
     another place)."""
     header = bytes((FIELD_FORMAT_VERSION,)) + key_id.bytes
-    columns = list(sealed)
-    prefixes = [_aad_prefix(tenant_id, table, column) for column in columns]
-    opened = cipher.open_fields(header, _encode_parts(record_id) + header, prefixes, list(sealed.values()))
+    columns = tuple(sealed)
+    opened = cipher.open_fields(
+        header, _encode_part(record_id) + header, _aad_prefixes(tenant_id, table, columns), list(sealed.values())
+    )
     return dict(zip(columns, opened, strict=True))
