@@ -14,6 +14,7 @@ passed through the PII redactor before they are stored.
 from __future__ import annotations
 
 import hashlib
+import operator
 import queue
 import threading
 import time
@@ -201,6 +202,7 @@ class AuditWriter:
         self._started = False
         self._start_lock = threading.Lock()
         self._appended = False
+        self._committed_tree: merkle.CompactTree | None = None
 
     # -- public ------------------------------------------------------------------------
     def append(self, events: Sequence[dict[str, Any]]) -> list[int]:
@@ -250,9 +252,10 @@ class AuditWriter:
             events = [{**template, "resource_id": subject, "subject_id": subject} for subject in subject_ids]
             return self.append_in(db_session, events)
         with system_scope(db_session):  # the log's size and tree count every tenant's events
-            tree = self._locked_tree(db_session)
+            tree = self._locked_tree(db_session, reuse_committed=True)
             seqs = _insert_like(db_session, template, pieces, subject_ids, tree)
             self._maybe_sign(db_session, force=False, tree=tree)
+        self._remember_on_commit(db_session, tree)
         self._appended = True
         if self._runtime.caches.get(_SUBSCRIBERS):  # the events as dicts only for a listener
             events = [{**template, "resource_id": subject, "subject_id": subject} for subject in subject_ids]
@@ -285,13 +288,41 @@ class AuditWriter:
             sa_event.listen(db_session, "after_rollback", lambda session: session.info[_UNPUBLISHED].clear())
         pending.append((list(events), seqs))
 
-    def _locked_tree(self, db_session: Session) -> merkle.CompactTree:
+    def _locked_tree(self, db_session: Session, *, reuse_committed: bool = False) -> merkle.CompactTree:
         """Take the log's lock in the caller's transaction and load the committed tree
-        (call it in system scope)."""
+        (call it in system scope).
+
+        ``reuse_committed``: when the log's size (read under the lock) is that of the tree
+        a bulk append of this writer left at its commit (``_remember_on_commit``), a copy
+        of that tree instead of rebuilding its right edge from stored nodes and leaves
+        (each batch of an import rebuilt it). The log is append-only and appends are
+        serialised by the lock, so a committed size names one tree; a tree from a
+        transaction that rolled back is never remembered."""
         if is_postgres(db_session):
             db_session.execute(text("SELECT pg_advisory_xact_lock(7262746)"))
         size = int(db_session.scalar(select(func.coalesce(func.max(AuditEvent.seq), 0))) or 0)
+        committed = self._committed_tree
+        if reuse_committed and committed is not None and committed.size == size:
+            return committed.copy()
         return self._load_tree(db_session, size)
+
+    def _remember_on_commit(self, db_session: Session, tree: merkle.CompactTree) -> None:
+        """Keep ``tree`` (not changed after this) as ``_committed_tree`` once the caller's
+        transaction commits; forget it on any rollback, a savepoint's included."""
+        if _PENDING_TREE not in db_session.info:
+
+            def committed(session: Session) -> None:
+                pending = session.info.get(_PENDING_TREE)
+                if pending is not None:
+                    self._committed_tree = pending
+                session.info[_PENDING_TREE] = None
+
+            def rolled_back(session: Session, _transaction: Any) -> None:
+                session.info[_PENDING_TREE] = None
+
+            sa_event.listen(db_session, "after_commit", committed)
+            sa_event.listen(db_session, "after_soft_rollback", rolled_back)
+        db_session.info[_PENDING_TREE] = tree
 
     def close(self) -> None:
         """Stop the writer thread (after everything queued so far is committed), then sign
@@ -447,6 +478,8 @@ def _insert_events(db_session: Session, events: Sequence[dict[str, Any]], tree: 
     return [row["seq"] for row in rows]
 
 
+_PENDING_TREE = "callvault.audit.pending_tree"
+"""``session.info`` key: the tree a bulk append left in the session's open transaction."""
 _SEQ_MARK = 7_919_191_919_191_919_191
 _ID_MARK = "callvault:subject-id-marker"
 _EVENT_COLUMNS = (*EVENT_FIELDS, "leaf_hash")
@@ -489,15 +522,15 @@ def _insert_like(
 ) -> list[int]:
     """``_insert_events`` for events that differ only in their subject (see ``append_like_in``)."""
     form, slots = pieces
-    dumps, sha256 = orjson.dumps, hashlib.sha256
-    leaves: list[bytes] = []
-    nodes: list[tuple[int, int, bytes]] = []
+    leaf_form, pick, sha256 = b"\x00" + form, operator.itemgetter(*slots), hashlib.sha256
     frontier, size = tree._frontier, tree.size
-    for seq, subject in enumerate(subject_ids, start=size + 1):
-        values = (dumps(subject), str(seq).encode())
-        leaf = sha256(b"\x00" + form % tuple([values[slot] for slot in slots])).digest()
-        leaves.append(leaf)
-        position = seq - 1  # CompactTree.append, inlined, keeping the stored levels
+    # the leaves in one comprehension: (quoted subject, sequence number) into the slots
+    leaves = [
+        sha256(leaf_form % pick((quoted, b"%d" % seq))).digest()
+        for seq, quoted in enumerate(map(orjson.dumps, subject_ids), start=size + 1)
+    ]
+    nodes: list[tuple[int, int, bytes]] = []
+    for position, leaf in enumerate(leaves, start=size):  # CompactTree.append, inlined, keeping the stored levels
         current, level = leaf, 0
         while position >> level & 1:
             current = sha256(b"\x01" + frontier.pop() + current).digest()
