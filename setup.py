@@ -1,8 +1,9 @@
 """Build hook for the optional C extensions; everything else is in pyproject.toml.
 
 - ``callvault.pii._digits`` finds and classifies digit runs for the PII engine.
-- ``callvault.crypto._gcm`` is AES-256-GCM through OpenSSL's libcrypto with the key
-  schedule kept between calls (it needs the OpenSSL headers, e.g. Debian's libssl-dev).
+- ``callvault.crypto._openssl`` is AES-256-GCM and HMAC-SHA256 through OpenSSL 3's
+  libcrypto with the key set up once per key (it needs the OpenSSL headers, e.g.
+  Debian's libssl-dev).
 
 Both are optional: when one cannot be built (no compiler, no headers) the install still
 succeeds and its users take their pure-Python path, which gives the same results.
@@ -19,8 +20,8 @@ setup(
             extra_compile_args=["-O2"],
         ),
         Extension(
-            "callvault.crypto._gcm",
-            sources=["callvault/crypto/_gcm.c"],
+            "callvault.crypto._openssl",
+            sources=["callvault/crypto/_openssl.c"],
             libraries=["crypto"],
             optional=True,
             extra_compile_args=["-O2"],

@@ -8,7 +8,9 @@ unrelated digests and the index leaks only equality within one field of one tena
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
+from collections.abc import Callable
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -60,45 +62,61 @@ _INNER_PAD = bytes.maketrans(bytes(range(256)), bytes(b ^ 0x36 for b in range(25
 _OUTER_PAD = bytes.maketrans(bytes(range(256)), bytes(b ^ 0x5C for b in range(256)))
 
 
+def pure_hmac_sha256(key: bytes) -> Callable[[bytes], bytes]:
+    """HMAC-SHA256 under ``key`` (at most one block) as a function of the message: the keyed
+    inner and outer SHA-256 states (RFC 2104: the hash after absorbing ``key ⊕ ipad`` and
+    ``key ⊕ opad``) are made once and copied per message, so a digest costs two
+    compressions and no key setup (a quarter of ``hmac.digest``'s time on short values)."""
+    if len(key) > _BLOCK:
+        raise ValueError("keys longer than a block are hashed first: not needed here")
+    block = key.ljust(_BLOCK, b"\0")
+    inner_state, outer_state = hashlib.sha256(block.translate(_INNER_PAD)), hashlib.sha256(block.translate(_OUTER_PAD))
+
+    def digest(message: bytes) -> bytes:
+        inner = inner_state.copy()
+        inner.update(message)
+        outer = outer_state.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+    return digest
+
+
+def compiled_hmac_sha256() -> Callable[[bytes], Callable[[bytes], bytes]] | None:
+    """The C extension's keyed HMAC-SHA256 (OpenSSL, the key set up once), as a function
+    of the key like ``pure_hmac_sha256``; ``None`` when the extension is not built."""
+    try:
+        mac_type = importlib.import_module("callvault.crypto._openssl").HmacSha256
+    except ImportError:
+        return None
+    return lambda key: mac_type(key).digest
+
+
+_hmac_sha256 = compiled_hmac_sha256() or pure_hmac_sha256
+
+
 class BlindIndexer:
-    """Digests for one tenant; field keys are derived once and cached.
+    """Digests for one tenant; each field's HMAC key is derived once and kept set up
+    (``_hmac_sha256``: compiled when built, else ``pure_hmac_sha256``). The digests are
+    HMAC-SHA256's, bit for bit (tests compare both paths with ``hmac.digest``)."""
 
-    Per field, the HMAC's keyed inner and outer SHA-256 states (RFC 2104: the hash after
-    absorbing ``key ⊕ ipad`` and ``key ⊕ opad``) are kept and copied for each value, so a
-    digest costs two compressions and no key setup: a quarter of ``hmac.digest``'s time
-    on the short values indexes hold. The digests are HMAC-SHA256's, bit for bit (tests
-    compare them with ``hmac.digest``)."""
-
-    __slots__ = ("_field_keys", "_root", "_states")
+    __slots__ = ("_macs", "_root")
 
     def __init__(self, root: bytes) -> None:
         self._root = root
-        self._field_keys: dict[str, bytes] = {}
-        self._states: dict[str, tuple[hashlib._Hash, hashlib._Hash]] = {}
+        self._macs: dict[str, Callable[[bytes], bytes]] = {}
 
-    def _field_key(self, field: str) -> bytes:
-        key = self._field_keys.get(field)
-        if key is None:
+    def _field_mac(self, field: str) -> Callable[[bytes], bytes]:
+        mac = self._macs.get(field)
+        if mac is None:
             key = _hkdf_sha256(self._root, info=b"callvault/blind-index/v1|" + field.encode(), length=32)
-            self._field_keys[field] = key
-        return key
-
-    def _field_states(self, field: str) -> tuple[hashlib._Hash, hashlib._Hash]:
-        states = self._states.get(field)
-        if states is None:
-            block = self._field_key(field).ljust(_BLOCK, b"\0")  # 32-byte keys: never hashed first
-            states = hashlib.sha256(block.translate(_INNER_PAD)), hashlib.sha256(block.translate(_OUTER_PAD))
-            self._states[field] = states
-        return states
+            mac = self._macs[field] = _hmac_sha256(key)
+        return mac
 
     def digest(self, field: str, value: str, *, size: int = FULL_DIGEST_BYTES) -> bytes:
         """Truncated HMAC-SHA256 of an already normalised value."""
-        inner_state, outer_state = self._states.get(field) or self._field_states(field)
-        inner = inner_state.copy()
-        inner.update(value.encode())
-        outer = outer_state.copy()
-        outer.update(inner.digest())
-        return outer.digest()[:size]
+        mac = self._macs.get(field) or self._field_mac(field)
+        return mac(value.encode())[:size]
 
     def __repr__(self) -> str:
         return "BlindIndexer(<hidden>)"

@@ -1,4 +1,4 @@
-"""AES-256-GCM with one key: the compiled path (``callvault.crypto._gcm``, OpenSSL with the
+"""AES-256-GCM with one key: the compiled path (``callvault.crypto._openssl``, OpenSSL with the
 key schedule kept between calls) when it is built, ``cryptography`` otherwise.
 
 ``Gcm(key)`` is the handle every user of a data key or a KEK holds. Both paths give the
@@ -93,7 +93,7 @@ class PyGcm:
 def compiled() -> Any:
     """The C extension's ``Gcm`` type, or ``None`` when it is not built (see setup.py)."""
     try:
-        return importlib.import_module("callvault.crypto._gcm").Gcm
+        return importlib.import_module("callvault.crypto._openssl").Gcm
     except ImportError:
         return None
 

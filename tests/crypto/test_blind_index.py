@@ -1,15 +1,31 @@
-"""Blind-index digests from precomputed HMAC states are HMAC-SHA256's, bit for bit."""
+"""Blind-index digests are HMAC-SHA256's, bit for bit, on the compiled path (OpenSSL, when
+built) and on the pure one (copied hashlib states)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callvault.crypto import BlindIndexer
-from callvault.crypto.blind_index import FULL_DIGEST_BYTES, SUFFIX_DIGEST_BYTES, _hkdf_sha256
+from callvault.crypto import BlindIndexer, blind_index
+from callvault.crypto.blind_index import (
+    FULL_DIGEST_BYTES,
+    SUFFIX_DIGEST_BYTES,
+    _hkdf_sha256,
+    compiled_hmac_sha256,
+    pure_hmac_sha256,
+)
+
+MACS = [pure_hmac_sha256] + ([compiled_hmac_sha256()] if compiled_hmac_sha256() is not None else [])
+
+
+@pytest.fixture(params=MACS, ids=lambda mac: "pure" if mac is pure_hmac_sha256 else "compiled")
+def each_mac(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the test with the indexer on each path (both are ours: neither is a stand-in)."""
+    monkeypatch.setattr(blind_index, "_hmac_sha256", request.param)
 
 
 def _reference(root: bytes, field: str, value: str, size: int) -> bytes:
@@ -17,6 +33,7 @@ def _reference(root: bytes, field: str, value: str, size: int) -> bytes:
     return hmac.digest(key, value.encode(), hashlib.sha256)[:size]
 
 
+@pytest.mark.usefixtures("each_mac")
 @settings(max_examples=300, deadline=None)
 @given(
     root=st.binary(min_size=32, max_size=32),
@@ -32,8 +49,26 @@ def test_digest_is_hmac_sha256_of_the_field_key(root: bytes, fields: list[str], 
             assert indexer.digest(field, value, size=size) == _reference(root, field, value, size)
 
 
+@pytest.mark.usefixtures("each_mac")
 def test_digest_of_long_values_and_known_root() -> None:
     root = bytes(range(32))
     indexer = BlindIndexer(root)
     for value in ("", "5678", "+8613812345678", "z" * 63, "z" * 64, "z" * 65, "长" * 1000):
         assert indexer.digest("customer.mobile", value) == _reference(root, "customer.mobile", value, 16)
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=st.binary(min_size=1, max_size=64), message=st.binary(max_size=300))
+def test_each_mac_is_hmac_sha256(key: bytes, message: bytes) -> None:
+    expected = hmac.digest(key, message, hashlib.sha256)
+    for mac in MACS:
+        digest = mac(key)
+        assert digest(message) == expected
+        assert digest(message) == expected  # the kept key state is not consumed by a message
+
+
+def test_compiled_mac_refuses_no_key() -> None:
+    if len(MACS) == 1:
+        pytest.skip("callvault.crypto._openssl is not built")
+    with pytest.raises(ValueError):
+        MACS[1](b"")

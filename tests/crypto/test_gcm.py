@@ -1,4 +1,4 @@
-"""The compiled AES-256-GCM (callvault.crypto._gcm) and the pure-Python path agree.
+"""The compiled AES-256-GCM (callvault.crypto._openssl) and the pure-Python path agree.
 
 Both paths seal the published GCM vector; whatever one seals the other opens, field by
 field, with the same bytes for the same nonces; both refuse the same tampering (any
@@ -24,7 +24,7 @@ from callvault.crypto.gcm import Gcm, PyGcm, compiled
 
 COMPILED = compiled()
 IMPLEMENTATIONS: list[Any] = [PyGcm] + ([COMPILED] if COMPILED is not None else [])
-compiled_only = pytest.mark.skipif(COMPILED is None, reason="callvault.crypto._gcm is not built")
+compiled_only = pytest.mark.skipif(COMPILED is None, reason="callvault.crypto._openssl is not built")
 
 HEADER = b"\x01" + bytes(range(16))
 RECORD = b"\x00\x24" + b"r" * 36 + HEADER

@@ -1,5 +1,11 @@
-/* AES-256-GCM with the key schedule kept: the optional fast path of callvault.crypto.gcm.
+/* OpenSSL with the key set up once: the optional fast path of callvault.crypto.
  *
+ * Two primitives, each bound to one key for its whole life:
+ * - Gcm: AES-256-GCM (callvault.crypto.gcm);
+ * - HmacSha256: HMAC-SHA256 (callvault.crypto.blind_index: blind indexes and the export
+ *   watermark's bits), its context re-initialised with the key it holds for each message.
+ *
+ * Gcm:
  * ``cryptography``'s AESGCM sets up a cipher context (and its key schedule) on every call
  * and costs about as much again to construct; a record of seven fields opened with a key
  * of its own (every customer has one) paid that eight times. A Gcm here keeps one OpenSSL
@@ -13,13 +19,22 @@
  * kind of tampering, whenever it is built. Nothing here chooses nonces or keys: callers
  * pass them in.
  *
+ * HmacSha256: the same digests as ``hmac.digest(key, message, "sha256")`` (tests compare
+ * them); about a fifth of the pure path's time (copying hashlib's keyed states).
+ *
  * The GIL is held throughout (the inputs are a few dozen bytes; releasing it would cost
- * more than the work), which is also what makes one context safe to share between threads.
+ * more than the work), and no Python code runs between a context's initialisation and its
+ * result, which is what makes one context safe to share between threads.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <string.h>
+
+#if OPENSSL_VERSION_NUMBER < 0x30000000L
+#error "needs OpenSSL 3 (EVP_MAC, EVP_CIPHER_fetch); without it the pure-Python path is used"
+#endif
 
 #define KEY_LEN 32
 #define NONCE_LEN 12
@@ -393,7 +408,7 @@ static PyMethodDef Gcm_methods[] = {
 };
 
 static PyTypeObject GcmType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "callvault.crypto._gcm.Gcm",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "callvault.crypto._openssl.Gcm",
     .tp_basicsize = sizeof(Gcm),
     .tp_dealloc = (destructor)Gcm_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -403,20 +418,101 @@ static PyTypeObject GcmType = {
     .tp_new = PyType_GenericNew,
 };
 
-static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "callvault.crypto._gcm", "AES-256-GCM with the key schedule kept (OpenSSL).", -1, NULL, NULL, NULL, NULL, NULL,
+/* -- HmacSha256 ------------------------------------------------------------------------ */
+typedef struct {
+    PyObject_HEAD
+    EVP_MAC_CTX *ctx; /* keyed; NULL until __init__ ran */
+} HmacSha256;
+
+static EVP_MAC *hmac_algorithm; /* fetched once */
+
+static int HmacSha256_init(HmacSha256 *self, PyObject *args, PyObject *kwds) {
+    Py_buffer key;
+    static char *kwlist[] = {"key", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*:HmacSha256", kwlist, &key))
+        return -1;
+    if (key.len == 0) {
+        PyBuffer_Release(&key);
+        PyErr_SetString(PyExc_ValueError, "HMAC needs a key");
+        return -1;
+    }
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(hmac_algorithm);
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+    int ok = ctx != NULL && EVP_MAC_init(ctx, key.buf, (size_t)key.len, params) == 1;
+    PyBuffer_Release(&key);
+    if (!ok) {
+        EVP_MAC_CTX_free(ctx);
+        set_openssl_error();
+        return -1;
+    }
+    EVP_MAC_CTX_free(self->ctx); /* __init__ called twice: the new key replaces the old */
+    self->ctx = ctx;
+    return 0;
+}
+
+static void HmacSha256_dealloc(HmacSha256 *self) {
+    EVP_MAC_CTX_free(self->ctx);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* digest(message) -> the 32-byte HMAC-SHA256 of message under the key */
+static PyObject *HmacSha256_digest(HmacSha256 *self, PyObject *message) {
+    Py_buffer data;
+    unsigned char out[32];
+    size_t out_len = 0;
+    if (self->ctx == NULL) {
+        PyErr_SetString(PyExc_ValueError, "HmacSha256 has no key");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(message, &data, PyBUF_SIMPLE) < 0)
+        return NULL;
+    /* a NULL key re-initialises with the key already set */
+    int ok = EVP_MAC_init(self->ctx, NULL, 0, NULL) == 1 &&
+             EVP_MAC_update(self->ctx, data.buf, (size_t)data.len) == 1 &&
+             EVP_MAC_final(self->ctx, out, &out_len, sizeof out) == 1 && out_len == sizeof out;
+    PyBuffer_Release(&data);
+    if (!ok) {
+        set_openssl_error();
+        return NULL;
+    }
+    return PyBytes_FromStringAndSize((const char *)out, (Py_ssize_t)out_len);
+}
+
+static PyMethodDef HmacSha256_methods[] = {
+    {"digest", (PyCFunction)HmacSha256_digest, METH_O, "digest(message) -> bytes (32)"},
+    {"__reduce__", (PyCFunction)Gcm_reduce, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
 };
 
-PyMODINIT_FUNC PyInit__gcm(void) {
-    if (PyType_Ready(&GcmType) < 0)
+static PyTypeObject HmacSha256Type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "callvault.crypto._openssl.HmacSha256",
+    .tp_basicsize = sizeof(HmacSha256),
+    .tp_dealloc = (destructor)HmacSha256_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "HMAC-SHA256 with one key, set up once.",
+    .tp_methods = HmacSha256_methods,
+    .tp_init = (initproc)HmacSha256_init,
+    .tp_new = PyType_GenericNew,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "callvault.crypto._openssl", "OpenSSL primitives with the key set up once.", -1, NULL, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__openssl(void) {
+    if (PyType_Ready(&GcmType) < 0 || PyType_Ready(&HmacSha256Type) < 0)
         return NULL;
-#if OPENSSL_VERSION_NUMBER >= 0x30000000L
     aes_256_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
-#else
-    aes_256_gcm = (EVP_CIPHER *)EVP_aes_256_gcm();
-#endif
     if (aes_256_gcm == NULL) {
         PyErr_SetString(PyExc_ImportError, "OpenSSL has no AES-256-GCM");
+        return NULL;
+    }
+    hmac_algorithm = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (hmac_algorithm == NULL) {
+        PyErr_SetString(PyExc_ImportError, "OpenSSL has no HMAC");
         return NULL;
     }
     PyObject *m = PyModule_Create(&module);
@@ -429,7 +525,8 @@ PyMODINIT_FUNC PyInit__gcm(void) {
     }
     OpenFailed = PyObject_GetAttrString(errors, "DecryptionFailed");
     Py_DECREF(errors);
-    if (OpenFailed == NULL || PyModule_AddObjectRef(m, "Gcm", (PyObject *)&GcmType) < 0) {
+    if (OpenFailed == NULL || PyModule_AddObjectRef(m, "Gcm", (PyObject *)&GcmType) < 0 ||
+        PyModule_AddObjectRef(m, "HmacSha256", (PyObject *)&HmacSha256Type) < 0) {
         Py_DECREF(m);
         return NULL;
     }
