@@ -62,14 +62,17 @@ class Watermark:
 
 
 _FORMULA_START = ("=", "@", "\t", "\r")
+_SIGNED_NUMBER = re.compile(r"[+-][0-9 ().-]*")
+"""A ``+``/``-`` value a spreadsheet can at most compute as arithmetic (``+86 138 1234 5678``,
+``-12.5``): no letters, ``|`` or ``!``, so no function call and no DDE."""
 
 
 def safe_cell(value: str) -> str:
-    """A value a spreadsheet will not run as a formula (CSV injection): a leading ``=``,
-    ``@``, tab, or a ``+``/``-`` not followed by a digit gets a leading apostrophe."""
-    if value.startswith(_FORMULA_START) or (
-        value[:1] in ("+", "-") and not (len(value) > 1 and (value[1].isdigit() or value[1] == " "))
-    ):
+    """A value a spreadsheet will not run as a formula (CSV injection): one starting with
+    ``=``, ``@``, a tab or a carriage return, or with ``+``/``-`` and anything but digits,
+    spaces, dots, dashes and parentheses after it (``-1+cmd|' /C calc'!A0``), gets a
+    leading apostrophe."""
+    if value.startswith(_FORMULA_START) or (value[:1] in ("+", "-") and _SIGNED_NUMBER.fullmatch(value) is None):
         return "'" + value
     return value
 
