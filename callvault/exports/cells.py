@@ -92,7 +92,6 @@ class ExportCells:
     def __init__(self, spec: CellSpec, keyring: Keyring, indexer: BlindIndexer) -> None:
         self._spec = spec
         self._keyring = keyring
-        self._fields = spec.fields
         field_name = watermark.fingerprint_field(spec.export_id)
         digest = indexer.digest
 
@@ -102,19 +101,10 @@ class ExportCells:
         self._personal: list[tuple[str, Callable[[str], str]]] = [
             (field, self._display(field, bit)) for field in spec.personal
         ]
-        # where each output column comes from: ("p", index) personal, ("i", 0) the id,
-        # ("v", index) a plain column of the query
-        sources: list[tuple[str, int]] = []
-        plain_index = 0
-        for field in spec.fields:
-            if field in spec.personal:
-                sources.append(("p", spec.personal.index(field)))
-            elif field == "id":
-                sources.append(("i", 0))
-            else:
-                sources.append(("v", plain_index))
-                plain_index += 1
-        self._sources = sources
+        # a row is made as [personal displays..., the id, plain columns...]; each output
+        # column is then taken from its position there
+        made = [*spec.personal, "id", *spec.plain]
+        self._order = [made.index(field) for field in spec.fields]
         self._plain_offset = 3 + len(spec.personal)
 
     def _display(self, field: str, bit: Callable[[str], int]) -> Callable[[str], str]:
@@ -162,22 +152,15 @@ class ExportCells:
             except DecryptionFailed:
                 return None
             opened = [display(clear[field]) if field in clear else "" for field, display in self._personal]
-        row: list[str] = []
-        plain_offset = self._plain_offset
-        for kind, index in self._sources:
-            if kind == "p":
-                row.append(opened[index])
-            elif kind == "i":
-                row.append(record_id)
+        opened.append(record_id)
+        for value in record[self._plain_offset :]:
+            if value is None:
+                opened.append("")
+            elif isinstance(value, datetime):
+                opened.append(safe_cell(format_time(value)))
             else:
-                value = record[plain_offset + index]
-                if value is None:
-                    row.append("")
-                elif isinstance(value, datetime):
-                    row.append(safe_cell(format_time(value)))
-                else:
-                    row.append(safe_cell(str(value)))
-        return row
+                opened.append(safe_cell(str(value)))
+        return [opened[index] for index in self._order]
 
     def batch(self, records: Sequence[Sequence[Any]]) -> Batch:
         started = time.process_time()
