@@ -158,12 +158,13 @@ static int open_into(EVP_CIPHER_CTX *ctx, const unsigned char *nonce, const unsi
     return 0;
 }
 
-/* encrypt(nonce, data, aad) -> ciphertext || tag, as AESGCM.encrypt */
-static PyObject *Gcm_encrypt(Gcm *self, PyObject *const *args, Py_ssize_t nargs) {
+/* One call of encrypt or decrypt (nonce, data, aad): ciphertext || tag from plaintext, or
+ * plaintext from ciphertext || tag (DecryptionFailed on any failure), as AESGCM's. */
+static PyObject *one_call(Gcm *self, PyObject *const *args, Py_ssize_t nargs, int encrypting) {
     Py_buffer nonce = {0}, data = {0}, aad = {0};
     PyObject *out = NULL;
     if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "encrypt(nonce, data, aad)");
+        PyErr_SetString(PyExc_TypeError, encrypting ? "encrypt(nonce, data, aad)" : "decrypt(nonce, data, aad)");
         return NULL;
     }
     if (PyObject_GetBuffer(args[0], &nonce, PyBUF_SIMPLE) < 0 || PyObject_GetBuffer(args[1], &data, PyBUF_SIMPLE) < 0 ||
@@ -173,14 +174,20 @@ static PyObject *Gcm_encrypt(Gcm *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "the nonce must be 12 bytes");
         goto done;
     }
-    EVP_CIPHER_CTX *ctx = context(self, 1);
+    if (!encrypting && data.len < TAG_LEN) {
+        PyErr_SetNone(OpenFailed);
+        goto done;
+    }
+    EVP_CIPHER_CTX *ctx = context(self, encrypting);
     if (ctx == NULL)
         goto done;
-    out = PyBytes_FromStringAndSize(NULL, data.len + TAG_LEN);
+    out = PyBytes_FromStringAndSize(NULL, encrypting ? data.len + TAG_LEN : data.len - TAG_LEN);
     if (out == NULL)
         goto done;
-    if (seal_into(ctx, nonce.buf, aad.buf, aad.len, NULL, 0, data.buf, data.len, (unsigned char *)PyBytes_AS_STRING(out)) <
-        0)
+    unsigned char *into = (unsigned char *)PyBytes_AS_STRING(out);
+    int failed = encrypting ? seal_into(ctx, nonce.buf, aad.buf, aad.len, NULL, 0, data.buf, data.len, into)
+                            : open_into(ctx, nonce.buf, aad.buf, aad.len, NULL, 0, data.buf, data.len, into);
+    if (failed < 0)
         Py_CLEAR(out);
 done:
     if (nonce.obj)
@@ -192,42 +199,12 @@ done:
     return out;
 }
 
-/* decrypt(nonce, data, aad) -> plaintext, as AESGCM.decrypt (DecryptionFailed on any failure) */
+static PyObject *Gcm_encrypt(Gcm *self, PyObject *const *args, Py_ssize_t nargs) {
+    return one_call(self, args, nargs, 1);
+}
+
 static PyObject *Gcm_decrypt(Gcm *self, PyObject *const *args, Py_ssize_t nargs) {
-    Py_buffer nonce = {0}, data = {0}, aad = {0};
-    PyObject *out = NULL;
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "decrypt(nonce, data, aad)");
-        return NULL;
-    }
-    if (PyObject_GetBuffer(args[0], &nonce, PyBUF_SIMPLE) < 0 || PyObject_GetBuffer(args[1], &data, PyBUF_SIMPLE) < 0 ||
-        PyObject_GetBuffer(args[2], &aad, PyBUF_SIMPLE) < 0)
-        goto done;
-    if (nonce.len != NONCE_LEN) {
-        PyErr_SetString(PyExc_ValueError, "the nonce must be 12 bytes");
-        goto done;
-    }
-    if (data.len < TAG_LEN) {
-        PyErr_SetNone(OpenFailed);
-        goto done;
-    }
-    EVP_CIPHER_CTX *ctx = context(self, 0);
-    if (ctx == NULL)
-        goto done;
-    out = PyBytes_FromStringAndSize(NULL, data.len - TAG_LEN);
-    if (out == NULL)
-        goto done;
-    if (open_into(ctx, nonce.buf, aad.buf, aad.len, NULL, 0, data.buf, data.len, (unsigned char *)PyBytes_AS_STRING(out)) <
-        0)
-        Py_CLEAR(out);
-done:
-    if (nonce.obj)
-        PyBuffer_Release(&nonce);
-    if (data.obj)
-        PyBuffer_Release(&data);
-    if (aad.obj)
-        PyBuffer_Release(&aad);
-    return out;
+    return one_call(self, args, nargs, 0);
 }
 
 /* The arguments the field calls share: header (bytes), record (bytes), prefixes (list or
