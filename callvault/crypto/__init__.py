@@ -19,6 +19,7 @@ from callvault.crypto.envelope import (
     WrappedKey,
     new_data_key,
     open_data_key,
+    open_subject_columns,
     rewrap_data_key,
 )
 from callvault.crypto.keyrings import Keyring, UnknownKey, open_keyring, wrapped_kek_version
@@ -66,6 +67,7 @@ __all__ = [
     "open_keyring",
     "open_stream",
     "open_stream_range",
+    "open_subject_columns",
     "open_tenant_sealed_key",
     "parse_api_key",
     "rewrap_data_key",

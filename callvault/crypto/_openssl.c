@@ -305,7 +305,8 @@ done:
 
 /* open_fields(header, record, prefixes, sealed) -> list of str: each sealed value must
  * start with header, and opens with prefixes[i] + record as its associated data into
- * valid UTF-8; DecryptionFailed if any one does not. */
+ * valid UTF-8; DecryptionFailed if any one does not. A None value (an empty column)
+ * gives None. */
 static PyObject *Gcm_open_fields(Gcm *self, PyObject *const *args, Py_ssize_t nargs) {
     FieldArgs in;
     PyObject *result = NULL;
@@ -323,6 +324,10 @@ static PyObject *Gcm_open_fields(Gcm *self, PyObject *const *args, Py_ssize_t na
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *prefix = PySequence_Fast_GET_ITEM(in.prefixes, i);
         PyObject *sealed = PySequence_Fast_GET_ITEM(in.values, i);
+        if (sealed == Py_None) { /* an empty column: nothing to open */
+            PyList_SET_ITEM(result, i, Py_NewRef(Py_None));
+            continue;
+        }
         if (!PyBytes_Check(prefix) || !PyBytes_Check(sealed)) {
             PyErr_SetString(PyExc_TypeError, "prefixes and sealed values are bytes");
             Py_CLEAR(result);

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from callvault.crypto import aead
@@ -18,7 +18,7 @@ from callvault.crypto.aead import FieldContext
 from callvault.crypto.gcm import Gcm
 from callvault.crypto.keyrings.base import Keyring, wrapped_kek_version
 
-__all__ = ["DataKey", "WrappedKey", "new_data_key", "open_data_key", "rewrap_data_key"]
+__all__ = ["DataKey", "WrappedKey", "new_data_key", "open_data_key", "open_subject_columns", "rewrap_data_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +57,9 @@ class DataKey:
         return f"DataKey({self.key_id})"
 
 
-def _wrap_aad(tenant_id: str, key_id: uuid.UUID) -> bytes:
-    return b"callvault/dek/v1|" + tenant_id.encode() + b"|" + key_id.bytes
+def _wrap_aad(tenant_id: str, key_id: uuid.UUID | bytes) -> bytes:
+    raw_id = key_id if isinstance(key_id, bytes) else key_id.bytes
+    return b"callvault/dek/v1|" + tenant_id.encode() + b"|" + raw_id
 
 
 def new_data_key(keyring: Keyring, kek_ref: str, tenant_id: str, key_id: uuid.UUID) -> tuple[DataKey, WrappedKey]:
@@ -71,6 +72,26 @@ def new_data_key(keyring: Keyring, kek_ref: str, tenant_id: str, key_id: uuid.UU
 def open_data_key(keyring: Keyring, kek_ref: str, tenant_id: str, key_id: uuid.UUID, blob: bytes) -> DataKey:
     """Unwrap a stored DEK (DecryptionFailed if it belongs elsewhere or was altered)."""
     return DataKey(key_id, keyring.unwrap(kek_ref, blob, _wrap_aad(tenant_id, key_id)))
+
+
+def open_subject_columns(
+    keyring: Keyring,
+    kek_ref: str,
+    tenant_id: str,
+    key_id: bytes,
+    wrapped: bytes,
+    table: str,
+    record_id: str,
+    columns: tuple[str, ...],
+    sealed: Sequence[bytes | None],
+) -> list[str | None]:
+    """Unwrap a subject's data key and open columns of one of its records: ``open_data_key``
+    then ``DataKey.open_many``, with the same checks, for a bulk reader (an export opens
+    every field of every customer, each under a key of its own, so the handle, the dict
+    and the UUID per record were a third of its crypto time). ``key_id`` is the id's 16
+    bytes; an empty column (``None``) opens as ``None``."""
+    cipher = Gcm(keyring.unwrap(kek_ref, wrapped, _wrap_aad(tenant_id, key_id)))
+    return aead.open_columns(cipher, key_id, tenant_id, table, record_id, columns, sealed)
 
 
 def rewrap_data_key(keyring: Keyring, kek_ref: str, tenant_id: str, key_id: uuid.UUID, blob: bytes) -> WrappedKey:

@@ -68,17 +68,21 @@ class PyGcm:
         return out
 
     def open_fields(
-        self, header: bytes, record: bytes, prefixes: Sequence[bytes], sealed: Sequence[bytes]
-    ) -> list[str]:
+        self, header: bytes, record: bytes, prefixes: Sequence[bytes], sealed: Sequence[bytes | None]
+    ) -> list[str | None]:
         """Each sealed value must start with ``header`` and open, with its prefix followed
-        by ``record`` as associated data, into UTF-8 (else ``DecryptionFailed``)."""
+        by ``record`` as associated data, into UTF-8 (else ``DecryptionFailed``); a
+        ``None`` (an empty column) gives ``None``."""
         if len(prefixes) != len(sealed):
             raise ValueError("one prefix per value")
         body_start = len(header) + NONCE_LEN
         decrypt = self._aead.decrypt
-        out = []
+        out: list[str | None] = []
         try:
             for prefix, value in zip(prefixes, sealed, strict=True):
+                if value is None:
+                    out.append(None)
+                    continue
                 if len(value) < body_start + TAG_LEN or value[: len(header)] != header:
                     raise DecryptionFailed()
                 out.append(decrypt(value[len(header) : body_start], value[body_start:], prefix + record).decode())

@@ -181,3 +181,17 @@ def test_compiled_without_a_key_refuses_to_work() -> None:
     keyless = COMPILED.__new__(COMPILED)
     with pytest.raises(ValueError):
         keyless.encrypt(bytes(12), b"data", b"")
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_an_empty_column_opens_as_none_in_its_place(implementation: Callable[[bytes], PyGcm]) -> None:
+    cipher = implementation(os.urandom(32))
+    prefixes = _prefixes(4)
+    sealed: list[bytes | None] = list(
+        cipher.seal_fields(HEADER, RECORD, prefixes, ["a", "b", "c", "d"], os.urandom(48))
+    )
+    sealed[0] = sealed[2] = None
+    assert cipher.open_fields(HEADER, RECORD, prefixes, sealed) == [None, "b", None, "d"]
+    # the values that are there are still checked against their own prefix
+    with pytest.raises(DecryptionFailed):
+        cipher.open_fields(HEADER, RECORD, [prefixes[0], prefixes[0], prefixes[2], prefixes[3]], sealed)
