@@ -463,8 +463,79 @@ static PyObject *HmacSha256_digest(HmacSha256 *self, PyObject *message) {
     return PyBytes_FromStringAndSize((const char *)out, (Py_ssize_t)out_len);
 }
 
+static int ascii_alnum(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+#define MAX_CONTEXT 64
+
+/* mark_star_run(masked, context) -> str | None: the export watermark's shortcut for a
+ * value that is one run of stars between ASCII letters and digits (mobiles, landlines,
+ * ID numbers masked), as callvault.exports.cells._fingerprinted_cell takes it in Python
+ * (tests compare the two): the run's unit is the up to `context` characters on each side
+ * joined by 0x1f, and the run's length is made even or odd after the first bit of the
+ * unit's HMAC under this key by adding one star at its end. None for any other value:
+ * the caller takes the general path. */
+static PyObject *HmacSha256_mark_star_run(HmacSha256 *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyLong_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "mark_star_run(masked: str, context: int)");
+        return NULL;
+    }
+    if (self->ctx == NULL) {
+        PyErr_SetString(PyExc_ValueError, "HmacSha256 has no key");
+        return NULL;
+    }
+    Py_ssize_t context = PyLong_AsSsize_t(args[1]);
+    if (context == -1 && PyErr_Occurred())
+        return NULL;
+    if (context < 1 || context > MAX_CONTEXT) {
+        PyErr_SetString(PyExc_ValueError, "context must be 1 to 64 characters");
+        return NULL;
+    }
+    PyObject *masked = args[0];
+    if (!PyUnicode_IS_ASCII(masked))
+        Py_RETURN_NONE;
+    const char *text = (const char *)PyUnicode_1BYTE_DATA(masked);
+    Py_ssize_t length = PyUnicode_GET_LENGTH(masked), start = 0;
+    while (start < length && ascii_alnum(text[start]))
+        start++;
+    if (start == 0 || start == length || text[start] != '*')
+        Py_RETURN_NONE;
+    Py_ssize_t end = start;
+    while (end < length && text[end] == '*')
+        end++;
+    if (end == length)
+        Py_RETURN_NONE;
+    for (Py_ssize_t i = end; i < length; i++)
+        if (!ascii_alnum(text[i]))
+            Py_RETURN_NONE;
+    unsigned char unit[2 * MAX_CONTEXT + 1], out[32];
+    size_t out_len = 0;
+    Py_ssize_t left = start < context ? start : context, right = length - end < context ? length - end : context;
+    memcpy(unit, text + start - left, (size_t)left);
+    unit[left] = 0x1f;
+    memcpy(unit + left + 1, text + end, (size_t)right);
+    if (EVP_MAC_init(self->ctx, NULL, 0, NULL) != 1 || EVP_MAC_update(self->ctx, unit, (size_t)(left + 1 + right)) != 1 ||
+        EVP_MAC_final(self->ctx, out, &out_len, sizeof out) != 1 || out_len != sizeof out) {
+        set_openssl_error();
+        return NULL;
+    }
+    if ((end - start) % 2 == (out[0] & 1))
+        return Py_NewRef(masked);
+    PyObject *marked = PyUnicode_New(length + 1, 127);
+    if (marked == NULL)
+        return NULL;
+    char *to = (char *)PyUnicode_1BYTE_DATA(marked);
+    memcpy(to, text, (size_t)end);
+    to[end] = '*';
+    memcpy(to + end + 1, text + end, (size_t)(length - end));
+    return marked;
+}
+
 static PyMethodDef HmacSha256_methods[] = {
     {"digest", (PyCFunction)HmacSha256_digest, METH_O, "digest(message) -> bytes (32)"},
+    {"mark_star_run", (PyCFunction)(void (*)(void))HmacSha256_mark_star_run, METH_FASTCALL,
+     "mark_star_run(masked, context) -> str | None (the export watermark's shortcut)"},
     {"__reduce__", (PyCFunction)Gcm_reduce, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };

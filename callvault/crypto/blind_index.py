@@ -118,5 +118,13 @@ class BlindIndexer:
         mac = self._macs.get(field) or self._field_mac(field)
         return mac(value.encode())[:size]
 
+    def star_run_marker(self, field: str) -> Callable[[str, int], str | None] | None:
+        """The export watermark's compiled shortcut under ``field``'s key
+        (``HmacSha256.mark_star_run``, see ``exports.cells``), or ``None`` on the pure path:
+        the key stays in here either way."""
+        mac = self._macs.get(field) or self._field_mac(field)
+        marker: Callable[[str, int], str | None] | None = getattr(getattr(mac, "__self__", None), "mark_star_run", None)
+        return marker
+
     def __repr__(self) -> str:
         return "BlindIndexer(<hidden>)"

@@ -95,7 +95,8 @@ def _fingerprinted_cell(masked: str, bit: Callable[[str], int]) -> str:
     """``safe_cell(watermark.apply_fingerprint(masked, bit))``, with a shortcut for the
     commonest shape, one star run between alphanumerics (mobiles, landlines, ID numbers):
     its unit is the up to ``CONTEXT_CHARS`` characters on each side, and a value that
-    starts with an alphanumeric is never a formula (tests compare both on every mask)."""
+    starts with an alphanumeric is never a formula (tests compare both on every mask).
+    The compiled ``HmacSha256.mark_star_run`` takes the same shortcut for ASCII values."""
     start = masked.find("*")
     end = masked.rfind("*") + 1
     head = masked[:start]
@@ -120,20 +121,29 @@ class ExportCells:
         def bit(unit: str) -> int:  # not memoized: most units (mobile, ID) occur once
             return digest(field_name, unit)[0] & 1
 
-        self._displays = [self._display(field, bit) for field in spec.personal]
+        marker = indexer.star_run_marker(field_name)
+        if marker is None:
+            fingerprinted: Callable[[str], str] = lambda masked: _fingerprinted_cell(masked, bit)  # noqa: E731
+        else:
+            context = watermark.CONTEXT_CHARS
+
+            def fingerprinted(masked: str) -> str:
+                return marker(masked, context) or _fingerprinted_cell(masked, bit)
+
+        self._displays = [self._display(field, fingerprinted) for field in spec.personal]
         # a row is made as [personal displays..., the id, plain columns...]; each output
         # column is then taken from its position there
         made = [*spec.personal, "id", *spec.plain]
         self._order = [made.index(field) for field in spec.fields]
         self._plain_offset = 3 + len(spec.personal)
 
-    def _display(self, field: str, bit: Callable[[str], int]) -> Callable[[str], str]:
+    def _display(self, field: str, fingerprinted: Callable[[str], str]) -> Callable[[str], str]:
         """clear value -> what the file shows for ``field``."""
         if field in self._spec.clear:
             return safe_cell
         mask = MASKS[field]
         if field not in _REPEATING:
-            return lambda clear: _fingerprinted_cell(mask(clear), bit)
+            return lambda clear: fingerprinted(mask(clear))
         cache: dict[str, str] = {}
 
         def cached(clear: str) -> str:
@@ -142,7 +152,7 @@ class ExportCells:
             if found is None:
                 if len(cache) > _CACHE_LIMIT:
                     cache.clear()
-                found = cache[masked] = _fingerprinted_cell(masked, bit)
+                found = cache[masked] = fingerprinted(masked)
             return found
 
         return cached

@@ -1,17 +1,22 @@
 """The cell shortcut (``cells._fingerprinted_cell``) writes exactly what the general path
 writes, ``safe_cell(watermark.apply_fingerprint(masked, bit))``: on every mask of
 generated customers and on arbitrary text made of the characters that matter (stars,
-whitespace, delimiters, formula starts, non-ASCII letters and digits)."""
+whitespace, delimiters, formula starts, non-ASCII letters and digits). The compiled
+marker (``HmacSha256.mark_star_run``) writes what the Python shortcut writes wherever it
+answers, and answers for every ASCII value of its shape."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 
+import pytest
 from faker import Faker
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from callvault.access.masking import MASKS
+from callvault.crypto.blind_index import BlindIndexer, compiled_hmac_sha256
 from callvault.exports import watermark
 from callvault.exports.cells import _fingerprinted_cell
 from callvault.exports.files import safe_cell
@@ -86,3 +91,43 @@ def test_edge_cases() -> None:
     ]
     for masked in cases:
         assert _fingerprinted_cell(masked, _bit) == _general(masked), masked
+
+
+_INDEXER = BlindIndexer(bytes(range(32)))
+_FIELD = "export.watermark.v1:test"
+_MARKER = _INDEXER.star_run_marker(_FIELD)
+compiled_only = pytest.mark.skipif(compiled_hmac_sha256() is None, reason="callvault.crypto._openssl is not built")
+
+
+def _keyed_bit(unit: str) -> int:
+    return _INDEXER.digest(_FIELD, unit)[0] & 1
+
+
+def test_the_compiled_marker_is_there_when_the_extension_is() -> None:
+    assert (_MARKER is None) == (compiled_hmac_sha256() is None)
+
+
+@compiled_only
+@settings(max_examples=3000, deadline=None)
+@given(masked=st.one_of(_MASKLIKE, st.from_regex(r"[0-9A-Za-z]{1,9}\*{1,12}[0-9A-Za-z]{1,9}", fullmatch=True)))
+def test_the_compiled_marker_writes_what_the_python_shortcut_writes(masked: str) -> None:
+    assert _MARKER is not None
+    marked = _MARKER(masked, watermark.CONTEXT_CHARS)
+    expected = _fingerprinted_cell(masked, _keyed_bit)
+    if marked is None:  # not its shape: the caller takes the Python path
+        assert not (masked.isascii() and re.fullmatch(r"[0-9A-Za-z]+\*+[0-9A-Za-z]+", masked))
+    else:
+        assert marked == expected
+
+
+@compiled_only
+def test_the_compiled_marker_refuses_malformed_calls() -> None:
+    assert _MARKER is not None
+    for args in [(b"1**2", 4), ("1**2", "4"), ("1**2",), ("1**2", 4, 5)]:
+        with pytest.raises(TypeError):
+            _MARKER(*args)  # type: ignore[arg-type]
+    for context in (0, -1, 65):
+        with pytest.raises(ValueError):
+            _MARKER("1**2", context)
+    with pytest.raises(OverflowError):
+        _MARKER("1**2", 2**80)
