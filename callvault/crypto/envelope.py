@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from callvault.crypto import aead
 from callvault.crypto.aead import FieldContext
@@ -57,9 +58,13 @@ class DataKey:
         return f"DataKey({self.key_id})"
 
 
+@lru_cache(maxsize=1024)
+def _wrap_aad_prefix(tenant_id: str) -> bytes:
+    return b"callvault/dek/v1|" + tenant_id.encode() + b"|"
+
+
 def _wrap_aad(tenant_id: str, key_id: uuid.UUID | bytes) -> bytes:
-    raw_id = key_id if isinstance(key_id, bytes) else key_id.bytes
-    return b"callvault/dek/v1|" + tenant_id.encode() + b"|" + raw_id
+    return _wrap_aad_prefix(tenant_id) + (key_id if isinstance(key_id, bytes) else key_id.bytes)
 
 
 def new_data_key(keyring: Keyring, kek_ref: str, tenant_id: str, key_id: uuid.UUID) -> tuple[DataKey, WrappedKey]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 import os
 import resource
 import time
@@ -134,7 +135,10 @@ class ExportCells:
         # a row is made as [personal displays..., the id, plain columns...]; each output
         # column is then taken from its position there
         made = [*spec.personal, "id", *spec.plain]
-        self._order = [made.index(field) for field in spec.fields]
+        order = [made.index(field) for field in spec.fields]
+        self._take: Callable[[list[str]], Sequence[str]] = (
+            operator.itemgetter(*order) if len(order) > 1 else lambda row: (row[order[0]],)
+        )
         self._plain_offset = 3 + len(spec.personal)
 
     def _display(self, field: str, fingerprinted: Callable[[str], str]) -> Callable[[str], str]:
@@ -157,7 +161,7 @@ class ExportCells:
 
         return cached
 
-    def _row(self, record: Sequence[Any]) -> list[str] | None:
+    def _row(self, record: Sequence[Any]) -> Sequence[str] | None:
         """One display row, or None for a customer whose data key was destroyed."""
         spec = self._spec
         record_id = _canonical_id(record[0])
@@ -193,11 +197,11 @@ class ExportCells:
                 opened.append(safe_cell(format_time(value)))
             else:
                 opened.append(safe_cell(str(value)))
-        return [opened[index] for index in self._order]
+        return self._take(opened)
 
     def batch(self, records: Sequence[Sequence[Any]]) -> Batch:
         started = time.process_time()
-        rows: list[list[str]] = []
+        rows: list[Sequence[str]] = []
         skipped = 0
         for record in records:
             row = self._row(record)
