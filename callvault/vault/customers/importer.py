@@ -14,7 +14,6 @@ import itertools
 import operator
 import os
 import re
-import tempfile
 import uuid
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -760,8 +759,7 @@ def import_customers(
         workers = 1 if strict else (runtime.settings.import_workers or os.cpu_count() or 1)
         scratch_dir = None
         if connection is not None and workers > 1:
-            directory = tempfile.TemporaryDirectory(prefix="callvault-import-", ignore_cleanup_errors=True)
-            scratch_dir = stack.enter_context(directory)
+            scratch_dir = stack.enter_context(scratch.private_directory())
         preparer = _Preparer(runtime, keys, index_wrapped, workers, scratch_dir)
         deferred = _defer_secondary_indexes(runtime) if not strict else False
         transaction = db_session.begin() if strict else None

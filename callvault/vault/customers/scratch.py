@@ -9,8 +9,10 @@ the rows no longer cross the process boundary as pickled tuples.
 
 The files hold what the database will hold (ciphertexts, blind indexes, wrapped keys,
 the plain labels): never plaintext personal data. They live in a private temporary
-directory (``mkdtemp``: mode 0700) removed at the end of the import; one is deleted as
-soon as its batch is stored or abandoned. ``ATTACH``/``DETACH`` cannot run inside a
+directory (``private_directory``: mode 0700, named after the importing process) removed
+at the end of the import; one is deleted as soon as its batch is stored or abandoned. An
+import killed with ``kill -9`` cannot remove its directory: the next import removes the
+directories whose process is gone. ``ATTACH``/``DETACH`` cannot run inside a
 transaction, so the caller attaches before the batch's transaction and detaches after it
 (``attached``), on a connection it keeps for the whole import.
 """
@@ -18,7 +20,9 @@ transaction, so the caller attaches before the batch's transaction and detaches 
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -27,10 +31,47 @@ import orjson
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-__all__ = ["SCHEMA", "attached", "copy_rows", "write_batch"]
+__all__ = ["SCHEMA", "attached", "copy_rows", "private_directory", "write_batch"]
 
 SCHEMA = "import_batch"
 """The name the batch's file is attached under."""
+
+
+_PREFIX = "callvault-import-"
+
+
+def _process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's process: running
+        return False
+    return False
+
+
+def private_directory() -> tempfile.TemporaryDirectory[str]:
+    """A new private directory (0700) in the system's temporary directory for one import's
+    batch files, named ``callvault-import-<pid>-...`` after this process. First removes
+    this user's directories of imports whose process is gone: a ``kill -9`` leaves one
+    behind (ciphertexts, blind indexes and wrapped keys only, but nothing else would ever
+    remove them). A directory whose process id was reused since is left for a later run."""
+    parent = tempfile.gettempdir()
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        entries = []
+    for entry in entries:
+        owner = entry.name[len(_PREFIX) :].split("-", 1)[0]
+        if not (entry.name.startswith(_PREFIX) and owner.isdigit()) or int(owner) == os.getpid():
+            continue
+        try:
+            mine = entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_uid == os.getuid()
+        except OSError:
+            continue
+        if mine and _process_gone(int(owner)):
+            shutil.rmtree(entry.path, ignore_errors=True)
+    return tempfile.TemporaryDirectory(prefix=f"{_PREFIX}{os.getpid()}-", dir=parent, ignore_cleanup_errors=True)
 
 
 def write_batch(path: str, tables: Sequence[tuple[str, tuple[str, ...], Sequence[tuple[Any, ...]]]]) -> None:

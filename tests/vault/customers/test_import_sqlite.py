@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -122,3 +124,43 @@ def test_worker_batches_through_scratch_files_store_every_row_once(
             assert customer.name_ct is not None and dek.open(customer.name_ct, context) == row["name"]
             assert customer.mobile_bidx == keys.index("customer.mobile", "+86" + row["mobile"])
             assert customer.legal_hold is False and customer.assigned_agent == row["assigned_agent"]
+
+
+def test_an_import_removes_the_scratch_directories_of_killed_imports(
+    isolated_runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``kill -9`` leaves the import's scratch directory behind; the next import removes
+    the ones whose process is gone, and only those (a running import's, other files)."""
+    if isolated_runtime.engine.dialect.name != "sqlite":
+        pytest.skip("scratch files are the SQLite hand-over")
+    temporary = tmp_path / "temporary"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True)
+    gone_pid = int(finished.stdout)  # a process that has exited
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        killed = temporary / f"callvault-import-{gone_pid}-abc123"
+        killed.mkdir(mode=0o700)
+        (killed / "7.db").write_bytes(b"ciphertexts")
+        alive = temporary / f"callvault-import-{running.pid}-def456"
+        alive.mkdir(mode=0o700)
+        unrelated = [temporary / "callvault-import-notapid", temporary / f"other-{gone_pid}"]
+        for path in unrelated:
+            path.mkdir()
+        isolated_runtime.settings.import_workers = 2
+        with isolated_runtime.sessions() as db_session, db_session.begin():
+            identity.create_tenant(db_session=db_session, tenant_id="acme", name="acme")
+        lines = [json.dumps(row).encode() + b"\n" for row in CustomerGenerator(seed=5).customers(30)]
+        report = import_customers(
+            runtime=isolated_runtime, actor=Actor.operator("acme"), lines=lines, fmt="jsonl", batch_size=4
+        )
+        assert report.imported == 30
+        assert not killed.exists()
+        assert alive.exists() and all(path.exists() for path in unrelated)
+        assert sorted(path.name for path in temporary.iterdir()) == sorted(
+            [alive.name, *(path.name for path in unrelated)]
+        ), "this import's own directory is removed too"
+    finally:
+        running.kill()
+        running.wait()
