@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from callvault.audit import merkle
 from callvault.audit.models import AuditEvent, AuditNode, TreeHead
 from callvault.core import clock
+from callvault.core.clock import format_time
 from callvault.core.db import bulk_insert, insert_tuples, is_postgres, system_scope, system_session
 from callvault.core.errors import IntegrityViolation
 
@@ -79,13 +80,6 @@ def event_json(document: dict[str, Any]) -> bytes:
     values events hold (str, int, bool, None; a property test holds it so) and ~15× faster,
     which is most of the cost of appending and of verifying."""
     return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
-
-
-def format_time(moment: datetime) -> str:
-    """ISO 8601 UTC with microseconds and ``Z`` (the form leaves commit to)."""
-    if moment.utcoffset():
-        moment = moment.astimezone(UTC)
-    return f"{moment.replace(tzinfo=None).isoformat(timespec='microseconds')}Z"
 
 
 def leaf_document(document: dict[str, Any]) -> dict[str, Any]:

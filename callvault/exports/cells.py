@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from callvault.access.masking import MASKS
-from callvault.audit.log import format_time
+from callvault.core.clock import format_time
 from callvault.core.errors import DecryptionFailed
 from callvault.crypto import BlindIndexer, Keyring, open_index_root, open_subject_columns
 from callvault.exports import watermark

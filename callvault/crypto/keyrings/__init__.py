@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from callvault.core.config import Settings
+from typing import TYPE_CHECKING
+
 from callvault.core.errors import Invalid
 from callvault.crypto.keyrings.base import Keyring, UnknownKey, wrapped_kek_version
+
+if TYPE_CHECKING:  # not at run time: worker processes open keyrings without the settings
+    from callvault.core.config import Settings
 
 __all__ = ["Keyring", "UnknownKey", "open_keyring", "wrapped_kek_version"]
 
