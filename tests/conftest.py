@@ -11,7 +11,7 @@ import os
 import secrets
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,6 +88,7 @@ def fresh_database() -> Iterator[tuple[str, str, str | None]]:
     if not PG_URL:
         yield "", "", None
         return
+    import psycopg
     from sqlalchemy.engine import make_url
 
     name = f"callvault_test_{secrets.token_hex(4)}"
@@ -95,7 +96,9 @@ def fresh_database() -> Iterator[tuple[str, str, str | None]]:
         conn.execute(f'CREATE DATABASE "{name}"')
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,)).fetchone()
         if not exists:
-            conn.execute(f'CREATE ROLE "{APP_ROLE}" NOLOGIN')
+            # another test worker may create it between the check and here (a fresh server)
+            with suppress(psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+                conn.execute(f'CREATE ROLE "{APP_ROLE}" NOLOGIN')
     url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     try:
         yield url, url, APP_ROLE
