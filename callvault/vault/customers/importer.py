@@ -39,7 +39,7 @@ from callvault.core import clock
 from callvault.core.checks import PROVINCES
 from callvault.core.db import insert_tuples, is_postgres, set_tenant
 from callvault.core.errors import Invalid
-from callvault.core.processes import worker_context
+from callvault.core.processes import start_fork_server, worker_context
 from callvault.core.runtime import Runtime, runtime_of
 from callvault.crypto import DataKey, Keyring, new_data_key, open_index_root
 from callvault.vault.customers import scratch
@@ -681,12 +681,16 @@ class _Preparer:
     def map(self, batches: Iterable[_Batch]) -> Generator[_Prepared, None, None]:
         pending: deque[Future[_Prepared]] = deque()
         try:
+            context = worker_context(__name__, keyring=self._runtime.keyring) if self._workers > 1 else None
             for batch in batches:
                 self._seen += 1
-                if self._pool is None and self._workers > 1 and self._seen > _INLINE_BATCHES:
+                if context is not None and self._seen == 1:
+                    # its imports run on the other core during the inline batches
+                    start_fork_server(context)
+                if self._pool is None and context is not None and self._seen > _INLINE_BATCHES:
                     self._pool = ProcessPoolExecutor(
                         max_workers=self._workers,
-                        mp_context=worker_context(__name__, keyring=self._runtime.keyring),
+                        mp_context=context,
                         initializer=_worker_init,
                         initargs=(self._runtime.keyring,),
                     )
