@@ -471,8 +471,8 @@ static int ascii_alnum(char c) {
 
 /* mark_star_run(masked, context) -> str | None: the export watermark's shortcut for a
  * value that is one run of stars between ASCII letters and digits (mobiles, landlines,
- * ID numbers masked), as callvault.exports.cells._fingerprinted_cell takes it in Python
- * (tests compare the two): the run's unit is the up to `context` characters on each side
+ * ID numbers masked), giving what callvault.exports.watermark.apply_fingerprint gives
+ * (tests compare the two, see callvault.exports.cells.fingerprinter): the run's unit is the up to `context` characters on each side
  * joined by 0x1f, and the run's length is made even or odd after the first bit of the
  * unit's HMAC under this key by adding one star at its end. None for any other value:
  * the caller takes the general path. */

@@ -35,7 +35,7 @@ from callvault.crypto import BlindIndexer, Keyring, open_index_root, open_subjec
 from callvault.exports import watermark
 from callvault.exports.files import safe_cell, sheet_cell
 
-__all__ = ["Batch", "CellSpec", "ExportCells", "worker_batch", "worker_init", "worker_ready"]
+__all__ = ["Batch", "CellSpec", "ExportCells", "fingerprinter", "worker_batch", "worker_init", "worker_ready"]
 
 _REPEATING = frozenset({"name", "address", "email", "bank_card"})
 """Fields whose masks repeat across customers (surname and stars, district, mail domain,
@@ -92,22 +92,26 @@ def _uuid_bytes(raw: str) -> bytes:
     return bytes.fromhex(raw) if len(raw) == 32 else uuid.UUID(raw).bytes
 
 
-def _fingerprinted_cell(masked: str, bit: Callable[[str], int]) -> str:
-    """``safe_cell(watermark.apply_fingerprint(masked, bit))``, with a shortcut for the
-    commonest shape, one star run between alphanumerics (mobiles, landlines, ID numbers):
-    its unit is the up to ``CONTEXT_CHARS`` characters on each side, and a value that
-    starts with an alphanumeric is never a formula (tests compare both on every mask).
-    The compiled ``HmacSha256.mark_star_run`` takes the same shortcut for ASCII values."""
-    start = masked.find("*")
-    end = masked.rfind("*") + 1
-    head = masked[:start]
-    tail = masked[end:]
-    if start > 0 and head.isalnum() and tail.isalnum() and masked.count("*", start, end) == end - start:
-        context = watermark.CONTEXT_CHARS
-        if (end - start) % 2 != bit(f"{head[-context:]}\x1f{tail[:context]}"):
-            return f"{masked[:end]}*{tail}"
-        return masked
-    return safe_cell(watermark.apply_fingerprint(masked, bit))
+def fingerprinter(indexer: BlindIndexer, export_id: str) -> Callable[[str], str]:
+    """masked value -> its cell in export ``export_id``'s file:
+    ``safe_cell(watermark.apply_fingerprint(masked, bit))`` under the export's key. Where
+    the C extension is built, ``HmacSha256.mark_star_run`` takes the commonest shape, one
+    star run between ASCII letters or digits (mobiles, landlines, ID numbers), in one call
+    (a value starting with a letter or digit is never a formula; tests compare the two)."""
+    field_name = watermark.fingerprint_field(export_id)
+    digest = indexer.digest
+
+    def bit(unit: str) -> int:  # not memoized: most units (mobile, ID) occur once
+        return digest(field_name, unit)[0] & 1
+
+    def general(masked: str) -> str:
+        return safe_cell(watermark.apply_fingerprint(masked, bit))
+
+    marker = indexer.star_run_marker(field_name)
+    if marker is None:
+        return general
+    context = watermark.CONTEXT_CHARS
+    return lambda masked: marker(masked, context) or general(masked)
 
 
 class ExportCells:
@@ -116,21 +120,7 @@ class ExportCells:
     def __init__(self, spec: CellSpec, keyring: Keyring, indexer: BlindIndexer) -> None:
         self._spec = spec
         self._keyring = keyring
-        field_name = watermark.fingerprint_field(spec.export_id)
-        digest = indexer.digest
-
-        def bit(unit: str) -> int:  # not memoized: most units (mobile, ID) occur once
-            return digest(field_name, unit)[0] & 1
-
-        marker = indexer.star_run_marker(field_name)
-        if marker is None:
-            fingerprinted: Callable[[str], str] = lambda masked: _fingerprinted_cell(masked, bit)  # noqa: E731
-        else:
-            context = watermark.CONTEXT_CHARS
-
-            def fingerprinted(masked: str) -> str:
-                return marker(masked, context) or _fingerprinted_cell(masked, bit)
-
+        fingerprinted = fingerprinter(indexer, spec.export_id)
         self._displays = [self._display(field, fingerprinted) for field in spec.personal]
         # a row is made as [personal displays..., the id, plain columns...]; each output
         # column is then taken from its position there
